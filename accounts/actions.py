@@ -1,0 +1,301 @@
+"""Every state change about identities, MFA devices, enrollment codes and API tokens.
+
+Each public function is one verb: it runs in a transaction, writes its audit event in that transaction,
+and is the only code path for that verb, whichever view, API endpoint or command calls it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.core.cache import cache
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import (
+    ApiToken,
+    ApiTokenScope,
+    EnrollmentCode,
+    digest,
+    new_enrollment_code,
+    normalize_enrollment_code,
+)
+from ztconsole.core import audit
+from ztconsole.core.roles import ADMINISTRATOR, ROLES, role_of
+
+User = get_user_model()
+VERIFIED_AT_SESSION_KEY = "zt_otp_verified_at"
+
+
+class ActionError(Exception):
+    """A refused action; the message is safe to show to the user. ``field`` names the input at fault."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# --- identities ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_identity(
+    actor: Any,
+    *,
+    username: str,
+    email: str,
+    full_name: str,
+    role: str,
+    password: str,
+    request: HttpRequest | None = None,
+) -> AbstractBaseUser:
+    """Create a human identity with a role; they enroll MFA with an enrollment code before first use."""
+    if role not in ROLES:
+        raise ActionError(f"unknown role {role!r}", field="role")
+    if User.objects.filter(username__iexact=username).exists():
+        raise ActionError(f"an identity named {username!r} already exists", field="username")
+    first, _, last = full_name.strip().partition(" ")
+    user = User.objects.create_user(
+        username=username, email=email, password=password, first_name=first, last_name=last
+    )
+    user.groups.add(Group.objects.get(name=role))
+    audit.record(actor, "identity.created", user, {"role": role, "email": email}, request=request)
+    return user
+
+
+@transaction.atomic
+def change_role(actor: Any, user: Any, role: str, request: HttpRequest | None = None) -> None:
+    """Give ``user`` exactly one role. Refuses to leave the console without an administrator."""
+    if role not in ROLES:
+        raise ActionError(f"unknown role {role!r}", field="role")
+    user = User.objects.select_for_update().get(pk=user.pk)
+    previous = role_of(user)
+    if previous == role:
+        raise ActionError(f"{user.get_username()} already has the role {role}", field="role")
+    if previous == ADMINISTRATOR:
+        remaining = User.objects.filter(groups__name=ADMINISTRATOR, is_active=True).exclude(pk=user.pk)
+        if not remaining.exists():
+            raise ActionError("this is the last active administrator; appoint another first", field="role")
+    user.groups.remove(*Group.objects.filter(name__in=ROLES))
+    user.groups.add(Group.objects.get(name=role))
+    audit.record(actor, "identity.role_changed", user, {"from": previous, "to": role}, request=request)
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    user: Any
+    password: str
+    enrollment_code: str
+
+
+@transaction.atomic
+def bootstrap_admin(username: str, email: str) -> BootstrapResult:
+    """Create the very first administrator, with a generated password and an enrollment code."""
+    if User.objects.filter(groups__name=ADMINISTRATOR).exists():
+        raise ActionError("an administrator already exists; ask them for an enrollment code")
+    password = secrets.token_urlsafe(18)
+    user = create_identity(
+        None, username=username, email=email, full_name="", role=ADMINISTRATOR, password=password
+    )
+    audit.record(None, "identity.bootstrapped", user, {})
+    _, code = issue_enrollment_code(None, user)
+    return BootstrapResult(user, password, code)
+
+
+# --- enrollment codes and first MFA device -----------------------------------------------------------
+
+
+@transaction.atomic
+def issue_enrollment_code(
+    actor: Any, user: Any, request: HttpRequest | None = None
+) -> tuple[EnrollmentCode, str]:
+    """Issue a single-use enrollment code for ``user``; earlier unused codes stop working."""
+    now = timezone.now()
+    EnrollmentCode.objects.filter(user=user, used_at__isnull=True, expires_at__gt=now).update(expires_at=now)
+    code = new_enrollment_code()
+    expires = now + timedelta(hours=settings.ZT_ENROLLMENT_CODE_TTL_HOURS)
+    row = EnrollmentCode.objects.create(
+        user=user,
+        code_hash=digest(normalize_enrollment_code(code)),
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        expires_at=expires,
+    )
+    audit.record(actor, "enrollment_code.issued", user, {"expires_at": expires.isoformat()}, request=request)
+    return row, code
+
+
+def _attempts_key(user: Any) -> str:
+    return f"enroll-attempts:{user.pk}"
+
+
+def check_enrollment_code(user: Any, raw_code: str, request: HttpRequest | None = None) -> EnrollmentCode:
+    """Find the usable code ``raw_code`` names for ``user``; throttled per user."""
+    attempts = cache.get(_attempts_key(user), 0)
+    if attempts >= settings.ZT_ENROLLMENT_MAX_ATTEMPTS:
+        raise ActionError("too many wrong enrollment codes; ask an administrator for a new one", field="code")
+    row = EnrollmentCode.objects.filter(
+        user=user, code_hash=digest(normalize_enrollment_code(raw_code))
+    ).first()
+    if row is None or not row.is_usable:
+        cache.set(_attempts_key(user), attempts + 1, timeout=3600)
+        with transaction.atomic():
+            audit.record(user, "enrollment_code.rejected", user, {}, request=request)
+        if row is not None and row.used_at:
+            raise ActionError("this enrollment code has already been used", field="code")
+        if row is not None:
+            raise ActionError("this enrollment code has expired", field="code")
+        raise ActionError("this enrollment code is not valid", field="code")
+    return row
+
+
+@transaction.atomic
+def start_totp_enrollment(user: Any) -> TOTPDevice:
+    """A fresh unconfirmed TOTP device; any earlier unconfirmed one (and its secret) is discarded."""
+    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+    return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+
+
+@transaction.atomic
+def complete_totp_enrollment(
+    user: Any, code_id: int, device_id: int, token: str, request: HttpRequest
+) -> TOTPDevice | None:
+    """Confirm the device with a code from it and spend the enrollment code, both or neither.
+
+    Returns None for a wrong code; the failure (and the device's throttle count) is committed.
+    """
+    device = TOTPDevice.objects.select_for_update().filter(pk=device_id, user=user, confirmed=False).first()
+    if device is None:
+        raise ActionError("the enrollment expired; start again", field="token")
+    allowed, _ = device.verify_is_allowed()
+    if not allowed or not device.verify_token(token.strip()):
+        audit.record(user, "auth.otp_failed", device, {"stage": "enrollment"}, request=request)
+        return None
+    spent = EnrollmentCode.objects.filter(
+        pk=code_id, user=user, used_at__isnull=True, expires_at__gt=timezone.now()
+    ).update(used_at=timezone.now())
+    if spent != 1:
+        raise ActionError("the enrollment code is no longer valid; ask an administrator for a new one")
+    TOTPDevice.objects.filter(pk=device.pk).update(confirmed=True)
+    device.confirmed = True
+    cache.delete(_attempts_key(user))
+    audit.record(user, "mfa.device_enrolled", device, {"type": "totp", "assurance": "software"}, request)
+    _mark_verified(request, device)
+    audit.record(
+        user, "auth.login", user, {"device": device.persistent_id, "first_enrollment": True}, request
+    )
+    return device
+
+
+# --- sign-in ---------------------------------------------------------------------------------------
+
+
+def _mark_verified(request: HttpRequest, device: Any) -> None:
+    otp_login(request, device)
+    request.session[VERIFIED_AT_SESSION_KEY] = timezone.now().timestamp()
+
+
+@transaction.atomic
+def record_password_failure(username: str, request: HttpRequest, *, locked_out: bool) -> None:
+    action = "auth.lockout" if locked_out else "auth.login_failed"
+    audit.record(None, action, ("auth.user", "", username[:150]), {"username": username[:150]}, request)
+
+
+OTP_OK, OTP_WRONG, OTP_THROTTLED = "ok", "wrong", "throttled"
+
+
+@transaction.atomic
+def verify_otp(user: Any, device: Any, token: str, request: HttpRequest, *, step_up: bool = False) -> str:
+    """Check a code from one of the user's devices; on success the session becomes OTP-verified.
+
+    Returns OTP_OK, OTP_WRONG or OTP_THROTTLED; failures are audited and count towards the device's
+    exponential back-off (django-otp's ThrottlingMixin), and a code is never accepted twice.
+    """
+    if device is None or device.user_id != user.pk or not device.confirmed:
+        raise ActionError("choose one of your devices", field="otp_device")
+    allowed, info = device.verify_is_allowed()
+    if not allowed:
+        audit.record(user, "auth.otp_throttled", device, {"failures": info.get("failure_count")}, request)
+        return OTP_THROTTLED
+    if not device.verify_token(token.strip()):
+        audit.record(user, "auth.otp_failed", device, {"step_up": step_up}, request=request)
+        return OTP_WRONG
+    _mark_verified(request, device)
+    audit.record(
+        user, "auth.step_up" if step_up else "auth.login", user, {"device": device.persistent_id}, request
+    )
+    return OTP_OK
+
+
+@transaction.atomic
+def record_sign_out(user: Any, request: HttpRequest) -> None:
+    audit.record(user, "auth.logout", user, {}, request=request)
+
+
+# --- API tokens --------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_api_token(
+    actor: Any,
+    user: Any,
+    *,
+    name: str,
+    scope: str,
+    days: int,
+    request: HttpRequest | None = None,
+) -> tuple[ApiToken, str]:
+    """Create a token for ``user``; the plaintext is returned once and never stored."""
+    if scope not in ApiTokenScope.values:
+        raise ActionError(f"scope must be one of {', '.join(ApiTokenScope.values)}", field="scope")
+    if not 1 <= days <= settings.ZT_API_TOKEN_MAX_DAYS:
+        raise ActionError(f"lifetime must be 1 to {settings.ZT_API_TOKEN_MAX_DAYS} days", field="days")
+    if not name.strip():
+        raise ActionError("a token needs a name", field="name")
+    if not user.is_active:
+        raise ActionError("the identity is not active", field="user")
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user,
+        name=name.strip(),
+        prefix=prefix,
+        secret_hash=digest(secret),
+        scope=scope,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        expires_at=timezone.now() + timedelta(days=days),
+    )
+    audit.record(
+        actor,
+        "api_token.created",
+        token,
+        {"identity": user.get_username(), "scope": scope, "expires_at": token.expires_at.isoformat()},
+        request=request,
+    )
+    return token, f"zt_{prefix}_{secret}"
+
+
+@transaction.atomic
+def revoke_api_token(actor: Any, token: ApiToken, request: HttpRequest | None = None) -> None:
+    changed = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_by=actor
+    )
+    if changed != 1:
+        raise ActionError("this token is already revoked")
+    audit.record(actor, "api_token.revoked", token, {"identity": token.user.get_username()}, request=request)
+
+
+def purge_expired_credentials() -> int:
+    """Delete enrollment codes past expiry for over a day and unconfirmed devices older than a day."""
+    cutoff = timezone.now() - timedelta(days=1)
+    codes, _ = EnrollmentCode.objects.filter(expires_at__lt=cutoff).delete()
+    devices, _ = TOTPDevice.objects.filter(confirmed=False, created_at__lt=cutoff).delete()
+    return codes + devices

@@ -1,0 +1,56 @@
+"""Demo personas for `make demo`: each run gives every persona a fresh password and TOTP secret."""
+
+from __future__ import annotations
+
+import secrets
+from base64 import b32encode
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from ztconsole.core import audit
+from ztconsole.core.roles import ADMINISTRATOR, COMPLIANCE_OFFICER, ROLES, SECURITY_OFFICER, TRADER
+
+PERSONAS = [
+    ("alice", "Alice Admin", ADMINISTRATOR),
+    ("sam", "Sam Security", SECURITY_OFFICER),
+    ("tina", "Tina Trader", TRADER),
+    ("theo", "Theo Trader", TRADER),
+    ("carla", "Carla Compliance", COMPLIANCE_OFFICER),
+]
+
+
+@dataclass(frozen=True)
+class DemoPersona:
+    username: str
+    role: str
+    password: str
+    totp_secret: str
+    otpauth_uri: str
+
+
+@transaction.atomic
+def load_demo_personas() -> list[DemoPersona]:
+    User = get_user_model()
+    result = []
+    for username, full_name, role in PERSONAS:
+        first, _, last = full_name.partition(" ")
+        user, created = User.objects.get_or_create(
+            username=username,
+            defaults={"first_name": first, "last_name": last, "email": f"{username}@demo.zt.invalid"},
+        )
+        password = f"{secrets.token_urlsafe(9)}-{secrets.randbelow(90) + 10}"
+        user.set_password(password)
+        user.is_active = True
+        user.save()
+        user.groups.remove(*Group.objects.filter(name__in=ROLES))
+        user.groups.add(Group.objects.get(name=role))
+        TOTPDevice.objects.filter(user=user).delete()
+        device = TOTPDevice.objects.create(user=user, name="Demo authenticator", confirmed=True)
+        audit.record(None, "demo.persona_loaded", user, {"role": role, "created": created})
+        secret = b32encode(device.bin_key).decode().rstrip("=")
+        result.append(DemoPersona(username, role, password, secret, device.config_url))
+    return result

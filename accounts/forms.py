@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.validators import RegexValidator
+from django_otp import devices_for_user
+
+from accounts.models import ApiTokenScope
+from ztconsole.core.roles import ROLES
+
+User = get_user_model()
+
+ROLE_CHOICES = [(r, r) for r in ROLES]
+_CODE = RegexValidator(r"^\s*\d{6,8}\s*$", "Enter the 6 or 8 digit code your device shows.")
+
+
+class OTPCodeField(forms.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", "One-time code")
+        kwargs.setdefault("max_length", 10)
+        kwargs.setdefault("validators", [_CODE])
+        kwargs.setdefault(
+            "widget",
+            forms.TextInput(
+                attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
+            ),
+        )
+        super().__init__(**kwargs)
+
+
+class OTPVerifyForm(forms.Form):
+    otp_device = forms.ChoiceField(label="Device")
+    otp_token = OTPCodeField()
+
+    def __init__(self, user, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.devices = {d.persistent_id: d for d in devices_for_user(user, confirmed=True)}
+        self.fields["otp_device"].choices = [(pid, d.name) for pid, d in self.devices.items()]
+        if len(self.devices) == 1:
+            self.fields["otp_device"].widget = forms.HiddenInput()
+            self.fields["otp_device"].initial = next(iter(self.devices))
+
+    def selected_device(self):
+        return self.devices.get(self.cleaned_data.get("otp_device"))
+
+
+class EnrollmentCodeForm(forms.Form):
+    code = forms.CharField(
+        label="Enrollment code",
+        max_length=40,
+        help_text="The one-time code an administrator gave you, e.g. ABCD-EFGH-JKLM-NPQR.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True, "spellcheck": "false"}),
+    )
+
+
+class ConfirmDeviceForm(forms.Form):
+    token = OTPCodeField(label="Code from your authenticator")
+
+
+class IdentityCreateForm(forms.Form):
+    username = forms.RegexField(
+        regex=r"^[a-z][a-z0-9._-]{1,63}$",
+        max_length=64,
+        error_messages={
+            "invalid": "Use 2-64 lower-case letters, digits, '.', '_' or '-', starting with a letter."
+        },
+    )
+    full_name = forms.CharField(max_length=150)
+    email = forms.EmailField()
+    role = forms.ChoiceField(choices=ROLE_CHOICES)
+    password = forms.CharField(
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="An initial password the person changes later; at least 12 characters.",
+    )
+
+    def clean_username(self):
+        username = self.cleaned_data["username"]
+        if User.objects.filter(username__iexact=username).exists():
+            raise forms.ValidationError("An identity with this username already exists.")
+        return username
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("password") and cleaned.get("username"):
+            candidate = User(username=cleaned["username"], email=cleaned.get("email", ""))
+            try:
+                validate_password(cleaned["password"], candidate)
+            except forms.ValidationError as exc:
+                self.add_error("password", exc)
+        return cleaned
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=ROLE_CHOICES)
+
+
+class ApiTokenForm(forms.Form):
+    user = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True).order_by("username"), label="Identity"
+    )
+    name = forms.CharField(max_length=100, help_text="What uses the token, e.g. 'mdm-posture-feed'.")
+    scope = forms.ChoiceField(choices=ApiTokenScope.choices)
+    days = forms.IntegerField(min_value=1, max_value=365, initial=90, label="Lifetime (days)")

@@ -1,0 +1,18 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.demo import load_demo_personas
+
+
+class Command(BaseCommand):
+    help = "Load the demo personas (DEBUG only). Each run resets their passwords and TOTP secrets."
+
+    def handle(self, *args, **options):
+        if not settings.DEBUG:
+            raise CommandError("load_demo runs only with DJANGO_DEBUG=1: it prints credentials")
+        for persona in load_demo_personas():
+            self.stdout.write(
+                f"{persona.username:<6} {persona.role:<19} "
+                f"password {persona.password}  TOTP {persona.totp_secret}"
+            )
+            self.stdout.write(f"       {persona.otpauth_uri}")

@@ -1,0 +1,419 @@
+"""Sign-in (password, then OTP), first enrollment, step-up, and identity administration pages."""
+
+from __future__ import annotations
+
+import segno
+from django.contrib import messages
+from django.contrib.auth import get_user_model, login, logout
+from django.contrib.auth.forms import AuthenticationForm
+from django.db.models import Count, Prefetch, Q
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import View
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.generic import ListView
+from django_otp import devices_for_user, user_has_device
+
+from accounts import actions
+from accounts.forms import (
+    ApiTokenForm,
+    ConfirmDeviceForm,
+    EnrollmentCodeForm,
+    IdentityCreateForm,
+    OTPVerifyForm,
+    RoleForm,
+)
+from accounts.models import ApiToken
+from accounts.stepup import StepUpRequiredMixin
+from ztconsole.core.models import AuditEvent
+from ztconsole.core.permissions import PUBLIC, ConsoleView
+from ztconsole.core.roles import (
+    ISSUE_ENROLLMENT_CODE,
+    MANAGE_API_TOKENS,
+    MANAGE_IDENTITIES,
+    ROLES,
+    VIEW_CONSOLE,
+    role_of,
+)
+
+User = get_user_model()
+ENROLL_CODE_SESSION_KEY = "zt_enroll_code_id"
+ENROLL_DEVICE_SESSION_KEY = "zt_enroll_device_id"
+NEXT_SESSION_KEY = "zt_next"
+
+_sensitive = method_decorator(
+    sensitive_post_parameters("password", "otp_token", "token", "code"), name="dispatch"
+)
+_no_cache = method_decorator(never_cache, name="dispatch")
+
+
+def _safe_next(request: HttpRequest, candidate: str | None) -> str:
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return reverse("core:dashboard")
+
+
+@_sensitive
+@_no_cache
+class LoginView(View):
+    """Step one: the password. It never grants access by itself; it leads to the OTP step."""
+
+    permission_required = PUBLIC
+    template_name = "accounts/login.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated and request.user.is_verified():
+            return redirect(_safe_next(request, request.GET.get("next")))
+        return render(request, self.template_name, {"form": AuthenticationForm(request)})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = AuthenticationForm(request, data=request.POST)
+        if form.is_valid():
+            user = form.get_user()
+            login(request, user)
+            request.session[NEXT_SESSION_KEY] = _safe_next(request, request.GET.get("next"))
+            if user_has_device(user, confirmed=True):
+                return redirect("accounts:verify")
+            return redirect("accounts:enroll")
+        username = request.POST.get("username", "")
+        locked = bool(getattr(request, "axes_locked_out", False))
+        if username or locked:
+            actions.record_password_failure(username, request, locked_out=locked)
+        status = 429 if locked else 400
+        if locked:
+            return render(request, "accounts/locked_out.html", status=status)
+        return render(request, self.template_name, {"form": form}, status=status)
+
+
+@_sensitive
+@_no_cache
+class VerifyView(View):
+    """Step two: a code from one of the user's confirmed devices."""
+
+    permission_required = PUBLIC  # needs the password step, checked below
+    template_name = "accounts/verify.html"
+
+    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect("accounts:login")
+        if request.user.is_verified():
+            return redirect(request.session.pop(NEXT_SESSION_KEY, None) or "core:dashboard")
+        if not user_has_device(request.user, confirmed=True):
+            return redirect("accounts:enroll")
+        return super().dispatch(request, *args, **kwargs)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, self.template_name, {"form": OTPVerifyForm(request.user)})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = OTPVerifyForm(request.user, data=request.POST)
+        if form.is_valid():
+            next_url = request.session.get(NEXT_SESSION_KEY)
+            result = actions.verify_otp(
+                request.user, form.selected_device(), form.cleaned_data["otp_token"], request
+            )
+            if result == actions.OTP_OK:
+                return redirect(next_url or "core:dashboard")
+            if result == actions.OTP_THROTTLED:
+                form.add_error("otp_token", "Too many wrong codes: wait a few seconds, then try again.")
+            else:
+                form.add_error("otp_token", "That code is not valid (wrong, expired or already used).")
+        return render(request, self.template_name, {"form": form}, status=400)
+
+
+@_sensitive
+@_no_cache
+class EnrollView(View):
+    """First enrollment: an administrator's one-time code, then a new authenticator confirmed by a code."""
+
+    permission_required = PUBLIC  # needs the password step and no device yet, checked below
+
+    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect("accounts:login")
+        if user_has_device(request.user, confirmed=True):
+            return redirect("accounts:verify")
+        return super().dispatch(request, *args, **kwargs)
+
+    def _device_step(self, request: HttpRequest, form: ConfirmDeviceForm | None = None, status: int = 200):
+        device = actions.start_totp_enrollment(request.user)
+        request.session[ENROLL_DEVICE_SESSION_KEY] = device.pk
+        uri = device.config_url
+        qr_svg = segno.make(uri, error="m").svg_inline(scale=4, dark="#0f172a", light="#ffffff")
+        secret = _base32(device.bin_key)
+        return render(
+            request,
+            "accounts/enroll_device.html",
+            {"form": form or ConfirmDeviceForm(), "qr_svg": qr_svg, "secret": secret, "otpauth_uri": uri},
+            status=status,
+        )
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        if request.session.get(ENROLL_CODE_SESSION_KEY):
+            return self._device_step(request)
+        return render(request, "accounts/enroll_code.html", {"form": EnrollmentCodeForm()})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if "code" in request.POST:
+            form = EnrollmentCodeForm(request.POST)
+            if form.is_valid():
+                try:
+                    row = actions.check_enrollment_code(request.user, form.cleaned_data["code"], request)
+                except actions.ActionError as exc:
+                    form.add_error("code", str(exc))
+                else:
+                    request.session[ENROLL_CODE_SESSION_KEY] = row.pk
+                    return self._device_step(request)
+            return render(request, "accounts/enroll_code.html", {"form": form}, status=400)
+        code_id = request.session.get(ENROLL_CODE_SESSION_KEY)
+        device_id = request.session.get(ENROLL_DEVICE_SESSION_KEY)
+        if not code_id or not device_id:
+            return redirect("accounts:enroll")
+        form = ConfirmDeviceForm(request.POST)
+        if form.is_valid():
+            next_url = request.session.get(NEXT_SESSION_KEY)
+            try:
+                device = actions.complete_totp_enrollment(
+                    request.user, code_id, device_id, form.cleaned_data["token"], request
+                )
+            except actions.ActionError as exc:
+                request.session.pop(ENROLL_CODE_SESSION_KEY, None)
+                messages.error(request, str(exc))
+                return redirect("accounts:enroll")
+            if device is not None:
+                messages.success(request, "Your authenticator is enrolled. Welcome to ZT Console.")
+                return redirect(next_url or "core:dashboard")
+            form.add_error(
+                "token", "That code does not match. Check the device's clock and enter the next code."
+            )
+        # A failed confirmation shows a new secret: one that was displayed is never displayed twice.
+        return self._device_step(request, form, status=400)
+
+
+def _base32(key: bytes) -> str:
+    from base64 import b32encode
+
+    return b32encode(key).decode().rstrip("=")
+
+
+class LogoutView(View):
+    permission_required = PUBLIC
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            actions.record_sign_out(request.user, request)
+        logout(request)
+        messages.info(request, "You are signed out.")
+        return redirect("accounts:login")
+
+
+@_sensitive
+@_no_cache
+class StepUpView(ConsoleView, View):
+    """Re-verify an OTP code before a sensitive action; then go back to where the user was."""
+
+    permission_required = VIEW_CONSOLE
+    template_name = "accounts/step_up.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(
+            request, self.template_name, {"form": OTPVerifyForm(request.user), "next": self._next()}
+        )
+
+    def _next(self) -> str:
+        return _safe_next(self.request, self.request.GET.get("next") or self.request.POST.get("next"))
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = OTPVerifyForm(request.user, data=request.POST)
+        if form.is_valid():
+            result = actions.verify_otp(
+                request.user, form.selected_device(), form.cleaned_data["otp_token"], request, step_up=True
+            )
+            if result == actions.OTP_OK:
+                messages.success(request, "Verified. You can continue.")
+                return HttpResponseRedirect(self._next())
+            form.add_error("otp_token", "That code is not valid (wrong, expired or already used).")
+        return render(request, self.template_name, {"form": form, "next": self._next()}, status=400)
+
+
+class ProfileView(ConsoleView, View):
+    permission_required = VIEW_CONSOLE
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        events = AuditEvent.objects.filter(actor=request.user, action__startswith="auth.")[:10]
+        return render(
+            request,
+            "accounts/profile.html",
+            {
+                "role": role_of(request.user),
+                "devices": list(devices_for_user(request.user, confirmed=True)),
+                "events": events,
+            },
+        )
+
+
+class IdentityListView(ConsoleView, ListView):
+    permission_required = MANAGE_IDENTITIES
+    template_name = "accounts/identity_list.html"
+    paginate_by = 50
+
+    def get_queryset(self):
+        queryset = (
+            User.objects.order_by("username")
+            .prefetch_related(Prefetch("groups"))
+            .annotate(devices=Count("totpdevice", filter=Q(totpdevice__confirmed=True)))
+        )
+        query = self.request.GET.get("q", "").strip()
+        if query:
+            queryset = queryset.filter(
+                Q(username__icontains=query) | Q(email__icontains=query) | Q(last_name__icontains=query)
+            )
+        role = self.request.GET.get("role")
+        if role in ROLES:
+            queryset = queryset.filter(groups__name=role)
+        return queryset
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(roles=ROLES, q=self.request.GET.get("q", ""), role=self.request.GET.get("role", ""))
+        return context
+
+
+@_sensitive
+class IdentityCreateView(ConsoleView, StepUpRequiredMixin, View):
+    permission_required = MANAGE_IDENTITIES
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, "accounts/identity_create.html", {"form": IdentityCreateForm()})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = IdentityCreateForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                user = actions.create_identity(
+                    request.user,
+                    username=data["username"],
+                    email=data["email"],
+                    full_name=data["full_name"],
+                    role=data["role"],
+                    password=data["password"],
+                    request=request,
+                )
+            except actions.ActionError as exc:
+                form.add_error(exc.field, str(exc))
+            else:
+                messages.success(request, f"{user.get_username()} created. Issue an enrollment code next.")
+                return redirect("accounts:identity_detail", pk=user.pk)
+        return render(request, "accounts/identity_create.html", {"form": form}, status=400)
+
+
+class IdentityDetailView(ConsoleView, StepUpRequiredMixin, View):
+    """An identity's role and devices; changing the role is a sensitive (step-up) action."""
+
+    permission_required = MANAGE_IDENTITIES
+
+    def _render(self, request: HttpRequest, subject, form: RoleForm | None = None, status: int = 200):
+        return render(
+            request,
+            "accounts/identity_detail.html",
+            {
+                "subject": subject,
+                "role": role_of(subject),
+                "form": form or RoleForm(initial={"role": role_of(subject)}),
+                "devices": list(devices_for_user(subject, confirmed=True)),
+                "events": AuditEvent.objects.filter(target_type="auth.user", target_id=str(subject.pk))[:20],
+            },
+            status=status,
+        )
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._render(request, get_object_or_404(User, pk=pk))
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        subject = get_object_or_404(User, pk=pk)
+        form = RoleForm(request.POST)
+        if form.is_valid():
+            try:
+                actions.change_role(request.user, subject, form.cleaned_data["role"], request=request)
+            except actions.ActionError as exc:
+                form.add_error("role", str(exc))
+            else:
+                messages.success(request, f"{subject.get_username()} is now {form.cleaned_data['role']}.")
+                return redirect("accounts:identity_detail", pk=subject.pk)
+        return self._render(request, subject, form, status=400)
+
+
+class EnrollmentCodeIssueView(ConsoleView, StepUpRequiredMixin, View):
+    """Issues a one-time enrollment code and shows it once."""
+
+    permission_required = (MANAGE_IDENTITIES, ISSUE_ENROLLMENT_CODE)
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        subject = get_object_or_404(User, pk=pk, is_active=True)
+        row, code = actions.issue_enrollment_code(request.user, subject, request=request)
+        response = render(
+            request, "accounts/enrollment_code_issued.html", {"subject": subject, "row": row, "code": code}
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class ApiTokenListView(ConsoleView, ListView):
+    permission_required = MANAGE_API_TOKENS
+    template_name = "accounts/token_list.html"
+    paginate_by = 50
+    queryset = ApiToken.objects.select_related("user", "created_by").order_by("-created_at")
+
+
+class ApiTokenCreateView(ConsoleView, StepUpRequiredMixin, View):
+    permission_required = MANAGE_API_TOKENS
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, "accounts/token_create.html", {"form": ApiTokenForm()})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = ApiTokenForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                token, plaintext = actions.create_api_token(
+                    request.user,
+                    data["user"],
+                    name=data["name"],
+                    scope=data["scope"],
+                    days=data["days"],
+                    request=request,
+                )
+            except actions.ActionError as exc:
+                form.add_error(exc.field, str(exc))
+            else:
+                response = render(
+                    request, "accounts/token_created.html", {"token": token, "plaintext": plaintext}
+                )
+                response["Cache-Control"] = "no-store"
+                return response
+        return render(request, "accounts/token_create.html", {"form": form}, status=400)
+
+
+class ApiTokenRevokeView(ConsoleView, StepUpRequiredMixin, View):
+    permission_required = MANAGE_API_TOKENS
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        token = get_object_or_404(ApiToken.objects.select_related("user"), pk=pk)
+        try:
+            actions.revoke_api_token(request.user, token, request=request)
+        except actions.ActionError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Token {token.name} revoked.")
+        return redirect("accounts:token_list")

@@ -1,0 +1,72 @@
+// ZT Console: live updates over the authenticated websocket. Our own code, no framework.
+(function () {
+  "use strict";
+
+  function cell(text, className) {
+    const td = document.createElement("td");
+    if (className) td.className = className;
+    td.textContent = text == null ? "" : String(text);
+    return td;
+  }
+
+  function auditRow(event) {
+    const tr = document.createElement("tr");
+    tr.className = "fresh";
+    tr.appendChild(cell(event.seq, "num"));
+    const when = document.createElement("td");
+    const time = document.createElement("time");
+    time.dateTime = event.created_at;
+    time.textContent = event.created_at.replace("T", " ").slice(0, 19);
+    when.appendChild(time);
+    tr.appendChild(when);
+    tr.appendChild(cell(event.actor));
+    const action = document.createElement("td");
+    const code = document.createElement("code");
+    code.textContent = event.action;
+    action.appendChild(code);
+    tr.appendChild(action);
+    tr.appendChild(cell(event.target));
+    tr.appendChild(cell(event.ip_address || ""));
+    return tr;
+  }
+
+  function showAudit(event) {
+    document.querySelectorAll("[data-live-audit] [data-audit-rows]").forEach(function (tbody) {
+      const placeholder = tbody.querySelector(".empty-row");
+      if (placeholder) placeholder.remove();
+      tbody.insertBefore(auditRow(event), tbody.firstChild);
+      while (tbody.rows.length > 50) tbody.deleteRow(-1);
+    });
+    document.querySelectorAll("[data-audit-count]").forEach(function (el) {
+      el.textContent = String(event.seq);
+    });
+  }
+
+  function setStatus(text, on) {
+    document.querySelectorAll("[data-live-status]").forEach(function (el) {
+      el.textContent = text;
+      el.classList.toggle("on", on);
+    });
+  }
+
+  function connect(attempt) {
+    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    const socket = new WebSocket(scheme + window.location.host + "/ws/events/");
+    socket.addEventListener("open", function () { attempt = 0; });
+    socket.addEventListener("message", function (message) {
+      const data = JSON.parse(message.data);
+      if (data.type === "hello") setStatus("live", true);
+      else if (data.type === "audit") showAudit(data.event);
+    });
+    socket.addEventListener("close", function (event) {
+      if (event.code === 4401 || event.code === 4403) { setStatus("not authorised", false); return; }
+      setStatus("reconnecting…", false);
+      const delay = Math.min(30000, 1000 * Math.pow(2, attempt));
+      window.setTimeout(function () { connect(attempt + 1); }, delay);
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    if (document.querySelector("[data-live-audit]")) connect(0);
+  });
+})();

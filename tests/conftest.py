@@ -1,0 +1,185 @@
+"""Personas, verified clients and the real services (ASGI server, Celery worker, Chromium) for every test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.actions import VERIFIED_AT_SESSION_KEY
+from ztconsole.core.roles import ADMINISTRATOR, COMPLIANCE_OFFICER, SECURITY_OFFICER, TRADER
+
+CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM = os.environ.get("ZT_CHROMIUM", "/usr/bin/chromium")
+PASSWORD = "correct-horse-battery-staple-42"
+
+
+@dataclass
+class Persona:
+    user: Any
+    device: TOTPDevice | None
+
+    @property
+    def username(self) -> str:
+        return self.user.get_username()
+
+    def current_code(self, offset_steps: int = 0) -> str:
+        """The TOTP code for now (computed independently of the console's verification path)."""
+        assert self.device is not None
+        code = totp(
+            self.device.bin_key,
+            step=self.device.step,
+            t0=self.device.t0,
+            digits=self.device.digits,
+            drift=offset_steps,
+        )
+        return str(code).zfill(self.device.digits)
+
+
+def make_persona(username: str, role: str | None, *, with_device: bool = True) -> Persona:
+    user = get_user_model().objects.create_user(
+        username=username, email=f"{username}@example.test", password=PASSWORD, first_name=username.title()
+    )
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    device = (
+        TOTPDevice.objects.create(user=user, name="Test authenticator", confirmed=True)
+        if with_device
+        else None
+    )
+    return Persona(user, device)
+
+
+@pytest.fixture
+def personas(db) -> dict[str, Persona]:
+    """An administrator, a security officer, a trader, a compliance officer and an outsider (no role)."""
+    return {
+        "admin": make_persona("alice", ADMINISTRATOR),
+        "security": make_persona("sam", SECURITY_OFFICER),
+        "trader": make_persona("tina", TRADER),
+        "compliance": make_persona("carla", COMPLIANCE_OFFICER),
+        "outsider": make_persona("oscar", None),
+    }
+
+
+def verify_session(client: Client, persona: Persona) -> Client:
+    """Signs the client in and marks its session OTP-verified, as the verify step does."""
+    client.force_login(persona.user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = persona.device.persistent_id
+    session[VERIFIED_AT_SESSION_KEY] = time.time()
+    session.save()
+    return client
+
+
+@pytest.fixture
+def verified_client():
+    def make(persona: Persona) -> Client:
+        return verify_session(Client(), persona)
+
+    return make
+
+
+# --- real services -------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _ServerThread(threading.Thread):
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        import uvicorn
+
+        from ztconsole.asgi import application
+
+        config = uvicorn.Config(
+            application, host="127.0.0.1", port=port, log_level="warning", ws="websockets", lifespan="off"
+        )
+        self.server = uvicorn.Server(config)
+
+    def run(self) -> None:
+        self.server.run()
+
+
+@pytest.fixture(scope="session")
+def asgi_server(django_db_setup, django_db_blocker):
+    """The console's ASGI application (HTTP and websockets) served by uvicorn on a loopback port."""
+    port = _free_port()
+    thread = _ServerThread(port)
+    with django_db_blocker.unblock():
+        thread.start()
+        deadline = time.monotonic() + 15
+        while not thread.server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+        thread.server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def celery_worker_thread(django_db_setup, django_db_blocker):
+    """A real Celery worker consuming from the real broker (Redis/Valkey), in a thread of this process."""
+    from celery.contrib.testing.worker import start_worker
+
+    from ztconsole.celery import app
+
+    with (
+        django_db_blocker.unblock(),
+        start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10),
+    ):
+        yield app
+
+
+# --- Chromium through Playwright -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        if CI:
+            pytest.fail(f"CI=true and no Chromium at {CHROMIUM}: install Debian's chromium")
+        pytest.skip(f"no Chromium at {CHROMIUM} (install Debian's chromium to run browser tests)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium, asgi_server):
+    context = chromium.new_context(base_url=asgi_server, viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()

@@ -1,0 +1,27 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.routers import SimpleRouter
+
+from accounts.api.views import ApiTokenViewSet, MeView
+from ztconsole.core.api import AuditEventList
+from ztconsole.core.roles import VIEW_API_DOCS
+
+
+class SchemaView(SpectacularAPIView):
+    required_permission = VIEW_API_DOCS
+
+
+class SwaggerView(SpectacularSwaggerSplitView):
+    required_permission = VIEW_API_DOCS
+
+
+router = SimpleRouter()
+router.register("tokens", ApiTokenViewSet, basename="api-token")
+
+urlpatterns = [
+    path("me/", MeView.as_view(), name="api-me"),
+    path("audit/events/", AuditEventList.as_view(), name="api-audit-events"),
+    path("schema/", SchemaView.as_view(), name="api-schema"),
+    path("docs/", SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    *router.urls,
+]

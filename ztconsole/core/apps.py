@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class CoreConfig(AppConfig):
+    name = "ztconsole.core"
+    label = "core"
+    verbose_name = "ZT Console core"
+
+    def ready(self) -> None:
+        from ztconsole.core import roles
+
+        # Groups are configuration derived from roles.ROLE_PERMISSIONS; they are re-synchronised after
+        # every migrate, once Django has created the permissions they refer to.
+        post_migrate.connect(roles.sync_roles_after_migrate, dispatch_uid="zt-sync-roles")

@@ -1,0 +1,49 @@
+"""The console's live event stream. Later issues add FIX session status and PEP convergence groups."""
+
+from __future__ import annotations
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from ztconsole.core.audit import AUDIT_GROUP
+from ztconsole.core.roles import VIEW_AUDIT, VIEW_CONSOLE
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+@database_sync_to_async
+def _permissions(user) -> tuple[bool, bool]:
+    return user.has_perm(VIEW_CONSOLE), user.has_perm(VIEW_AUDIT)
+
+
+class ConsoleEventsConsumer(AsyncJsonWebsocketConsumer):
+    """Refuses any connection without an OTP-verified session; streams the groups the role may see."""
+
+    permission_required = VIEW_CONSOLE
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or self.scope.get("otp_device") is None:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        may_use, may_audit = await _permissions(user)
+        if not may_use:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.groups_joined = [AUDIT_GROUP] if may_audit else []
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+        await self.send_json({"type": "hello", "user": user.get_username(), "streams": self.groups_joined})
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs) -> None:
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+
+    async def audit_event(self, message) -> None:
+        await self.send_json({"type": "audit", "event": message["event"]})

@@ -1,0 +1,33 @@
+from django.urls import reverse
+
+from ztconsole.core.roles import (
+    MANAGE_API_TOKENS,
+    MANAGE_IDENTITIES,
+    VIEW_API_DOCS,
+    VIEW_AUDIT,
+    VIEW_CONSOLE,
+    role_of,
+)
+
+# (label, url name, permission): the navigation shows an entry only to roles that may open it.
+NAVIGATION = [
+    ("Dashboard", "core:dashboard", VIEW_CONSOLE),
+    ("Identities", "accounts:identity_list", MANAGE_IDENTITIES),
+    ("API tokens", "accounts:token_list", MANAGE_API_TOKENS),
+    ("Audit log", "core:audit_list", VIEW_AUDIT),
+    ("API docs", "api-docs", VIEW_API_DOCS),
+]
+
+
+def navigation(request):
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not user.is_verified():
+        return {"nav": [], "nav_role": None}
+    path = request.path
+    items = []
+    for label, name, perm in NAVIGATION:
+        if user.has_perm(perm):
+            url = reverse(name)
+            active = path == url if url == "/" else path.startswith(url)
+            items.append({"label": label, "url": url, "active": active})
+    return {"nav": items, "nav_role": role_of(user)}

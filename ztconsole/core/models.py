@@ -1,0 +1,92 @@
+"""Cross-cutting models: the hash-chained audit log and the console-wide permissions."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class AuditRefused(Exception):
+    """Raised when code tries to change or delete an audit event."""
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):  # type: ignore[override]
+        raise AuditRefused("audit events are append-only: UPDATE refused")
+
+    def delete(self):  # type: ignore[override]
+        raise AuditRefused("audit events are append-only: DELETE refused")
+
+    def bulk_update(self, *args, **kwargs):  # type: ignore[override]
+        raise AuditRefused("audit events are append-only: UPDATE refused")
+
+
+class AuditEvent(models.Model):
+    """One security-relevant event. Append-only; each row carries the hash of the row before it.
+
+    ``hash`` is SHA-256 over a canonical JSON encoding of every other column plus ``prev_hash``
+    (see ``ztconsole.core.audit.canonical_bytes``), so changing, deleting or reordering rows breaks the
+    chain in a way ``manage.py verify_audit`` reports. On PostgreSQL a trigger also refuses UPDATE and
+    DELETE at the database; on SQLite the model and queryset refuse them.
+    """
+
+    seq = models.BigIntegerField(unique=True)
+    created_at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False
+    )
+    actor_label = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_label = models.CharField(max_length=200, blank=True)
+    details = models.JSONField(default=dict)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-seq"]
+        indexes = [models.Index(fields=["actor", "-seq"]), models.Index(fields=["target_type", "target_id"])]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} by {self.actor_label or 'system'}"
+
+    def save(self, *args, **kwargs):  # type: ignore[override]
+        if not self._state.adding:
+            raise AuditRefused("audit events are append-only: UPDATE refused")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):  # type: ignore[override]
+        raise AuditRefused("audit events are append-only: DELETE refused")
+
+
+class AuditHead(models.Model):
+    """The last sequence number and hash of the chain: lets verification notice a truncated tail."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"audit head #{self.seq}"
+
+
+class ConsoleAccess(models.Model):
+    """Carries the console-wide permissions that roles grant; it has no table."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [
+            ("view_console", "Can use the console (dashboard, own profile, live events)"),
+            ("view_audit", "Can read the audit log"),
+            ("view_api_docs", "Can read the API schema and documentation"),
+        ]
+
+    def __str__(self) -> str:
+        return "console permissions"

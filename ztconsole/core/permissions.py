@@ -1,0 +1,64 @@
+"""How views declare what they need.
+
+HTML views inherit ``ConsoleView`` and set ``permission_required``; API views set ``required_permission``
+and rely on ``DeclaredPermission`` (the DRF default). A view that declares nothing is refused, so a
+forgotten declaration fails closed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.core.exceptions import ImproperlyConfigured
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from ztconsole.core.roles import VIEW_CONSOLE
+
+PUBLIC = "public"  # a marker for the few views anyone may reach (sign-in steps, health, CRLs)
+
+
+class ConsoleView(PermissionRequiredMixin):
+    """Mixin for every console page: requires an OTP-verified user holding ``permission_required``."""
+
+    permission_required: str | tuple[str, ...] = ""
+    raise_exception = True
+
+    def get_permission_required(self) -> tuple[str, ...]:
+        if not self.permission_required:
+            raise ImproperlyConfigured(f"{type(self).__name__} declares no permission_required")
+        return super().get_permission_required()
+
+    def has_permission(self) -> bool:
+        user = self.request.user  # type: ignore[attr-defined]
+        return bool(user.is_authenticated and user.is_verified() and super().has_permission())
+
+
+class DeclaredPermission(BasePermission):
+    """DRF default: the view's ``required_permission`` (per method if a dict), scoped tokens honoured."""
+
+    message = "You do not have permission to perform this action."
+
+    def _required(self, view: Any, method: str) -> str:
+        declared = getattr(view, "required_permission", None)
+        if isinstance(declared, dict):
+            declared = declared.get(method) or declared.get("*")
+        if not declared:
+            raise ImproperlyConfigured(f"{type(view).__name__} declares no required_permission")
+        return declared
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        required = self._required(view, request.method)
+        if required == PUBLIC:
+            return True
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        token = request.auth if hasattr(request.auth, "allows") else None
+        if token is not None:
+            if not token.allows(write=request.method not in SAFE_METHODS):
+                self.message = "This API token's scope does not allow this method."
+                return False
+        elif not user.is_verified():
+            return False
+        return user.has_perm(required) and user.has_perm(VIEW_CONSOLE)

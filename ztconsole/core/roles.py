@@ -1,0 +1,61 @@
+"""Roles are Django groups; this table is the single source of what each one may do.
+
+docs/permissions.md shows the same table for people; a test keeps the two in agreement.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ADMINISTRATOR = "Administrator"
+SECURITY_OFFICER = "Security Officer"
+TRADER = "Trader"
+COMPLIANCE_OFFICER = "Compliance Officer"
+ROLES = (ADMINISTRATOR, SECURITY_OFFICER, TRADER, COMPLIANCE_OFFICER)
+
+VIEW_CONSOLE = "core.view_console"
+VIEW_AUDIT = "core.view_audit"
+VIEW_API_DOCS = "core.view_api_docs"
+MANAGE_IDENTITIES = "accounts.manage_identities"
+ISSUE_ENROLLMENT_CODE = "accounts.issue_enrollment_code"
+MANAGE_API_TOKENS = "accounts.manage_api_tokens"
+
+ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    ADMINISTRATOR: (
+        VIEW_CONSOLE,
+        VIEW_AUDIT,
+        VIEW_API_DOCS,
+        MANAGE_IDENTITIES,
+        ISSUE_ENROLLMENT_CODE,
+        MANAGE_API_TOKENS,
+    ),
+    SECURITY_OFFICER: (VIEW_CONSOLE, VIEW_AUDIT, VIEW_API_DOCS, ISSUE_ENROLLMENT_CODE, MANAGE_API_TOKENS),
+    TRADER: (VIEW_CONSOLE,),
+    COMPLIANCE_OFFICER: (VIEW_CONSOLE, VIEW_AUDIT, VIEW_API_DOCS),
+}
+
+
+def sync_roles() -> None:
+    """Create the role groups and give each exactly the permissions in ROLE_PERMISSIONS."""
+    from django.contrib.auth.models import Group, Permission
+
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        wanted = []
+        for dotted in perms:
+            app_label, codename = dotted.split(".", 1)
+            wanted.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        group.permissions.set(wanted)
+
+
+def sync_roles_after_migrate(sender: Any, app_config: Any = None, **kwargs: Any) -> None:
+    if app_config is not None and app_config.label == "accounts":
+        sync_roles()
+
+
+def role_of(user: Any) -> str | None:
+    """The user's role (users hold at most one role group)."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    names = [g.name for g in user.groups.all() if g.name in ROLES]
+    return names[0] if names else None

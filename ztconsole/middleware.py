@@ -1,0 +1,71 @@
+"""Cross-cutting HTTP middleware: request ids and the OTP gate."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from ztconsole.logging import request_id_var
+
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+# Paths served without an OTP-verified session. Everything under /api/ answers for itself: DRF only
+# authenticates API tokens and OTP-verified sessions, and replies 401/403 in JSON.
+_OPEN_PREFIXES = ("/healthz", "/static/", "/pki/", "/api/")
+_PASSWORD_STEP_PATHS = ("accounts:login", "accounts:verify", "accounts:enroll", "accounts:logout")
+
+
+class RequestIdMiddleware:
+    """Gives every request an id (or keeps a well-formed X-Request-ID), for logs and the audit trail."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id  # type: ignore[attr-defined]
+        token = request_id_var.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+class OTPRequiredMiddleware:
+    """No page is served to a session that has not verified an OTP device.
+
+    A signed-out visitor goes to sign-in; a visitor who gave only the password goes to the OTP step (or to
+    first enrollment when they hold no device yet). Only those steps, health, static files and the public
+    PKI files are reachable before that.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self._step_paths: frozenset[str] | None = None
+
+    def _password_step_paths(self) -> frozenset[str]:
+        if self._step_paths is None:
+            self._step_paths = frozenset(reverse(name) for name in _PASSWORD_STEP_PATHS)
+        return self._step_paths
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        path = request.path_info
+        if path.startswith(_OPEN_PREFIXES) or path in self._password_step_paths():
+            return self.get_response(request)
+        user = request.user
+        if user.is_authenticated and user.is_verified():
+            return self.get_response(request)
+        if request.headers.get("Accept", "").startswith("application/json"):
+            return JsonResponse({"detail": "An OTP-verified session is required."}, status=401)
+        if not user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        return redirect("accounts:verify")

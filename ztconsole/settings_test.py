@@ -1,0 +1,31 @@
+"""Test settings: production settings with fast hashing, plain static storage and isolated key prefixes."""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production-" + "k" * 40)
+os.environ.setdefault("DJANGO_DEBUG", "0")
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+os.environ.setdefault("ZT_SSL_REDIRECT", "0")
+os.environ.setdefault("ZT_SECURE_COOKIES", "0")
+os.environ.setdefault("ZT_HSTS_SECONDS", "0")
+os.environ.setdefault("ZT_REDIS_PREFIX", f"zt-test-{os.getpid()}")
+
+from ztconsole.testing.services import ensure_redis_url
+
+ensure_redis_url()
+
+from ztconsole.settings import *  # noqa: E402,F403
+from ztconsole.settings import DATABASES, VAR_DIR  # noqa: E402
+
+# Argon2 is the production hasher (asserted by a test); tests hash thousands of passwords.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not :memory:, so the in-process ASGI server's threads and the Celery worker share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
