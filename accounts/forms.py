@@ -82,8 +82,8 @@ class IdentityCreateForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("password") and cleaned.get("username"):
-            candidate = User(username=cleaned["username"], email=cleaned.get("email", ""))
+        if cleaned.get("password"):
+            candidate = User(username=self.data.get("username", ""), email=cleaned.get("email", ""))
             try:
                 validate_password(cleaned["password"], candidate)
             except forms.ValidationError as exc:

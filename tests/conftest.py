@@ -183,3 +183,20 @@ def page(chromium, asgi_server):
     page.set_default_timeout(15000)
     yield page
     context.close()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(settings):
+    """Each test starts with an empty Django cache (throttle counters live there), other keys untouched."""
+    import redis
+
+    yield
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        cache = settings.CACHES["default"]
+        pattern = f"{cache['KEY_PREFIX']}:{cache.get('VERSION', 1)}:*"  # cache keys only, not Celery's
+        keys = list(client.scan_iter(pattern, count=500))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from ztconsole.core.models import AuditEvent
+from ztconsole.core.pagination import SeqCursorPagination
 from ztconsole.core.roles import VIEW_AUDIT
 
 
@@ -50,13 +50,6 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "prev_hash",
             "hash",
         ]
-
-
-class SeqCursorPagination(CursorPagination):
-    ordering = "-seq"
-    page_size = 100
-    max_page_size = 1000
-    page_size_query_param = "page_size"
 
 
 class AuditEventList(ListAPIView):

@@ -1,0 +1,126 @@
+"""The audit chain: append-only, hash-chained, and verify_audit names the first broken event."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection, transaction
+
+from ztconsole.core import audit
+from ztconsole.core.models import AuditEvent, AuditRefused
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _record(n: int) -> list[AuditEvent]:
+    events = []
+    for i in range(n):
+        with transaction.atomic():
+            events.append(audit.record(None, "test.event", ("test.thing", str(i), f"thing {i}"), {"i": i}))
+    return events
+
+
+def _tamper(sql: str, params: list) -> None:
+    """Changes rows behind the application's back, as an attacker with database access would."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Superuser-only: bypasses the append-only trigger for this session.
+            cursor.execute("SET session_replication_role = replica")
+        try:
+            cursor.execute(sql, params)
+        finally:
+            if connection.vendor == "postgresql":
+                cursor.execute("SET session_replication_role = DEFAULT")
+
+
+def _verify_fails_at(seq: int) -> str:
+    with pytest.raises(CommandError) as info:
+        call_command("verify_audit")
+    assert info.value.returncode == 1
+    message = str(info.value)
+    assert f"seq {seq}" in message
+    return message
+
+
+def test_intact_chain_verifies():
+    _record(5)
+    report = audit.verify_chain()
+    assert report.ok and report.checked == 5
+    call_command("verify_audit")  # no exception: exit 0
+
+
+def test_each_event_links_to_the_previous_hash():
+    first, second, third = _record(3)
+    assert first.prev_hash == audit.GENESIS_HASH
+    assert second.prev_hash == first.hash
+    assert third.prev_hash == second.hash
+    assert third.hash == audit.compute_hash(third)
+
+
+def test_modified_event_is_detected():
+    events = _record(5)
+    _tamper("UPDATE core_auditevent SET details = %s WHERE seq = %s", ['{"i": 99}', events[2].seq])
+    message = _verify_fails_at(3)
+    assert "modified" in message
+
+
+def test_deleted_event_is_detected():
+    _record(5)
+    _tamper("DELETE FROM core_auditevent WHERE seq = %s", [2])
+    _verify_fails_at(3)
+
+
+def test_deleted_tail_is_detected():
+    _record(4)
+    _tamper("DELETE FROM core_auditevent WHERE seq = %s", [4])
+    _verify_fails_at(4)
+
+
+def test_reordered_events_are_detected():
+    _record(5)
+    # Swap the sequence numbers of events 2 and 3 (via a free value to satisfy the unique index).
+    _tamper("UPDATE core_auditevent SET seq = -1 WHERE seq = %s", [2])
+    _tamper("UPDATE core_auditevent SET seq = 2 WHERE seq = %s", [3])
+    _tamper("UPDATE core_auditevent SET seq = 3 WHERE seq = %s", [-1])
+    _verify_fails_at(2)
+
+
+def test_application_refuses_update_and_delete():
+    (event,) = _record(1)
+    with pytest.raises(AuditRefused):
+        event.save()
+    with pytest.raises(AuditRefused):
+        event.delete()
+    with pytest.raises(AuditRefused):
+        AuditEvent.objects.filter(pk=event.pk).update(action="x")
+    with pytest.raises(AuditRefused):
+        AuditEvent.objects.filter(pk=event.pk).delete()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL trigger")
+def test_postgresql_trigger_refuses_update_and_delete():
+    from django.db import DatabaseError
+
+    (event,) = _record(1)
+    for sql in ("UPDATE core_auditevent SET action = 'x' WHERE id = %s", "DELETE FROM core_auditevent WHERE id = %s"):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [event.pk])
+    assert audit.verify_chain().ok
+
+
+def test_event_rolls_back_with_its_transaction():
+    _record(1)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        audit.record(None, "test.rolled_back", None, {})
+        raise RuntimeError("the action failed")
+    assert not AuditEvent.objects.filter(action="test.rolled_back").exists()
+    assert audit.verify_chain().ok
+
+
+def test_secrets_in_details_are_redacted():
+    with transaction.atomic():
+        event = audit.record(None, "test.secret", None, {"password": "hunter2hunter2", "note": "token=abc123"})
+    assert event.details["password"] == "[redacted]"
+    assert "abc123" not in event.details["note"]

@@ -1,0 +1,129 @@
+"""Every URL × every persona: allowed or forbidden, from one table.
+
+A URL added without a row here fails ``test_every_url_is_in_the_matrix``; so a new view cannot ship
+without its authorization being decided and tested.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from tests.conftest import verify_session
+
+ALL_ROLES = frozenset({"admin", "security", "trader", "compliance"})
+AUDITORS = frozenset({"admin", "security", "compliance"})
+ADMIN = frozenset({"admin"})
+TOKEN_MANAGERS = frozenset({"admin", "security"})
+PUBLIC = "public"
+PERSONAS = ("anonymous", "password_only", "outsider", "trader", "compliance", "security", "admin")
+
+
+@dataclass(frozen=True)
+class Row:
+    allowed: frozenset[str] | str
+    method: str = "get"
+    kwargs: dict = field(default_factory=dict)
+    api: bool = False
+    accept: str = ""
+
+
+MATRIX: dict[str, Row] = {
+    "core:dashboard": Row(ALL_ROLES),
+    "core:audit_list": Row(AUDITORS),
+    "accounts:login": Row(PUBLIC),
+    "accounts:verify": Row(PUBLIC),
+    "accounts:enroll": Row(PUBLIC),
+    "accounts:logout": Row(PUBLIC, method="post"),
+    "accounts:step_up": Row(ALL_ROLES),
+    "accounts:profile": Row(ALL_ROLES),
+    "accounts:identity_list": Row(ADMIN),
+    "accounts:identity_create": Row(ADMIN),
+    "accounts:identity_detail": Row(ADMIN, kwargs={"pk": "trader"}),
+    "accounts:enrollment_code_issue": Row(ADMIN, method="post", kwargs={"pk": "trader"}),
+    "accounts:token_list": Row(TOKEN_MANAGERS),
+    "accounts:token_create": Row(TOKEN_MANAGERS),
+    "accounts:token_revoke": Row(TOKEN_MANAGERS, method="post", kwargs={"pk": "token"}),
+    "api-me": Row(ALL_ROLES, api=True),
+    "api-audit-events": Row(AUDITORS, api=True),
+    "api-schema": Row(AUDITORS, api=True),
+    "api-docs": Row(AUDITORS, api=True, accept="text/html"),
+    "api-token-list": Row(TOKEN_MANAGERS, api=True),
+    "api-token-detail": Row(TOKEN_MANAGERS, api=True, kwargs={"pk": "token"}),
+    "api-token-revoke": Row(TOKEN_MANAGERS, method="post", api=True, kwargs={"pk": "token"}),
+    "healthz": Row(PUBLIC),
+}
+
+
+def _named_urls(patterns, namespace: str = "") -> set[str]:
+    names = set()
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            names |= _named_urls(entry.url_patterns, inner)
+        elif isinstance(entry, URLPattern) and entry.name:
+            names.add(f"{namespace}{entry.name}")
+    return names
+
+
+def test_every_url_is_in_the_matrix():
+    names = _named_urls(get_resolver().url_patterns)
+    assert names == set(MATRIX), f"missing rows: {names - set(MATRIX)}; stale rows: {set(MATRIX) - names}"
+
+
+def _client_for(persona: str, personas) -> Client:
+    client = Client()
+    if persona == "anonymous":
+        return client
+    if persona == "password_only":
+        client.force_login(personas["admin"].user)  # the password step, no OTP
+        return client
+    return verify_session(client, personas[persona])
+
+
+def _resolve_kwargs(row: Row, personas) -> dict:
+    from accounts.actions import create_api_token
+
+    values = {}
+    for key, ref in row.kwargs.items():
+        if ref == "token":
+            token, _ = create_api_token(None, personas["trader"].user, name="matrix", scope="read", days=1)
+            values[key] = token.pk
+        else:
+            values[key] = personas[ref].user.pk
+    return values
+
+
+def _is_forbidden(response, row: Row) -> bool:
+    if response.status_code in (401, 403):
+        return True
+    if row.api:
+        return False
+    location = response.headers.get("Location", "") if response.status_code == 302 else ""
+    return location.startswith((reverse("accounts:login"), reverse("accounts:verify")))
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("name", sorted(n for n, r in MATRIX.items() if r.allowed != PUBLIC and n != "healthz"))
+def test_authorization(name, persona, personas, db):
+    row = MATRIX[name]
+    client = _client_for(persona, personas)
+    url = reverse(name, kwargs=_resolve_kwargs(row, personas))
+    accept = row.accept or ("application/json" if row.api else "text/html")
+    response = getattr(client, row.method)(url, HTTP_ACCEPT=accept)
+    assert response.status_code < 500, f"{name} answered {response.status_code} to {persona}"
+    expected_allowed = persona in row.allowed
+    assert _is_forbidden(response, row) != expected_allowed, (
+        f"{name} as {persona}: status {response.status_code}, expected {'allowed' if expected_allowed else 'forbidden'}"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(n for n, r in MATRIX.items() if r.allowed == PUBLIC and n != "healthz"))
+def test_public_sign_in_steps_answer_anonymous_visitors(name, db):
+    response = getattr(Client(), MATRIX[name].method)(reverse(name))
+    assert response.status_code in (200, 302)
+    if response.status_code == 302:
+        assert response["Location"].startswith(reverse("accounts:login"))
