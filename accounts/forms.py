@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.validators import RegexValidator
@@ -101,4 +102,6 @@ class ApiTokenForm(forms.Form):
     )
     name = forms.CharField(max_length=100, help_text="What uses the token, e.g. 'mdm-posture-feed'.")
     scope = forms.ChoiceField(choices=ApiTokenScope.choices)
-    days = forms.IntegerField(min_value=1, max_value=365, initial=90, label="Lifetime (days)")
+    days = forms.IntegerField(
+        min_value=1, max_value=settings.ZT_API_TOKEN_MAX_DAYS, initial=90, label="Lifetime (days)"
+    )

@@ -109,7 +109,12 @@ class _ServerThread(threading.Thread):
         from ztconsole.asgi import application
 
         config = uvicorn.Config(
-            application, host="127.0.0.1", port=port, log_level="warning", ws="websockets", lifespan="off"
+            application,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            ws="websockets-sansio",
+            lifespan="off",
         )
         self.server = uvicorn.Server(config)
 
@@ -132,6 +137,7 @@ def asgi_server(django_db_setup, django_db_blocker):
         yield f"http://127.0.0.1:{port}"
         thread.server.should_exit = True
         thread.join(timeout=10)
+        _end_foreign_connections()
 
 
 @pytest.fixture(scope="session")
@@ -141,11 +147,22 @@ def celery_worker_thread(django_db_setup, django_db_blocker):
 
     from ztconsole.celery import app
 
-    with (
-        django_db_blocker.unblock(),
-        start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10),
-    ):
-        yield app
+    with django_db_blocker.unblock():
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+            yield app
+        _end_foreign_connections()
+
+
+def _end_foreign_connections() -> None:
+    """Server threads keep their own database connections; end them so the test database can be dropped."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
 
 
 # --- Chromium through Playwright -------------------------------------------------------------------
@@ -191,9 +208,9 @@ def _isolated_cache(settings):
     import redis
 
     yield
-    client = redis.Redis.from_url(settings.REDIS_URL)
+    cache = settings.CACHES["default"]
+    client = redis.Redis.from_url(cache["LOCATION"])
     try:
-        cache = settings.CACHES["default"]
         pattern = f"{cache['KEY_PREFIX']}:{cache.get('VERSION', 1)}:*"  # cache keys only, not Celery's
         keys = list(client.scan_iter(pattern, count=500))
         if keys:

@@ -51,12 +51,17 @@ class RedactSecretsFilter(logging.Filter):
     """Scrubs secrets from the message, its arguments and any structured extras."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact_text(record.msg)
+        # Redact the arguments' structure first (dict keys), then the formatted text, so a placeholder
+        # in the message can never be separated from its argument.
         if isinstance(record.args, dict):
             record.args = redact_value(record.args)
         elif isinstance(record.args, tuple):
             record.args = tuple(redact_value(a) for a in record.args)
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = str(record.msg)
+        record.msg, record.args = redact_text(message), ()
         for attr, value in list(record.__dict__.items()):
             if attr in _STANDARD_ATTRS:
                 continue

@@ -76,7 +76,11 @@ def test_revoked_token_is_refused(personas, admin_token):
 
 @pytest.mark.parametrize(
     "header",
-    ["Bearer", "Bearer zt_nothex_abcdefghijklmnopqrstuvwxyz", "Bearer zt_0123456789ab_wrongwrongwrongwrongwrong"],
+    [
+        "Bearer",
+        "Bearer zt_nothex_abcdefghijklmnopqrstuvwxyz",
+        "Bearer zt_0123456789ab_wrongwrongwrongwrongwrong",
+    ],
 )
 def test_malformed_or_unknown_tokens_get_401(db, header):
     response = Client(HTTP_AUTHORIZATION=header).get(reverse("api-me"))
@@ -85,7 +89,9 @@ def test_malformed_or_unknown_tokens_get_401(db, header):
 
 
 def test_malformed_json_is_a_400_naming_the_problem(personas, admin_token):
-    response = bearer(admin_token).post(reverse("api-token-list"), data="{not json", content_type="application/json")
+    response = bearer(admin_token).post(
+        reverse("api-token-list"), data="{not json", content_type="application/json"
+    )
     assert response.status_code == 400
     assert "JSON parse error" in response.json()["detail"]
 

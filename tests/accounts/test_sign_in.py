@@ -30,7 +30,8 @@ def test_password_and_totp_reach_the_dashboard_and_are_audited(personas):
     client = Client()
     _password_step(client, "tina")
     response = client.post(
-        reverse("accounts:verify"), {"otp_device": trader.device.persistent_id, "otp_token": trader.current_code()}
+        reverse("accounts:verify"),
+        {"otp_device": trader.device.persistent_id, "otp_token": trader.current_code()},
     )
     assert response.status_code == 302 and response["Location"] == reverse("core:dashboard")
     assert client.get(reverse("core:dashboard")).status_code == 200
@@ -50,7 +51,9 @@ def test_wrong_otp_is_a_form_error_and_audited(personas):
     client = Client()
     _password_step(client, "tina")
     wrong = str((int(trader.current_code()) + 1) % 1_000_000).zfill(6)
-    response = client.post(reverse("accounts:verify"), {"otp_device": trader.device.persistent_id, "otp_token": wrong})
+    response = client.post(
+        reverse("accounts:verify"), {"otp_device": trader.device.persistent_id, "otp_token": wrong}
+    )
     assert response.status_code == 400
     assert b"That code is not valid" in response.content
     assert AuditEvent.objects.filter(action="auth.otp_failed", actor=trader.user).exists()
@@ -61,7 +64,8 @@ def test_non_numeric_otp_is_a_form_error(personas):
     client = Client()
     _password_step(client, "tina")
     response = client.post(
-        reverse("accounts:verify"), {"otp_device": personas["trader"].device.persistent_id, "otp_token": "abc"}
+        reverse("accounts:verify"),
+        {"otp_device": personas["trader"].device.persistent_id, "otp_token": "abc"},
     )
     assert response.status_code == 400
     assert b"6 or 8 digit code" in response.content
@@ -72,11 +76,15 @@ def test_replayed_totp_code_is_refused(personas):
     code = trader.current_code()
     first = Client()
     _password_step(first, "tina")
-    ok = first.post(reverse("accounts:verify"), {"otp_device": trader.device.persistent_id, "otp_token": code})
+    ok = first.post(
+        reverse("accounts:verify"), {"otp_device": trader.device.persistent_id, "otp_token": code}
+    )
     assert ok.status_code == 302
     second = Client()
     _password_step(second, "tina")
-    replay = second.post(reverse("accounts:verify"), {"otp_device": trader.device.persistent_id, "otp_token": code})
+    replay = second.post(
+        reverse("accounts:verify"), {"otp_device": trader.device.persistent_id, "otp_token": code}
+    )
     assert replay.status_code == 400
     assert second.get(reverse("core:dashboard")).status_code == 302
 
@@ -86,10 +94,13 @@ def test_otp_failures_are_throttled(personas):
     client = Client()
     _password_step(client, "tina")
     for _ in range(2):
-        client.post(reverse("accounts:verify"), {"otp_device": trader.device.persistent_id, "otp_token": "000000"})
+        client.post(
+            reverse("accounts:verify"), {"otp_device": trader.device.persistent_id, "otp_token": "000000"}
+        )
     # Even the right code is refused while the exponential back-off runs.
     response = client.post(
-        reverse("accounts:verify"), {"otp_device": trader.device.persistent_id, "otp_token": trader.current_code()}
+        reverse("accounts:verify"),
+        {"otp_device": trader.device.persistent_id, "otp_token": trader.current_code()},
     )
     assert response.status_code == 400
     assert b"Too many wrong codes" in response.content
@@ -119,8 +130,11 @@ def test_logout_ends_the_session_and_is_audited(personas, verified_client):
 def test_open_redirect_after_sign_in_is_refused(personas):
     trader = personas["trader"]
     client = Client()
-    client.post(reverse("accounts:login") + "?next=https://evil.example/", {"username": "tina", "password": PASSWORD})
+    client.post(
+        reverse("accounts:login") + "?next=https://evil.example/", {"username": "tina", "password": PASSWORD}
+    )
     response = client.post(
-        reverse("accounts:verify"), {"otp_device": trader.device.persistent_id, "otp_token": trader.current_code()}
+        reverse("accounts:verify"),
+        {"otp_device": trader.device.persistent_id, "otp_token": trader.current_code()},
     )
     assert response["Location"] == reverse("core:dashboard")

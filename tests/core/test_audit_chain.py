@@ -103,7 +103,10 @@ def test_postgresql_trigger_refuses_update_and_delete():
     from django.db import DatabaseError
 
     (event,) = _record(1)
-    for sql in ("UPDATE core_auditevent SET action = 'x' WHERE id = %s", "DELETE FROM core_auditevent WHERE id = %s"):
+    for sql in (
+        "UPDATE core_auditevent SET action = 'x' WHERE id = %s",
+        "DELETE FROM core_auditevent WHERE id = %s",
+    ):
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute(sql, [event.pk])
@@ -121,6 +124,8 @@ def test_event_rolls_back_with_its_transaction():
 
 def test_secrets_in_details_are_redacted():
     with transaction.atomic():
-        event = audit.record(None, "test.secret", None, {"password": "hunter2hunter2", "note": "token=abc123"})
+        event = audit.record(
+            None, "test.secret", None, {"password": "hunter2hunter2", "note": "token=abc123"}
+        )
     assert event.details["password"] == "[redacted]"
     assert "abc123" not in event.details["note"]

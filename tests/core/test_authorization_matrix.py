@@ -107,7 +107,9 @@ def _is_forbidden(response, row: Row) -> bool:
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
-@pytest.mark.parametrize("name", sorted(n for n, r in MATRIX.items() if r.allowed != PUBLIC and n != "healthz"))
+@pytest.mark.parametrize(
+    "name", sorted(n for n, r in MATRIX.items() if r.allowed != PUBLIC and n != "healthz")
+)
 def test_authorization(name, persona, personas, db):
     row = MATRIX[name]
     client = _client_for(persona, personas)
@@ -121,7 +123,9 @@ def test_authorization(name, persona, personas, db):
     )
 
 
-@pytest.mark.parametrize("name", sorted(n for n, r in MATRIX.items() if r.allowed == PUBLIC and n != "healthz"))
+@pytest.mark.parametrize(
+    "name", sorted(n for n, r in MATRIX.items() if r.allowed == PUBLIC and n != "healthz")
+)
 def test_public_sign_in_steps_answer_anonymous_visitors(name, db):
     response = getattr(Client(), MATRIX[name].method)(reverse(name))
     assert response.status_code in (200, 302)
