@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -90,6 +91,14 @@ def verified_client():
         return verify_session(Client(), persona)
 
     return make
+
+
+def run_async(coroutine_function, *args):
+    """Runs a coroutine on a fresh event loop in its own thread (browser tests keep a loop in this one)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine_function(*args)).result()
 
 
 # --- real services -------------------------------------------------------------------------------

@@ -109,7 +109,7 @@ def test_invalid_fields_are_named(personas, admin_token):
 
 
 def test_revoking_twice_is_a_clear_400(personas, admin_token):
-    _, other = actions.create_api_token(None, personas["trader"].user, name="second", scope="read", days=1)
+    actions.create_api_token(None, personas["trader"].user, name="second", scope="read", days=1)
     target = ApiToken.objects.get(name="second")
     client = bearer(admin_token)
     assert client.post(reverse("api-token-revoke", kwargs={"pk": target.pk})).status_code == 200

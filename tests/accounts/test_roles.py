@@ -1,4 +1,4 @@
-"""Role changes: administrators only, audited, step-up protected, never leaving the console without an admin."""
+"""Role changes: administrators only, audited, step-up protected, never leaving no administrator."""
 
 from __future__ import annotations
 

@@ -107,9 +107,12 @@ def test_postgresql_trigger_refuses_update_and_delete():
         "UPDATE core_auditevent SET action = 'x' WHERE id = %s",
         "DELETE FROM core_auditevent WHERE id = %s",
     ):
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(sql, [event.pk])
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql, [event.pk])
     assert audit.verify_chain().ok
 
 

@@ -1,4 +1,4 @@
-"""Every URL × every persona: allowed or forbidden, from one table.
+"""Every URL x every persona: allowed or forbidden, from one table.
 
 A URL added without a row here fails ``test_every_url_is_in_the_matrix``; so a new view cannot ship
 without its authorization being decided and tested.
@@ -119,7 +119,8 @@ def test_authorization(name, persona, personas, db):
     assert response.status_code < 500, f"{name} answered {response.status_code} to {persona}"
     expected_allowed = persona in row.allowed
     assert _is_forbidden(response, row) != expected_allowed, (
-        f"{name} as {persona}: status {response.status_code}, expected {'allowed' if expected_allowed else 'forbidden'}"
+        f"{name} as {persona}: status {response.status_code}, "
+        f"expected {'allowed' if expected_allowed else 'forbidden'}"
     )
 
 

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
-from tests.conftest import verify_session
+from tests.conftest import run_async, verify_session
 from ztconsole.core import audit
 from ztconsole.core.tasks import ping
 
@@ -76,13 +76,13 @@ async def _expect_refused(base: str, cookie: str | None) -> None:
 
 
 def test_websocket_refused_without_a_session(asgi_server):
-    asyncio.run(_expect_refused(asgi_server, None))
+    run_async(_expect_refused, asgi_server, None)
 
 
 def test_websocket_refused_with_a_password_only_session(asgi_server, personas):
     client = Client()
     client.force_login(personas["admin"].user)
-    asyncio.run(_expect_refused(asgi_server, _session_cookie(client)))
+    run_async(_expect_refused, asgi_server, _session_cookie(client))
 
 
 def test_websocket_accepted_with_a_verified_session_and_streams_audit_events(asgi_server, personas):
@@ -105,7 +105,7 @@ def test_websocket_accepted_with_a_verified_session_and_streams_audit_events(asg
         finally:
             await socket.close()
 
-    asyncio.run(scenario())
+    run_async(scenario)
 
 
 def test_trader_websocket_gets_no_audit_stream(asgi_server, personas):
@@ -119,7 +119,7 @@ def test_trader_websocket_gets_no_audit_stream(asgi_server, personas):
         finally:
             await socket.close()
 
-    asyncio.run(scenario())
+    run_async(scenario)
 
 
 def test_websocket_from_a_foreign_origin_is_refused(asgi_server, personas):
@@ -130,7 +130,7 @@ def test_websocket_from_a_foreign_origin_is_refused(asgi_server, personas):
         with pytest.raises(websockets.exceptions.InvalidStatus):
             await websockets.connect(_ws_url(asgi_server), additional_headers=headers, open_timeout=10)
 
-    asyncio.run(scenario())
+    run_async(scenario)
 
 
 def test_served_pages_carry_security_headers(asgi_server, personas):

@@ -53,7 +53,8 @@ def test_production_refuses_to_start_without_a_secret_key():
 def test_production_uses_argon2_and_strict_security_headers():
     code = (
         "from django.conf import settings as s;"
-        "print(s.PASSWORD_HASHERS[0]);print(s.SECURE_HSTS_SECONDS, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE,"
+        "print(s.PASSWORD_HASHERS[0]);"
+        "print(s.SECURE_HSTS_SECONDS, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE,"
         " s.SECURE_SSL_REDIRECT, s.X_FRAME_OPTIONS)"
     )
     result = _manage("shell", "-c", code, extra_env=PRODUCTION_ENV)

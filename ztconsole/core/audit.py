@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,10 +18,9 @@ from django.db.models import Model
 from django.http import HttpRequest
 from django.utils import timezone
 
+from ztconsole.core import live
 from ztconsole.core.models import AuditEvent, AuditHead
 from ztconsole.logging import redact_value, request_id_var
-
-logger = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 # Any fixed 64-bit number: PostgreSQL transaction-level advisory lock serialising chain appends.
@@ -34,23 +32,31 @@ def _ts(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def canonical_bytes(event: AuditEvent) -> bytes:
-    """Canonical encoding covered by the hash: sorted keys, no whitespace, UTF-8."""
-    document = {
-        "seq": event.seq,
-        "created_at": _ts(event.created_at),
-        "actor_id": event.actor_id,
-        "actor_label": event.actor_label,
-        "action": event.action,
-        "target_type": event.target_type,
-        "target_id": event.target_id,
-        "target_label": event.target_label,
-        "details": event.details,
-        "ip_address": event.ip_address,
-        "request_id": event.request_id,
-        "prev_hash": event.prev_hash,
-    }
+_HASHED_FIELDS = (
+    "seq",
+    "created_at",
+    "actor_id",
+    "actor_label",
+    "action",
+    "target_type",
+    "target_id",
+    "target_label",
+    "details",
+    "ip_address",
+    "request_id",
+    "prev_hash",
+)
+
+
+def _canonical(values: tuple) -> bytes:
+    document = dict(zip(_HASHED_FIELDS, values, strict=True))
+    document["created_at"] = _ts(document["created_at"])
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def canonical_bytes(event: AuditEvent) -> bytes:
+    """Canonical encoding covered by the hash: every column but id and hash, sorted keys, no whitespace."""
+    return _canonical(tuple(getattr(event, name) for name in _HASHED_FIELDS))
 
 
 def compute_hash(event: AuditEvent) -> str:
@@ -118,18 +124,8 @@ def record(
 
 
 def _broadcast(event: AuditEvent) -> None:
-    """Tell live audit views about the event; the event is already safe in the database."""
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    message = {"type": "audit.event", "event": summarize(event)}
-    try:
-        async_to_sync(layer.group_send)(AUDIT_GROUP, message)
-    except Exception:  # a Redis outage must not fail the action that was audited
-        logger.warning("audit event %s not broadcast", event.seq, exc_info=True)
+    """Tell live audit views about the event; it is already safe in the database."""
+    live.publish(AUDIT_GROUP, {"type": "audit.event", "event": summarize(event)})
 
 
 def summarize(event: AuditEvent) -> dict[str, Any]:
@@ -153,15 +149,16 @@ class ChainReport:
     problem: str = ""
 
 
-def _walk(batch: int = 5000) -> Iterator[AuditEvent]:
-    # Keyset pagination keeps memory flat over millions of rows.
+def _walk(batch: int = 5000) -> Iterator[tuple]:
+    # Keyset pagination over plain tuples keeps memory flat and skips model instantiation.
     last_id = 0
+    columns = ("id", "hash", *_HASHED_FIELDS)
     while True:
-        rows = list(AuditEvent.objects.filter(id__gt=last_id).order_by("id")[:batch])
+        rows = list(AuditEvent.objects.filter(id__gt=last_id).order_by("id").values_list(*columns)[:batch])
         if not rows:
             return
         yield from rows
-        last_id = rows[-1].id
+        last_id = rows[-1][0]
 
 
 def verify_chain() -> ChainReport:
@@ -169,15 +166,17 @@ def verify_chain() -> ChainReport:
     expected_prev = GENESIS_HASH
     expected_seq = 1
     checked = 0
-    for event in _walk():
-        if event.seq != expected_seq:
-            kind = "missing or reordered event" if event.seq > expected_seq else "reordered event"
-            return ChainReport(False, checked, event.seq, f"{kind}: expected seq {expected_seq}")
-        if event.prev_hash != expected_prev:
-            return ChainReport(False, checked, event.seq, "prev_hash does not match the previous event")
-        if compute_hash(event) != event.hash:
-            return ChainReport(False, checked, event.seq, "content does not match its hash (modified)")
-        expected_prev = event.hash
+    prev_index = 2 + _HASHED_FIELDS.index("prev_hash")
+    for row in _walk():
+        stored_hash, seq, prev_hash = row[1], row[2], row[prev_index]
+        if seq != expected_seq:
+            kind = "missing or reordered event" if seq > expected_seq else "reordered event"
+            return ChainReport(False, checked, seq, f"{kind}: expected seq {expected_seq}")
+        if prev_hash != expected_prev:
+            return ChainReport(False, checked, seq, "prev_hash does not match the previous event")
+        if hashlib.sha256(_canonical(row[2:])).hexdigest() != stored_hash:
+            return ChainReport(False, checked, seq, "content does not match its hash (modified)")
+        expected_prev = stored_hash
         expected_seq += 1
         checked += 1
     head = AuditHead.objects.filter(pk=1).first()
