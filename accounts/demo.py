@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.models import Identity, IdentityKind, IdentityStatus
 from ztconsole.core import audit
 from ztconsole.core.roles import ADMINISTRATOR, COMPLIANCE_OFFICER, ROLES, SECURITY_OFFICER, TRADER
 
@@ -48,6 +49,16 @@ def load_demo_personas() -> list[DemoPersona]:
         user.save()
         user.groups.remove(*Group.objects.filter(name__in=ROLES))
         user.groups.add(Group.objects.get(name=role))
+        Identity.objects.update_or_create(
+            user=user,
+            defaults={
+                "kind": IdentityKind.HUMAN,
+                "display_name": full_name,
+                "status": IdentityStatus.ACTIVE,
+                "privileged": role in (ADMINISTRATOR, SECURITY_OFFICER),
+                "expected_countries": ["GB", "US"],
+            },
+        )
         TOTPDevice.objects.filter(user=user).delete()
         device = TOTPDevice.objects.create(user=user, name="Demo authenticator", confirmed=True)
         audit.record(None, "demo.persona_loaded", user, {"role": role, "created": created})

@@ -34,6 +34,16 @@ def port_in_use(port: int) -> bool:
         return s.connect_ex((HOST, port)) == 0
 
 
+def secrets_keys_file() -> Path:
+    path = VAR / "secrets_keys"
+    if not path.exists():
+        import base64
+
+        path.write_text(f"demo1:{base64.b64encode(os.urandom(32)).decode()}")
+        path.chmod(0o600)
+    return path
+
+
 def secret_key_file() -> Path:
     path = VAR / "secret_key"
     if not path.exists():
@@ -107,6 +117,7 @@ def main() -> int:
         DJANGO_SETTINGS_MODULE="ztconsole.settings",
         DJANGO_DEBUG="1",
         DJANGO_SECRET_KEY_FILE=str(secret_key_file()),
+        ZT_SECRETS_KEYS_FILE=str(secrets_keys_file()),
         DATABASE_URL=f"sqlite:///{VAR / 'ztconsole.sqlite3'}",
         ZT_VAR_DIR=str(VAR),
         PYTHONUNBUFFERED="1",

@@ -20,6 +20,7 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.actions import VERIFIED_AT_SESSION_KEY
+from accounts.models import Identity, IdentityKind
 from ztconsole.core.roles import ADMINISTRATOR, COMPLIANCE_OFFICER, SECURITY_OFFICER, TRADER
 
 CI = os.environ.get("CI", "").lower() == "true"
@@ -55,6 +56,12 @@ def make_persona(username: str, role: str | None, *, with_device: bool = True) -
     )
     if role:
         user.groups.add(Group.objects.get(name=role))
+    Identity.objects.create(
+        user=user,
+        kind=IdentityKind.HUMAN,
+        display_name=username.title(),
+        privileged=role in (ADMINISTRATOR, SECURITY_OFFICER),
+    )
     device = (
         TOTPDevice.objects.create(user=user, name="Test authenticator", confirmed=True)
         if with_device

