@@ -7,7 +7,15 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.validators import RegexValidator
 from django_otp import devices_for_user
 
-from accounts.models import ApiTokenScope
+from accounts.models import (
+    ApiTokenScope,
+    Desk,
+    EmploymentStatus,
+    Environment,
+    Identity,
+    IdentityKind,
+    IdentityStatus,
+)
 from ztconsole.core.roles import ROLES
 
 User = get_user_model()
@@ -23,9 +31,7 @@ class OTPCodeField(forms.CharField):
         kwargs.setdefault("validators", [_CODE])
         kwargs.setdefault(
             "widget",
-            forms.TextInput(
-                attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
-            ),
+            forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}),
         )
         super().__init__(**kwargs)
 
@@ -59,17 +65,75 @@ class ConfirmDeviceForm(forms.Form):
     token = OTPCodeField(label="Code from your authenticator")
 
 
+class CommaListField(forms.CharField):
+    """A comma- or space-separated list typed into one box."""
+
+    def to_python(self, value):
+        text = super().to_python(value) or ""
+        return [item for item in text.replace(",", " ").split() if item]
+
+
+class CountryListField(CommaListField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", "Two-letter ISO codes where this person normally works, e.g. GB, US.")
+        super().__init__(**kwargs)
+
+    def validate(self, value):
+        super().validate(value)
+        bad = [code for code in value if len(code) != 2 or not code.isalpha()]
+        if bad:
+            raise forms.ValidationError(f"Not two-letter country codes: {', '.join(bad)}")
+
+
+def sponsor_choices():
+    return Identity.objects.filter(kind=IdentityKind.HUMAN, status=IdentityStatus.ACTIVE).select_related("user")
+
+
+class NonPersonIdentityForm(forms.Form):
+    name = forms.RegexField(
+        regex=r"^[a-z][a-z0-9._-]{1,63}$",
+        max_length=64,
+        help_text="Machine name, e.g. algo-rfq-eu-1.",
+        error_messages={"invalid": "Use 2-64 lower-case letters, digits, '.', '_' or '-', starting with a letter."},
+    )
+    display_name = forms.CharField(max_length=150)
+    kind = forms.ChoiceField(choices=[c for c in IdentityKind.choices if c[0] != IdentityKind.HUMAN])
+    environment = forms.ChoiceField(choices=Environment.choices)
+    sponsor = forms.ModelChoiceField(queryset=sponsor_choices(), help_text="The person answerable for it.")
+    sender_comp_ids = CommaListField(
+        required=False, label="FIX SenderCompIDs", help_text="Required for algorithms and FIX gateways."
+    )
+    desk = forms.ModelChoiceField(queryset=Desk.objects.all(), required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["sponsor"].queryset = sponsor_choices()
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=200, help_text="Recorded in the audit log.")
+
+
+class SponsorForm(forms.Form):
+    sponsor = forms.ModelChoiceField(queryset=sponsor_choices())
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["sponsor"].queryset = sponsor_choices()
+
+
 class IdentityCreateForm(forms.Form):
     username = forms.RegexField(
         regex=r"^[a-z][a-z0-9._-]{1,63}$",
         max_length=64,
-        error_messages={
-            "invalid": "Use 2-64 lower-case letters, digits, '.', '_' or '-', starting with a letter."
-        },
+        error_messages={"invalid": "Use 2-64 lower-case letters, digits, '.', '_' or '-', starting with a letter."},
     )
     full_name = forms.CharField(max_length=150)
     email = forms.EmailField()
     role = forms.ChoiceField(choices=ROLE_CHOICES)
+    desk = forms.ModelChoiceField(queryset=Desk.objects.all(), required=False)
+    expected_countries = CountryListField(required=False)
+    employment_status = forms.ChoiceField(choices=EmploymentStatus.choices, initial=EmploymentStatus.EMPLOYEE)
     password = forms.CharField(
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text="An initial password the person changes later; at least 12 characters.",
@@ -97,9 +161,7 @@ class RoleForm(forms.Form):
 
 
 class ApiTokenForm(forms.Form):
-    user = forms.ModelChoiceField(
-        queryset=User.objects.filter(is_active=True).order_by("username"), label="Identity"
-    )
+    user = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("username"), label="Identity")
     name = forms.CharField(max_length=100, help_text="What uses the token, e.g. 'mdm-posture-feed'.")
     scope = forms.ChoiceField(choices=ApiTokenScope.choices)
     days = forms.IntegerField(

@@ -33,9 +33,7 @@ class StepUpRequiredMixin:
         return reverse("core:dashboard")
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-        stale = (
-            request.method == "POST" and request.user.is_authenticated and not is_recently_verified(request)
-        )
+        stale = request.method == "POST" and request.user.is_authenticated and not is_recently_verified(request)
         if stale and request.user.is_verified():
             messages.info(request, "This action needs a fresh one-time code.")
             return redirect(f"{reverse('accounts:step_up')}?{urlencode({'next': self.step_up_return_url()})}")

@@ -6,7 +6,6 @@ import segno
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login, logout
 from django.contrib.auth.forms import AuthenticationForm
-from django.db.models import Count, Prefetch, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -23,19 +22,14 @@ from accounts.forms import (
     ApiTokenForm,
     ConfirmDeviceForm,
     EnrollmentCodeForm,
-    IdentityCreateForm,
     OTPVerifyForm,
-    RoleForm,
 )
 from accounts.models import ApiToken
 from accounts.stepup import StepUpRequiredMixin
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.permissions import PUBLIC, ConsoleView
 from ztconsole.core.roles import (
-    ISSUE_ENROLLMENT_CODE,
     MANAGE_API_TOKENS,
-    MANAGE_IDENTITIES,
-    ROLES,
     VIEW_CONSOLE,
     role_of,
 )
@@ -45,9 +39,7 @@ ENROLL_CODE_SESSION_KEY = "zt_enroll_code_id"
 ENROLL_DEVICE_SESSION_KEY = "zt_enroll_device_id"
 NEXT_SESSION_KEY = "zt_next"
 
-_sensitive = method_decorator(
-    sensitive_post_parameters("password", "otp_token", "token", "code"), name="dispatch"
-)
+_sensitive = method_decorator(sensitive_post_parameters("password", "otp_token", "token", "code"), name="dispatch")
 _no_cache = method_decorator(never_cache, name="dispatch")
 
 
@@ -115,9 +107,7 @@ class VerifyView(View):
         form = OTPVerifyForm(request.user, data=request.POST)
         if form.is_valid():
             next_url = request.session.get(NEXT_SESSION_KEY)
-            result = actions.verify_otp(
-                request.user, form.selected_device(), form.cleaned_data["otp_token"], request
-            )
+            result = actions.verify_otp(request.user, form.selected_device(), form.cleaned_data["otp_token"], request)
             if result == actions.OTP_OK:
                 return redirect(next_url or "core:dashboard")
             if result == actions.OTP_THROTTLED:
@@ -189,9 +179,7 @@ class EnrollView(View):
             if device is not None:
                 messages.success(request, "Your authenticator is enrolled. Welcome to ZT Console.")
                 return redirect(next_url or "core:dashboard")
-            form.add_error(
-                "token", "That code does not match. Check the device's clock and enter the next code."
-            )
+            form.add_error("token", "That code does not match. Check the device's clock and enter the next code.")
         # A failed confirmation shows a new secret: one that was displayed is never displayed twice.
         return self._device_step(request, form, status=400)
 
@@ -223,9 +211,7 @@ class StepUpView(ConsoleView, View):
     template_name = "accounts/step_up.html"
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(
-            request, self.template_name, {"form": OTPVerifyForm(request.user), "next": self._next()}
-        )
+        return render(request, self.template_name, {"form": OTPVerifyForm(request.user), "next": self._next()})
 
     def _next(self) -> str:
         return _safe_next(self.request, self.request.GET.get("next") or self.request.POST.get("next"))
@@ -259,114 +245,6 @@ class ProfileView(ConsoleView, View):
         )
 
 
-class IdentityListView(ConsoleView, ListView):
-    permission_required = MANAGE_IDENTITIES
-    template_name = "accounts/identity_list.html"
-    paginate_by = 50
-
-    def get_queryset(self):
-        queryset = (
-            User.objects.order_by("username")
-            .prefetch_related(Prefetch("groups"))
-            .annotate(devices=Count("totpdevice", filter=Q(totpdevice__confirmed=True)))
-        )
-        query = self.request.GET.get("q", "").strip()
-        if query:
-            queryset = queryset.filter(
-                Q(username__icontains=query) | Q(email__icontains=query) | Q(last_name__icontains=query)
-            )
-        role = self.request.GET.get("role")
-        if role in ROLES:
-            queryset = queryset.filter(groups__name=role)
-        return queryset
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context.update(roles=ROLES, q=self.request.GET.get("q", ""), role=self.request.GET.get("role", ""))
-        return context
-
-
-@_sensitive
-class IdentityCreateView(ConsoleView, StepUpRequiredMixin, View):
-    permission_required = MANAGE_IDENTITIES
-
-    def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, "accounts/identity_create.html", {"form": IdentityCreateForm()})
-
-    def post(self, request: HttpRequest) -> HttpResponse:
-        form = IdentityCreateForm(request.POST)
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                user = actions.create_identity(
-                    request.user,
-                    username=data["username"],
-                    email=data["email"],
-                    full_name=data["full_name"],
-                    role=data["role"],
-                    password=data["password"],
-                    request=request,
-                )
-            except actions.ActionError as exc:
-                form.add_error(exc.field, str(exc))
-            else:
-                messages.success(request, f"{user.get_username()} created. Issue an enrollment code next.")
-                return redirect("accounts:identity_detail", pk=user.pk)
-        return render(request, "accounts/identity_create.html", {"form": form}, status=400)
-
-
-class IdentityDetailView(ConsoleView, StepUpRequiredMixin, View):
-    """An identity's role and devices; changing the role is a sensitive (step-up) action."""
-
-    permission_required = MANAGE_IDENTITIES
-
-    def _render(self, request: HttpRequest, subject, form: RoleForm | None = None, status: int = 200):
-        return render(
-            request,
-            "accounts/identity_detail.html",
-            {
-                "subject": subject,
-                "role": role_of(subject),
-                "form": form or RoleForm(initial={"role": role_of(subject)}),
-                "devices": list(devices_for_user(subject, confirmed=True)),
-                "events": AuditEvent.objects.filter(target_type="auth.user", target_id=str(subject.pk))[:20],
-            },
-            status=status,
-        )
-
-    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
-        return self._render(request, get_object_or_404(User, pk=pk))
-
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        subject = get_object_or_404(User, pk=pk)
-        form = RoleForm(request.POST)
-        if form.is_valid():
-            try:
-                actions.change_role(request.user, subject, form.cleaned_data["role"], request=request)
-            except actions.ActionError as exc:
-                form.add_error("role", str(exc))
-            else:
-                messages.success(request, f"{subject.get_username()} is now {form.cleaned_data['role']}.")
-                return redirect("accounts:identity_detail", pk=subject.pk)
-        return self._render(request, subject, form, status=400)
-
-
-class EnrollmentCodeIssueView(ConsoleView, StepUpRequiredMixin, View):
-    """Issues a one-time enrollment code and shows it once."""
-
-    permission_required = (MANAGE_IDENTITIES, ISSUE_ENROLLMENT_CODE)
-    http_method_names = ["post"]
-
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        subject = get_object_or_404(User, pk=pk, is_active=True)
-        row, code = actions.issue_enrollment_code(request.user, subject, request=request)
-        response = render(
-            request, "accounts/enrollment_code_issued.html", {"subject": subject, "row": row, "code": code}
-        )
-        response["Cache-Control"] = "no-store"
-        return response
-
-
 class ApiTokenListView(ConsoleView, ListView):
     permission_required = MANAGE_API_TOKENS
     template_name = "accounts/token_list.html"
@@ -396,9 +274,7 @@ class ApiTokenCreateView(ConsoleView, StepUpRequiredMixin, View):
             except actions.ActionError as exc:
                 form.add_error(exc.field, str(exc))
             else:
-                response = render(
-                    request, "accounts/token_created.html", {"token": token, "plaintext": plaintext}
-                )
+                response = render(request, "accounts/token_created.html", {"token": token, "plaintext": plaintext})
                 response["Cache-Control"] = "no-store"
                 return response
         return render(request, "accounts/token_create.html", {"form": form}, status=400)

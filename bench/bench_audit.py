@@ -31,9 +31,7 @@ def run() -> list[Result]:
         raise SystemExit(f"bench: chain did not verify: {report}")
     projected = verify_seconds * 1_000_000 / report.checked
     return [
-        Result(
-            "audit append (in batches of 500 per transaction)", f"{EVENTS / append_seconds:,.0f} events/s"
-        ),
+        Result("audit append (in batches of 500 per transaction)", f"{EVENTS / append_seconds:,.0f} events/s"),
         Result(
             f"audit chain verification, {report.checked:,} events, projected to 1M",
             f"{projected:.1f} s",

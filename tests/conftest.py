@@ -62,11 +62,7 @@ def make_persona(username: str, role: str | None, *, with_device: bool = True) -
         display_name=username.title(),
         privileged=role in (ADMINISTRATOR, SECURITY_OFFICER),
     )
-    device = (
-        TOTPDevice.objects.create(user=user, name="Test authenticator", confirmed=True)
-        if with_device
-        else None
-    )
+    device = TOTPDevice.objects.create(user=user, name="Test authenticator", confirmed=True) if with_device else None
     return Persona(user, device)
 
 

@@ -2,6 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
+from accounts.api.identities import IdentityViewSet
 from accounts.api.views import ApiTokenViewSet, MeView
 from ztconsole.core.api import AuditEventList
 from ztconsole.core.roles import VIEW_API_DOCS
@@ -17,6 +18,7 @@ class SwaggerView(SpectacularSwaggerSplitView):
 
 router = SimpleRouter()
 router.register("tokens", ApiTokenViewSet, basename="api-token")
+router.register("identities", IdentityViewSet, basename="api-identity")
 
 urlpatterns = [
     path("me/", MeView.as_view(), name="api-me"),

@@ -70,9 +70,7 @@ def create_identity(
         raise ActionError(f"an identity named {username!r} already exists", field="username")
     countries = normalize_countries(expected_countries or [])
     first, _, last = full_name.strip().partition(" ")
-    user = User.objects.create_user(
-        username=username, email=email, password=password, first_name=first, last_name=last
-    )
+    user = User.objects.create_user(username=username, email=email, password=password, first_name=first, last_name=last)
     user.groups.add(Group.objects.get(name=role))
     identity = Identity.objects.create(
         user=user,
@@ -123,9 +121,7 @@ def change_role(actor: Any, user: Any, role: str, request: HttpRequest | None = 
     user.groups.remove(*Group.objects.filter(name__in=ROLES))
     user.groups.add(Group.objects.get(name=role))
     Identity.objects.filter(user=user).update(privileged=role in PRIVILEGED_ROLES)
-    audit.record(
-        actor, "identity.role_changed", user.identity, {"from": previous, "to": role}, request=request
-    )
+    audit.record(actor, "identity.role_changed", user.identity, {"from": previous, "to": role}, request=request)
 
 
 @dataclass(frozen=True)
@@ -141,9 +137,7 @@ def bootstrap_admin(username: str, email: str) -> BootstrapResult:
     if User.objects.filter(groups__name=ADMINISTRATOR).exists():
         raise ActionError("an administrator already exists; ask them for an enrollment code")
     password = secrets.token_urlsafe(18)
-    user = create_identity(
-        None, username=username, email=email, full_name="", role=ADMINISTRATOR, password=password
-    )
+    user = create_identity(None, username=username, email=email, full_name="", role=ADMINISTRATOR, password=password)
     audit.record(None, "identity.bootstrapped", user, {})
     _, code = issue_enrollment_code(None, user)
     return BootstrapResult(user, password, code)
@@ -153,9 +147,7 @@ def bootstrap_admin(username: str, email: str) -> BootstrapResult:
 
 
 @transaction.atomic
-def issue_enrollment_code(
-    actor: Any, user: Any, request: HttpRequest | None = None
-) -> tuple[EnrollmentCode, str]:
+def issue_enrollment_code(actor: Any, user: Any, request: HttpRequest | None = None) -> tuple[EnrollmentCode, str]:
     """Issue a single-use enrollment code for ``user``; earlier unused codes stop working."""
     now = timezone.now()
     EnrollmentCode.objects.filter(user=user, used_at__isnull=True, expires_at__gt=now).update(expires_at=now)
@@ -180,9 +172,7 @@ def check_enrollment_code(user: Any, raw_code: str, request: HttpRequest | None 
     attempts = cache.get(_attempts_key(user), 0)
     if attempts >= settings.ZT_ENROLLMENT_MAX_ATTEMPTS:
         raise ActionError("too many wrong enrollment codes; ask an administrator for a new one", field="code")
-    row = EnrollmentCode.objects.filter(
-        user=user, code_hash=digest(normalize_enrollment_code(raw_code))
-    ).first()
+    row = EnrollmentCode.objects.filter(user=user, code_hash=digest(normalize_enrollment_code(raw_code))).first()
     if row is None or not row.is_usable:
         cache.set(_attempts_key(user), attempts + 1, timeout=3600)
         with transaction.atomic():
@@ -227,9 +217,7 @@ def complete_totp_enrollment(
     cache.delete(_attempts_key(user))
     audit.record(user, "mfa.device_enrolled", device, {"type": "totp", "assurance": "software"}, request)
     _mark_verified(request, device)
-    audit.record(
-        user, "auth.login", user, {"device": device.persistent_id, "first_enrollment": True}, request
-    )
+    audit.record(user, "auth.login", user, {"device": device.persistent_id, "first_enrollment": True}, request)
     return device
 
 
@@ -267,9 +255,7 @@ def verify_otp(user: Any, device: Any, token: str, request: HttpRequest, *, step
         audit.record(user, "auth.otp_failed", device, {"step_up": step_up}, request=request)
         return OTP_WRONG
     _mark_verified(request, device)
-    audit.record(
-        user, "auth.step_up" if step_up else "auth.login", user, {"device": device.persistent_id}, request
-    )
+    audit.record(user, "auth.step_up" if step_up else "auth.login", user, {"device": device.persistent_id}, request)
     return OTP_OK
 
 

@@ -38,9 +38,7 @@ def normalize_comp_ids(values: list[str], *, exclude: Identity | None = None) ->
         if not value:
             continue
         if not _COMP_ID.match(value):
-            raise ActionError(
-                f"{value!r} is not a valid FIX CompID (1-32 of A-Z a-z 0-9 _ . -)", "sender_comp_ids"
-            )
+            raise ActionError(f"{value!r} is not a valid FIX CompID (1-32 of A-Z a-z 0-9 _ . -)", "sender_comp_ids")
         if value in result:
             continue
         result.append(value)
@@ -48,9 +46,7 @@ def normalize_comp_ids(values: list[str], *, exclude: Identity | None = None) ->
     # then check exactly.
     others = Identity.objects.exclude(pk=getattr(exclude, "pk", None))
     for comp_id in result:
-        for other in others.filter(sender_comp_ids__icontains=comp_id).only(
-            "id", "display_name", "sender_comp_ids"
-        ):
+        for other in others.filter(sender_comp_ids__icontains=comp_id).only("id", "display_name", "sender_comp_ids"):
             if comp_id in other.sender_comp_ids:
                 raise ActionError(f"CompID {comp_id} already belongs to {other}", field="sender_comp_ids")
     return result
@@ -73,9 +69,7 @@ def create_non_person_identity(
     if kind not in IdentityKind.values or kind == IdentityKind.HUMAN:
         raise ActionError("kind must be algorithm, service or fix_gateway", field="kind")
     if not _NAME.match(name):
-        raise ActionError(
-            "name: 2-64 lower-case letters, digits, '.', '_' or '-', starting with a letter", "name"
-        )
+        raise ActionError("name: 2-64 lower-case letters, digits, '.', '_' or '-', starting with a letter", "name")
     if environment not in Environment.values:
         raise ActionError("environment must be prod, uat or dev", field="environment")
     if User.objects.filter(username__iexact=name).exists():
@@ -83,9 +77,7 @@ def create_non_person_identity(
     _check_sponsor(sponsor)
     comp_ids = normalize_comp_ids(sender_comp_ids or [])
     if kind in (IdentityKind.ALGORITHM, IdentityKind.FIX_GATEWAY) and not comp_ids:
-        raise ActionError(
-            "an identity that speaks FIX needs at least one SenderCompID", field="sender_comp_ids"
-        )
+        raise ActionError("an identity that speaks FIX needs at least one SenderCompID", field="sender_comp_ids")
     user = User.objects.create_user(username=name, password=None)
     user.set_unusable_password()
     user.save(update_fields=["password"])
@@ -121,9 +113,7 @@ def _transition(identity: Identity, allowed_from: tuple[str, ...], to: str, reas
 
 
 @transaction.atomic
-def suspend_identity(
-    actor: Any, identity: Identity, *, reason: str, request: HttpRequest | None = None
-) -> Identity:
+def suspend_identity(actor: Any, identity: Identity, *, reason: str, request: HttpRequest | None = None) -> Identity:
     """Stop an identity at once (sign-in, API tokens); reversible by reactivation."""
     if not reason.strip():
         raise ActionError("give a reason for the suspension", field="reason")
@@ -141,26 +131,20 @@ def reactivate_identity(actor: Any, identity: Identity, *, request: HttpRequest 
 
 
 @transaction.atomic
-def revoke_identity(
-    actor: Any, identity: Identity, *, reason: str, request: HttpRequest | None = None
-) -> Identity:
+def revoke_identity(actor: Any, identity: Identity, *, reason: str, request: HttpRequest | None = None) -> Identity:
     """Final: the identity never acts again; its API tokens are revoked with it."""
     if not reason.strip():
         raise ActionError("give a reason for the revocation", field="reason")
     _guard_last_administrator(identity)
     if identity.is_human and identity.sponsored.exclude(status=IdentityStatus.REVOKED).exists():
         raise ActionError("this person sponsors active identities; give them a new sponsor first", "status")
-    identity = _transition(
-        identity, (IdentityStatus.ACTIVE, IdentityStatus.SUSPENDED), IdentityStatus.REVOKED, reason
-    )
+    identity = _transition(identity, (IdentityStatus.ACTIVE, IdentityStatus.SUSPENDED), IdentityStatus.REVOKED, reason)
     tokens = ApiToken.objects.filter(user_id=identity.user_id, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_by=actor if getattr(actor, "is_authenticated", False) else None
     )
     # A revoked identity's password can never be used again, even if someone flips is_active by hand.
     User.objects.filter(pk=identity.user_id).update(password=f"!revoked-{secrets.token_hex(8)}")
-    audit.record(
-        actor, "identity.revoked", identity, {"reason": reason, "api_tokens_revoked": tokens}, request
-    )
+    audit.record(actor, "identity.revoked", identity, {"reason": reason, "api_tokens_revoked": tokens}, request)
     return identity
 
 

@@ -30,14 +30,10 @@ class ApiTokenSerializer(serializers.ModelSerializer):
     identity = serializers.SlugRelatedField(
         source="user", slug_field="username", queryset=User.objects.filter(is_active=True)
     )
-    days = serializers.IntegerField(
-        write_only=True, min_value=1, max_value=settings.ZT_API_TOKEN_MAX_DAYS, default=90
-    )
+    days = serializers.IntegerField(write_only=True, min_value=1, max_value=settings.ZT_API_TOKEN_MAX_DAYS, default=90)
     scope = serializers.ChoiceField(choices=ApiTokenScope.choices, default=ApiTokenScope.READ)
     status = serializers.CharField(read_only=True)
-    token = serializers.SerializerMethodField(
-        help_text="The token itself: present once, in the create response."
-    )
+    token = serializers.SerializerMethodField(help_text="The token itself: present once, in the create response.")
 
     class Meta:
         model = ApiToken

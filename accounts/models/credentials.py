@@ -32,7 +32,9 @@ class AccountsAccess(models.Model):
         managed = False
         default_permissions = ()
         permissions = [
-            ("manage_identities", "Can create identities and change their roles"),
+            ("view_identities", "Can list and read identities"),
+            ("manage_identities", "Can create identities, change roles and sponsors, reactivate and revoke"),
+            ("suspend_identities", "Can suspend an identity at once"),
             ("issue_enrollment_code", "Can issue one-time MFA enrollment codes"),
             ("manage_api_tokens", "Can create and revoke API tokens"),
         ]
@@ -48,9 +50,7 @@ class EnrollmentCode(models.Model):
     administrator who issued it.
     """
 
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrollment_codes"
-    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrollment_codes")
     code_hash = models.CharField(max_length=64, unique=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

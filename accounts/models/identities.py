@@ -52,9 +52,7 @@ class IdentityQuerySet(models.QuerySet):
 
     def for_list(self) -> IdentityQuerySet:
         """Everything a list row shows, in a fixed number of queries whatever the page size."""
-        return self.select_related("user", "desk", "sponsor", "sponsor__user").prefetch_related(
-            "user__groups"
-        )
+        return self.select_related("user", "desk", "sponsor", "sponsor__user").prefetch_related("user__groups")
 
 
 class Identity(models.Model):
@@ -72,9 +70,7 @@ class Identity(models.Model):
     status_reason = models.CharField(max_length=200, blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     environment = models.CharField(max_length=8, choices=Environment.choices, blank=True)
-    sponsor = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="sponsored"
-    )
+    sponsor = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="sponsored")
     sender_comp_ids = models.JSONField(default=list, blank=True)
     expected_countries = models.JSONField(default=list, blank=True)
     employment_status = models.CharField(max_length=12, choices=EmploymentStatus.choices, blank=True)

@@ -89,9 +89,7 @@ def test_malformed_or_unknown_tokens_get_401(db, header):
 
 
 def test_malformed_json_is_a_400_naming_the_problem(personas, admin_token):
-    response = bearer(admin_token).post(
-        reverse("api-token-list"), data="{not json", content_type="application/json"
-    )
+    response = bearer(admin_token).post(reverse("api-token-list"), data="{not json", content_type="application/json")
     assert response.status_code == 400
     assert "JSON parse error" in response.json()["detail"]
 

@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.actions import VERIFIED_AT_SESSION_KEY
+from accounts.models import Identity
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.roles import ADMINISTRATOR, COMPLIANCE_OFFICER, TRADER, role_of
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 def test_administrator_changes_a_role_and_it_is_audited(personas, verified_client):
     client = verified_client(personas["admin"])
-    url = reverse("accounts:identity_detail", kwargs={"pk": personas["trader"].user.pk})
+    url = reverse("accounts:identity_detail", kwargs={"pk": personas["trader"].user.identity.pk})
     response = client.post(url, {"role": COMPLIANCE_OFFICER})
     assert response.status_code == 302
     assert role_of(personas["trader"].user) == COMPLIANCE_OFFICER
@@ -30,7 +31,7 @@ def test_stale_verification_requires_step_up(personas, verified_client):
     session = client.session
     session[VERIFIED_AT_SESSION_KEY] = time.time() - 3600
     session.save()
-    url = reverse("accounts:identity_detail", kwargs={"pk": personas["trader"].user.pk})
+    url = reverse("accounts:identity_detail", kwargs={"pk": personas["trader"].user.identity.pk})
     response = client.post(url, {"role": COMPLIANCE_OFFICER}, HTTP_REFERER=f"http://testserver{url}")
     assert response.status_code == 302 and response["Location"].startswith(reverse("accounts:step_up"))
     assert role_of(personas["trader"].user) == TRADER
@@ -46,7 +47,7 @@ def test_stale_verification_requires_step_up(personas, verified_client):
 
 def test_last_administrator_cannot_be_demoted(personas, verified_client):
     client = verified_client(personas["admin"])
-    url = reverse("accounts:identity_detail", kwargs={"pk": personas["admin"].user.pk})
+    url = reverse("accounts:identity_detail", kwargs={"pk": personas["admin"].user.identity.pk})
     response = client.post(url, {"role": TRADER})
     assert response.status_code == 400
     assert b"last active administrator" in response.content
@@ -55,7 +56,7 @@ def test_last_administrator_cannot_be_demoted(personas, verified_client):
 
 def test_unknown_role_is_a_form_error(personas, verified_client):
     client = verified_client(personas["admin"])
-    url = reverse("accounts:identity_detail", kwargs={"pk": personas["trader"].user.pk})
+    url = reverse("accounts:identity_detail", kwargs={"pk": personas["trader"].user.identity.pk})
     response = client.post(url, {"role": "God"})
     assert response.status_code == 400
     assert b"Select a valid choice" in response.content
@@ -71,10 +72,13 @@ def test_create_identity_and_issue_enrollment_code(personas, verified_client):
             "email": "newbie@example.test",
             "role": TRADER,
             "password": "a-long-enough-passphrase-9",
+            "employment_status": "employee",
+            "expected_countries": "gb, US",
         },
     )
     assert response.status_code == 302
     pk = int(response["Location"].rstrip("/").split("/")[-1])
+    assert Identity.objects.get(pk=pk).expected_countries == ["GB", "US"]
     issued = client.post(reverse("accounts:enrollment_code_issue", kwargs={"pk": pk}))
     assert issued.status_code == 200 and b'data-testid="enrollment-code"' in issued.content
     assert issued["Cache-Control"] == "no-store"

@@ -51,9 +51,7 @@ def test_wrong_otp_is_a_form_error_and_audited(personas):
     client = Client()
     _password_step(client, "tina")
     wrong = str((int(trader.current_code()) + 1) % 1_000_000).zfill(6)
-    response = client.post(
-        reverse("accounts:verify"), {"otp_device": trader.device.persistent_id, "otp_token": wrong}
-    )
+    response = client.post(reverse("accounts:verify"), {"otp_device": trader.device.persistent_id, "otp_token": wrong})
     assert response.status_code == 400
     assert b"That code is not valid" in response.content
     assert AuditEvent.objects.filter(action="auth.otp_failed", actor=trader.user).exists()
@@ -76,15 +74,11 @@ def test_replayed_totp_code_is_refused(personas):
     code = trader.current_code()
     first = Client()
     _password_step(first, "tina")
-    ok = first.post(
-        reverse("accounts:verify"), {"otp_device": trader.device.persistent_id, "otp_token": code}
-    )
+    ok = first.post(reverse("accounts:verify"), {"otp_device": trader.device.persistent_id, "otp_token": code})
     assert ok.status_code == 302
     second = Client()
     _password_step(second, "tina")
-    replay = second.post(
-        reverse("accounts:verify"), {"otp_device": trader.device.persistent_id, "otp_token": code}
-    )
+    replay = second.post(reverse("accounts:verify"), {"otp_device": trader.device.persistent_id, "otp_token": code})
     assert replay.status_code == 400
     assert second.get(reverse("core:dashboard")).status_code == 302
 
@@ -94,9 +88,7 @@ def test_otp_failures_are_throttled(personas):
     client = Client()
     _password_step(client, "tina")
     for _ in range(2):
-        client.post(
-            reverse("accounts:verify"), {"otp_device": trader.device.persistent_id, "otp_token": "000000"}
-        )
+        client.post(reverse("accounts:verify"), {"otp_device": trader.device.persistent_id, "otp_token": "000000"})
     # Even the right code is refused while the exponential back-off runs.
     response = client.post(
         reverse("accounts:verify"),
@@ -130,9 +122,7 @@ def test_logout_ends_the_session_and_is_audited(personas, verified_client):
 def test_open_redirect_after_sign_in_is_refused(personas):
     trader = personas["trader"]
     client = Client()
-    client.post(
-        reverse("accounts:login") + "?next=https://evil.example/", {"username": "tina", "password": PASSWORD}
-    )
+    client.post(reverse("accounts:login") + "?next=https://evil.example/", {"username": "tina", "password": PASSWORD})
     response = client.post(
         reverse("accounts:verify"),
         {"otp_device": trader.device.persistent_id, "otp_token": trader.current_code()},

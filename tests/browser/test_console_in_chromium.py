@@ -63,9 +63,7 @@ def test_sign_in_requires_password_and_totp_then_reaches_dashboard(page, persona
     page.get_by_role("button", name="Verify").click()
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log")).to_be_visible()
-    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Identities")).to_have_count(
-        0
-    )
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="API tokens")).to_have_count(0)
     expect(page.locator("[data-live-status]")).to_have_text("live")
 
     # An event recorded elsewhere (another thread, as a web or Celery process would) appears live.

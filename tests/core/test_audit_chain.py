@@ -127,8 +127,6 @@ def test_event_rolls_back_with_its_transaction():
 
 def test_secrets_in_details_are_redacted():
     with transaction.atomic():
-        event = audit.record(
-            None, "test.secret", None, {"password": "hunter2hunter2", "note": "token=abc123"}
-        )
+        event = audit.record(None, "test.secret", None, {"password": "hunter2hunter2", "note": "token=abc123"})
     assert event.details["password"] == "[redacted]"
     assert "abc123" not in event.details["note"]

@@ -18,6 +18,8 @@ ALL_ROLES = frozenset({"admin", "security", "trader", "compliance"})
 AUDITORS = frozenset({"admin", "security", "compliance"})
 ADMIN = frozenset({"admin"})
 TOKEN_MANAGERS = frozenset({"admin", "security"})
+IDENTITY_READERS = frozenset({"admin", "security", "compliance"})
+SUSPENDERS = frozenset({"admin", "security"})
 PUBLIC = "public"
 PERSONAS = ("anonymous", "password_only", "outsider", "trader", "compliance", "security", "admin")
 
@@ -40,9 +42,21 @@ MATRIX: dict[str, Row] = {
     "accounts:logout": Row(PUBLIC, method="post"),
     "accounts:step_up": Row(ALL_ROLES),
     "accounts:profile": Row(ALL_ROLES),
-    "accounts:identity_list": Row(ADMIN),
+    "accounts:identity_list": Row(IDENTITY_READERS),
     "accounts:identity_create": Row(ADMIN),
-    "accounts:identity_detail": Row(ADMIN, kwargs={"pk": "trader"}),
+    "accounts:identity_create_non_person": Row(ADMIN),
+    "accounts:identity_detail": Row(IDENTITY_READERS, kwargs={"pk": "trader"}),
+    "accounts:identity_suspend": Row(SUSPENDERS, method="post", kwargs={"pk": "trader"}),
+    "accounts:identity_reactivate": Row(ADMIN, method="post", kwargs={"pk": "trader"}),
+    "accounts:identity_revoke": Row(ADMIN, method="post", kwargs={"pk": "trader"}),
+    "accounts:identity_sponsor": Row(ADMIN, method="post", kwargs={"pk": "trader"}),
+    "api-identity-list": Row(IDENTITY_READERS, api=True),
+    "api-identity-detail": Row(IDENTITY_READERS, api=True, kwargs={"pk": "trader"}),
+    "api-identity-suspend": Row(SUSPENDERS, method="post", api=True, kwargs={"pk": "trader"}),
+    "api-identity-reactivate": Row(ADMIN, method="post", api=True, kwargs={"pk": "trader"}),
+    "api-identity-revoke": Row(ADMIN, method="post", api=True, kwargs={"pk": "trader"}),
+    "api-identity-role": Row(ADMIN, method="post", api=True, kwargs={"pk": "trader"}),
+    "api-identity-sponsor": Row(ADMIN, method="post", api=True, kwargs={"pk": "trader"}),
     "accounts:enrollment_code_issue": Row(ADMIN, method="post", kwargs={"pk": "trader"}),
     "accounts:token_list": Row(TOKEN_MANAGERS),
     "accounts:token_create": Row(TOKEN_MANAGERS),
@@ -93,7 +107,7 @@ def _resolve_kwargs(row: Row, personas) -> dict:
             token, _ = create_api_token(None, personas["trader"].user, name="matrix", scope="read", days=1)
             values[key] = token.pk
         else:
-            values[key] = personas[ref].user.pk
+            values[key] = personas[ref].user.identity.pk
     return values
 
 
@@ -107,9 +121,7 @@ def _is_forbidden(response, row: Row) -> bool:
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
-@pytest.mark.parametrize(
-    "name", sorted(n for n, r in MATRIX.items() if r.allowed != PUBLIC and n != "healthz")
-)
+@pytest.mark.parametrize("name", sorted(n for n, r in MATRIX.items() if r.allowed != PUBLIC and n != "healthz"))
 def test_authorization(name, persona, personas, db):
     row = MATRIX[name]
     client = _client_for(persona, personas)
@@ -119,14 +131,11 @@ def test_authorization(name, persona, personas, db):
     assert response.status_code < 500, f"{name} answered {response.status_code} to {persona}"
     expected_allowed = persona in row.allowed
     assert _is_forbidden(response, row) != expected_allowed, (
-        f"{name} as {persona}: status {response.status_code}, "
-        f"expected {'allowed' if expected_allowed else 'forbidden'}"
+        f"{name} as {persona}: status {response.status_code}, expected {'allowed' if expected_allowed else 'forbidden'}"
     )
 
 
-@pytest.mark.parametrize(
-    "name", sorted(n for n, r in MATRIX.items() if r.allowed == PUBLIC and n != "healthz")
-)
+@pytest.mark.parametrize("name", sorted(n for n, r in MATRIX.items() if r.allowed == PUBLIC and n != "healthz"))
 def test_public_sign_in_steps_answer_anonymous_visitors(name, db):
     response = getattr(Client(), MATRIX[name].method)(reverse(name))
     assert response.status_code in (200, 302)

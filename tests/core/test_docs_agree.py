@@ -16,9 +16,7 @@ def test_permission_table_in_docs_matches_roles():
         cells = [c.strip() for c in line.strip("|").split("|")]
         if len(cells) != len(header) or not cells[0].startswith("`"):
             continue
-        documented[cells[0].strip("`")] = {
-            role for role, cell in zip(ROLES, cells[1:], strict=True) if cell == "yes"
-        }
+        documented[cells[0].strip("`")] = {role for role, cell in zip(ROLES, cells[1:], strict=True) if cell == "yes"}
     expected = {}
     for role, perms in ROLE_PERMISSIONS.items():
         for perm in perms:

@@ -36,13 +36,9 @@ def test_sign_in_flow_logs_no_secret(personas, log_stream):
     trader = personas["trader"]
     client = Client()
     client.post(reverse("accounts:login"), {"username": "tina", "password": "wrong-password-123"})
-    client.post(
-        reverse("accounts:login"), {"username": "tina", "password": "correct-horse-battery-staple-42"}
-    )
+    client.post(reverse("accounts:login"), {"username": "tina", "password": "correct-horse-battery-staple-42"})
     code = trader.current_code()
-    client.post(
-        reverse("accounts:verify"), {"otp_device": trader.device.persistent_id, "otp_token": "000000"}
-    )
+    client.post(reverse("accounts:verify"), {"otp_device": trader.device.persistent_id, "otp_token": "000000"})
     _, token = actions.create_api_token(None, trader.user, name="t", scope="read", days=1)
     Client(HTTP_AUTHORIZATION=f"Bearer {token}").get(reverse("api-me"))
     Client(HTTP_AUTHORIZATION=f"Bearer {token}x").get(reverse("api-me"))

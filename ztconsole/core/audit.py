@@ -182,7 +182,5 @@ def verify_chain() -> ChainReport:
     head = AuditHead.objects.filter(pk=1).first()
     head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
     if head_seq != checked or head_hash != expected_prev:
-        return ChainReport(
-            False, checked, checked + 1, f"chain ends at seq {checked} but head says {head_seq}"
-        )
+        return ChainReport(False, checked, checked + 1, f"chain ends at seq {checked} but head says {head_seq}")
     return ChainReport(True, checked)

@@ -40,7 +40,8 @@ class DeclaredPermission(BasePermission):
     message = "You do not have permission to perform this action."
 
     def _required(self, view: Any, method: str) -> str:
-        declared = getattr(view, "required_permission", None)
+        by_action = getattr(view, "required_permission_by_action", None) or {}
+        declared = by_action.get(getattr(view, "action", None)) or getattr(view, "required_permission", None)
         if isinstance(declared, dict):
             declared = declared.get(method) or declared.get("*")
         if not declared:
@@ -62,3 +63,20 @@ class DeclaredPermission(BasePermission):
         elif not user.is_verified():
             return False
         return user.has_perm(required) and user.has_perm(VIEW_CONSOLE)
+
+
+class StepUpForSessions(BasePermission):
+    """Sensitive API actions by a console session need a recent OTP verification, as the pages do.
+
+    API tokens are non-interactive and carry their own scope; they pass this check.
+    """
+
+    message = "This action needs a fresh one-time code: verify again at /accounts/step-up/ and retry."
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        from accounts.stepup import is_recently_verified
+
+        sensitive = getattr(view, "step_up_actions", ())
+        if getattr(view, "action", None) not in sensitive or hasattr(request.auth, "allows"):
+            return True
+        return is_recently_verified(request._request)

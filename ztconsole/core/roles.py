@@ -16,7 +16,9 @@ ROLES = (ADMINISTRATOR, SECURITY_OFFICER, TRADER, COMPLIANCE_OFFICER)
 VIEW_CONSOLE = "core.view_console"
 VIEW_AUDIT = "core.view_audit"
 VIEW_API_DOCS = "core.view_api_docs"
+VIEW_IDENTITIES = "accounts.view_identities"
 MANAGE_IDENTITIES = "accounts.manage_identities"
+SUSPEND_IDENTITIES = "accounts.suspend_identities"
 ISSUE_ENROLLMENT_CODE = "accounts.issue_enrollment_code"
 MANAGE_API_TOKENS = "accounts.manage_api_tokens"
 
@@ -25,13 +27,22 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VIEW_CONSOLE,
         VIEW_AUDIT,
         VIEW_API_DOCS,
+        VIEW_IDENTITIES,
         MANAGE_IDENTITIES,
+        SUSPEND_IDENTITIES,
         ISSUE_ENROLLMENT_CODE,
         MANAGE_API_TOKENS,
     ),
-    SECURITY_OFFICER: (VIEW_CONSOLE, VIEW_AUDIT, VIEW_API_DOCS, MANAGE_API_TOKENS),
+    SECURITY_OFFICER: (
+        VIEW_CONSOLE,
+        VIEW_AUDIT,
+        VIEW_API_DOCS,
+        VIEW_IDENTITIES,
+        SUSPEND_IDENTITIES,
+        MANAGE_API_TOKENS,
+    ),
     TRADER: (VIEW_CONSOLE,),
-    COMPLIANCE_OFFICER: (VIEW_CONSOLE, VIEW_AUDIT, VIEW_API_DOCS),
+    COMPLIANCE_OFFICER: (VIEW_CONSOLE, VIEW_AUDIT, VIEW_API_DOCS, VIEW_IDENTITIES),
 }
 
 

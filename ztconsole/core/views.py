@@ -28,9 +28,7 @@ class DashboardView(ConsoleView, View):
         tiles = {
             "identities": get_user_model().objects.filter(is_active=True).count(),
             "mfa_devices": TOTPDevice.objects.filter(confirmed=True).count(),
-            "api_tokens": ApiToken.objects.filter(
-                revoked_at__isnull=True, expires_at__gt=timezone.now()
-            ).count(),
+            "api_tokens": ApiToken.objects.filter(revoked_at__isnull=True, expires_at__gt=timezone.now()).count(),
             "audit_events": head.seq if head else 0,
         }
         recent = list(AuditEvent.objects.all()[:8]) if can_audit else []
@@ -48,9 +46,7 @@ class HealthView(View):
 
     def get(self, request: HttpRequest) -> JsonResponse:
         healthy, checks = run_checks()
-        return JsonResponse(
-            {"status": "ok" if healthy else "fail", "checks": checks}, status=200 if healthy else 503
-        )
+        return JsonResponse({"status": "ok" if healthy else "fail", "checks": checks}, status=200 if healthy else 503)
 
 
 class AuditLogView(ConsoleView, View):

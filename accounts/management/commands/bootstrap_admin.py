@@ -21,6 +21,4 @@ class Command(BaseCommand):
         self.stdout.write(f"administrator:    {result.user.get_username()}")
         self.stdout.write(f"password:         {result.password}")
         self.stdout.write(f"enrollment code:  {result.enrollment_code}")
-        self.stdout.write(
-            "Sign in, enter the enrollment code, and enroll an authenticator. Both are shown once."
-        )
+        self.stdout.write("Sign in, enter the enrollment code, and enroll an authenticator. Both are shown once.")

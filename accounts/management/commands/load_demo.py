@@ -12,7 +12,6 @@ class Command(BaseCommand):
             raise CommandError("load_demo runs only with DJANGO_DEBUG=1: it prints credentials")
         for persona in load_demo_personas():
             self.stdout.write(
-                f"{persona.username:<6} {persona.role:<19} "
-                f"password {persona.password}  TOTP {persona.totp_secret}"
+                f"{persona.username:<6} {persona.role:<19} password {persona.password}  TOTP {persona.totp_secret}"
             )
             self.stdout.write(f"       {persona.otpauth_uri}")

@@ -1,0 +1,217 @@
+"""Identity administration pages: list, create (people and non-person identities), detail and lifecycle."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.debug import sensitive_post_parameters
+from django_otp import devices_for_user
+
+from accounts import actions
+from accounts.filters import IdentityFilter
+from accounts.forms import IdentityCreateForm, NonPersonIdentityForm, ReasonForm, RoleForm, SponsorForm
+from accounts.models import Identity, IdentityStatus
+from accounts.stepup import StepUpRequiredMixin
+from ztconsole.core.models import AuditEvent
+from ztconsole.core.permissions import ConsoleView
+from ztconsole.core.roles import (
+    ISSUE_ENROLLMENT_CODE,
+    MANAGE_IDENTITIES,
+    SUSPEND_IDENTITIES,
+    VIEW_IDENTITIES,
+    role_of,
+)
+
+PAGE_SIZE = 50
+
+
+class IdentityListView(ConsoleView, View):
+    """Filterable, searchable and paginated; a fixed number of queries whatever the page holds."""
+
+    permission_required = VIEW_IDENTITIES
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        filterset = IdentityFilter(request.GET, queryset=Identity.objects.for_list().order_by("display_name", "id"))
+        queryset = filterset.qs if filterset.is_valid() else Identity.objects.none()
+        page = Paginator(queryset.distinct(), PAGE_SIZE).get_page(request.GET.get("page"))
+        query = request.GET.copy()
+        query.pop("page", None)
+        return render(
+            request,
+            "accounts/identity_list.html",
+            {"filter": filterset, "page_obj": page, "query": query.urlencode()},
+        )
+
+
+@method_decorator(sensitive_post_parameters("password"), name="dispatch")
+class IdentityCreateView(ConsoleView, StepUpRequiredMixin, View):
+    permission_required = MANAGE_IDENTITIES
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, "accounts/identity_create.html", {"form": IdentityCreateForm()})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = IdentityCreateForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                user = actions.create_identity(
+                    request.user,
+                    username=data["username"],
+                    email=data["email"],
+                    full_name=data["full_name"],
+                    role=data["role"],
+                    password=data["password"],
+                    desk=data["desk"],
+                    expected_countries=data["expected_countries"],
+                    employment_status=data["employment_status"],
+                    request=request,
+                )
+            except actions.ActionError as exc:
+                form.add_error(exc.field, str(exc))
+            else:
+                messages.success(request, f"{user.get_username()} created. Issue an enrollment code next.")
+                return redirect("accounts:identity_detail", pk=user.identity.pk)
+        return render(request, "accounts/identity_create.html", {"form": form}, status=400)
+
+
+class NonPersonIdentityCreateView(ConsoleView, StepUpRequiredMixin, View):
+    permission_required = MANAGE_IDENTITIES
+    template_name = "accounts/identity_create_non_person.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return render(request, self.template_name, {"form": NonPersonIdentityForm()})
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = NonPersonIdentityForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                identity = actions.create_non_person_identity(
+                    request.user,
+                    name=data["name"],
+                    kind=data["kind"],
+                    display_name=data["display_name"],
+                    sponsor=data["sponsor"],
+                    environment=data["environment"],
+                    sender_comp_ids=data["sender_comp_ids"],
+                    desk=data["desk"],
+                    request=request,
+                )
+            except actions.ActionError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+            else:
+                messages.success(request, f"{identity} created.")
+                return redirect("accounts:identity_detail", pk=identity.pk)
+        return render(request, self.template_name, {"form": form}, status=400)
+
+
+class IdentityDetailView(ConsoleView, StepUpRequiredMixin, View):
+    """An identity, its devices and history; role and sponsor changes are sensitive (step-up) actions."""
+
+    permission_required = VIEW_IDENTITIES
+
+    def _identity(self, pk: int) -> Identity:
+        return get_object_or_404(Identity.objects.for_list(), pk=pk)
+
+    def _render(self, request: HttpRequest, identity: Identity, status: int = 200, **forms) -> HttpResponse:
+        events = AuditEvent.objects.filter(
+            Q(target_type="accounts.identity", target_id=str(identity.pk))
+            | Q(target_type="auth.user", target_id=str(identity.user_id))
+        )[:25]
+        context = {
+            "identity": identity,
+            "role": role_of(identity.user),
+            "devices": list(devices_for_user(identity.user, confirmed=True)),
+            "sponsored": identity.sponsored.select_related("user").all()[:50],
+            "events": events,
+            "role_form": forms.get("role_form") or RoleForm(initial={"role": role_of(identity.user)}),
+            "sponsor_form": forms.get("sponsor_form") or SponsorForm(initial={"sponsor": identity.sponsor_id}),
+            "reason_form": forms.get("reason_form") or ReasonForm(),
+            "can_manage": request.user.has_perm(MANAGE_IDENTITIES),
+            "can_suspend": request.user.has_perm(SUSPEND_IDENTITIES),
+            "can_issue_code": request.user.has_perm(ISSUE_ENROLLMENT_CODE),
+        }
+        return render(request, "accounts/identity_detail.html", context, status=status)
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._render(request, self._identity(pk))
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Role change (the only change posted to the detail page itself; lifecycle has its own URLs)."""
+        identity = self._identity(pk)
+        if not request.user.has_perm(MANAGE_IDENTITIES):
+            return render(request, "403.html", status=403)
+        form = RoleForm(request.POST)
+        if form.is_valid():
+            if not identity.is_human:
+                form.add_error("role", "Roles belong to people; non-person identities have none.")
+            else:
+                try:
+                    actions.change_role(request.user, identity.user, form.cleaned_data["role"], request=request)
+                except actions.ActionError as exc:
+                    form.add_error("role", str(exc))
+                else:
+                    messages.success(request, f"{identity} is now {form.cleaned_data['role']}.")
+                    return redirect("accounts:identity_detail", pk=identity.pk)
+        return self._render(request, identity, status=400, role_form=form)
+
+
+class IdentityLifecycleView(ConsoleView, StepUpRequiredMixin, View):
+    """POST-only: suspend, reactivate, revoke or change sponsor; each needs a fresh OTP (step-up)."""
+
+    http_method_names = ["post"]
+    verb = ""
+
+    def get_permission_required(self):
+        return (SUSPEND_IDENTITIES,) if self.verb == "suspend" else (MANAGE_IDENTITIES,)
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        identity = get_object_or_404(Identity.objects.for_list(), pk=pk)
+        detail = IdentityDetailView()
+        detail.request = request
+        try:
+            if self.verb == "sponsor":
+                form = SponsorForm(request.POST)
+                if not form.is_valid():
+                    return detail._render(request, identity, status=400, sponsor_form=form)
+                actions.change_sponsor(request.user, identity, form.cleaned_data["sponsor"], request=request)
+            elif self.verb == "reactivate":
+                actions.reactivate_identity(request.user, identity, request=request)
+            else:
+                form = ReasonForm(request.POST)
+                if not form.is_valid():
+                    return detail._render(request, identity, status=400, reason_form=form)
+                verb = actions.suspend_identity if self.verb == "suspend" else actions.revoke_identity
+                verb(request.user, identity, reason=form.cleaned_data["reason"], request=request)
+        except actions.ActionError as exc:
+            messages.error(request, str(exc))
+            return redirect("accounts:identity_detail", pk=identity.pk)
+        identity.refresh_from_db()
+        labels = {"sponsor": "has a new sponsor", "reactivate": "is active again"}
+        messages.success(request, f"{identity} {labels.get(self.verb, f'is {identity.status}')}.")
+        return redirect("accounts:identity_detail", pk=identity.pk)
+
+
+class EnrollmentCodeIssueView(ConsoleView, StepUpRequiredMixin, View):
+    """Issues a one-time enrollment code for a person and shows it once."""
+
+    permission_required = (MANAGE_IDENTITIES, ISSUE_ENROLLMENT_CODE)
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        identity = get_object_or_404(Identity.objects.select_related("user"), pk=pk, status=IdentityStatus.ACTIVE)
+        if not identity.is_human:
+            messages.error(request, "Non-person identities authenticate with certificates or API tokens, not MFA.")
+            return redirect("accounts:identity_detail", pk=identity.pk)
+        row, code = actions.issue_enrollment_code(request.user, identity.user, request=request)
+        response = render(
+            request, "accounts/enrollment_code_issued.html", {"identity": identity, "row": row, "code": code}
+        )
+        response["Cache-Control"] = "no-store"
+        return response
