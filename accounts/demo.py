@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import Identity, IdentityKind, IdentityStatus
+from accounts.models import Assurance, Identity, IdentityKind, IdentityStatus, OathDevice, OathKind
 from ztconsole.core import audit
 from ztconsole.core.roles import ADMINISTRATOR, COMPLIANCE_OFFICER, ROLES, SECURITY_OFFICER, TRADER
 
@@ -59,9 +58,13 @@ def load_demo_personas() -> list[DemoPersona]:
                 "expected_countries": ["GB", "US"],
             },
         )
-        TOTPDevice.objects.filter(user=user).delete()
-        device = TOTPDevice.objects.create(user=user, name="Demo authenticator", confirmed=True)
+        OathDevice.objects.filter(user=user, token__isnull=True).delete()
+        device = OathDevice(
+            user=user, name="Demo authenticator", confirmed=True, assurance=Assurance.SOFTWARE, kind=OathKind.TOTP
+        )
+        device.set_secret(secrets.token_bytes(20))
+        device.save()
         audit.record(None, "demo.persona_loaded", user, {"role": role, "created": created})
-        secret = b32encode(device.bin_key).decode().rstrip("=")
+        secret = b32encode(device.secret()).decode().rstrip("=")
         result.append(DemoPersona(username, role, password, secret, device.config_url))
     return result

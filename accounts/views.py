@@ -136,7 +136,7 @@ class EnrollView(View):
         request.session[ENROLL_DEVICE_SESSION_KEY] = device.pk
         uri = device.config_url
         qr_svg = segno.make(uri, error="m").svg_inline(scale=4, dark="#0f172a", light="#ffffff")
-        secret = _base32(device.bin_key)
+        secret = _base32(device.secret())
         return render(
             request,
             "accounts/enroll_device.html",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
+import secrets
 import shutil
 import socket
 import threading
@@ -11,16 +13,15 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import pyotp
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.actions import VERIFIED_AT_SESSION_KEY
-from accounts.models import Identity, IdentityKind
+from accounts.models import Assurance, Identity, IdentityKind, OathDevice, OathKind
 from ztconsole.core.roles import ADMINISTRATOR, COMPLIANCE_OFFICER, SECURITY_OFFICER, TRADER
 
 CI = os.environ.get("CI", "").lower() == "true"
@@ -31,7 +32,7 @@ PASSWORD = "correct-horse-battery-staple-42"
 @dataclass
 class Persona:
     user: Any
-    device: TOTPDevice | None
+    device: OathDevice | None
 
     @property
     def username(self) -> str:
@@ -40,14 +41,13 @@ class Persona:
     def current_code(self, offset_steps: int = 0) -> str:
         """The TOTP code for now (computed independently of the console's verification path)."""
         assert self.device is not None
-        code = totp(
-            self.device.bin_key,
-            step=self.device.step,
-            t0=self.device.t0,
-            digits=self.device.digits,
-            drift=offset_steps,
+        return pyotp.TOTP(self.base32_secret, digits=self.device.digits, interval=self.device.period).at(
+            time.time() + offset_steps * self.device.period
         )
-        return str(code).zfill(self.device.digits)
+
+    @property
+    def base32_secret(self) -> str:
+        return base64.b32encode(self.device.secret()).decode().rstrip("=")
 
 
 def make_persona(username: str, role: str | None, *, with_device: bool = True) -> Persona:
@@ -62,7 +62,13 @@ def make_persona(username: str, role: str | None, *, with_device: bool = True) -
         display_name=username.title(),
         privileged=role in (ADMINISTRATOR, SECURITY_OFFICER),
     )
-    device = TOTPDevice.objects.create(user=user, name="Test authenticator", confirmed=True) if with_device else None
+    device = None
+    if with_device:
+        device = OathDevice(
+            user=user, name="Test authenticator", confirmed=True, assurance=Assurance.SOFTWARE, kind=OathKind.TOTP
+        )
+        device.set_secret(secrets.token_bytes(20))
+        device.save()
     return Persona(user, device)
 
 

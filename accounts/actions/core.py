@@ -15,16 +15,18 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django_otp import login as otp_login
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import (
     ApiToken,
     ApiTokenScope,
+    Assurance,
     Desk,
     EmploymentStatus,
     EnrollmentCode,
     Identity,
     IdentityKind,
+    OathDevice,
+    OathKind,
     digest,
     new_enrollment_code,
     normalize_enrollment_code,
@@ -186,33 +188,51 @@ def check_enrollment_code(user: Any, raw_code: str, request: HttpRequest | None 
 
 
 @transaction.atomic
-def start_totp_enrollment(user: Any) -> TOTPDevice:
-    """A fresh unconfirmed TOTP device; any earlier unconfirmed one (and its secret) is discarded."""
-    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
-    return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+def start_totp_enrollment(user: Any) -> OathDevice:
+    """A fresh unconfirmed software TOTP device; any earlier unconfirmed one (and its secret) is discarded."""
+    OathDevice.objects.filter(user=user, confirmed=False, assurance=Assurance.SOFTWARE).delete()
+    device = OathDevice(
+        user=user,
+        name="Authenticator app",
+        confirmed=False,
+        assurance=Assurance.SOFTWARE,
+        kind=OathKind.TOTP,
+    )
+    device.set_secret(secrets.token_bytes(20))
+    device.save()
+    return device
+
+
+def spend_enrollment_code(user: Any, code_id: int) -> None:
+    """Use up the enrollment code (inside the caller's transaction): single use, unexpired, this user's."""
+    spent = EnrollmentCode.objects.filter(
+        pk=code_id, user=user, used_at__isnull=True, expires_at__gt=timezone.now()
+    ).update(used_at=timezone.now())
+    if spent != 1:
+        raise ActionError("the enrollment code is no longer valid; ask an administrator for a new one")
 
 
 @transaction.atomic
 def complete_totp_enrollment(
     user: Any, code_id: int, device_id: int, token: str, request: HttpRequest
-) -> TOTPDevice | None:
+) -> OathDevice | None:
     """Confirm the device with a code from it and spend the enrollment code, both or neither.
 
     Returns None for a wrong code; the failure (and the device's throttle count) is committed.
     """
-    device = TOTPDevice.objects.select_for_update().filter(pk=device_id, user=user, confirmed=False).first()
+    device = (
+        OathDevice.objects.select_for_update()
+        .filter(pk=device_id, user=user, confirmed=False, assurance=Assurance.SOFTWARE)
+        .first()
+    )
     if device is None:
         raise ActionError("the enrollment expired; start again", field="token")
     allowed, _ = device.verify_is_allowed()
     if not allowed or not device.verify_token(token.strip()):
         audit.record(user, "auth.otp_failed", device, {"stage": "enrollment"}, request=request)
         return None
-    spent = EnrollmentCode.objects.filter(
-        pk=code_id, user=user, used_at__isnull=True, expires_at__gt=timezone.now()
-    ).update(used_at=timezone.now())
-    if spent != 1:
-        raise ActionError("the enrollment code is no longer valid; ask an administrator for a new one")
-    TOTPDevice.objects.filter(pk=device.pk).update(confirmed=True)
+    spend_enrollment_code(user, code_id)
+    OathDevice.objects.filter(pk=device.pk).update(confirmed=True)
     device.confirmed = True
     cache.delete(_attempts_key(user))
     audit.record(user, "mfa.device_enrolled", device, {"type": "totp", "assurance": "software"}, request)
@@ -321,5 +341,5 @@ def purge_expired_credentials() -> int:
     """Delete enrollment codes past expiry for over a day and unconfirmed devices older than a day."""
     cutoff = timezone.now() - timedelta(days=1)
     codes, _ = EnrollmentCode.objects.filter(expires_at__lt=cutoff).delete()
-    devices, _ = TOTPDevice.objects.filter(confirmed=False, created_at__lt=cutoff).delete()
+    devices, _ = OathDevice.objects.filter(confirmed=False, token__isnull=True, created_at__lt=cutoff).delete()
     return codes + devices

@@ -71,7 +71,7 @@ def test_enrollment_code_is_single_use(newcomer):
     key = _secret(client.post(reverse("accounts:enroll"), {"code": code}))
     client.post(reverse("accounts:enroll"), {"token": str(totp(key)).zfill(6)})
     # Someone with the password and the old code cannot enroll a second device.
-    user.totpdevice_set.all().delete()
+    user.oathdevice_set.all().delete()
     other = _signed_in("nina")
     response = other.post(reverse("accounts:enroll"), {"code": code})
     assert response.status_code == 400

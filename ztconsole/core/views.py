@@ -7,9 +7,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views import View
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, OathDevice
 from ztconsole.core.health import run_checks
 from ztconsole.core.models import AuditEvent, AuditHead
 from ztconsole.core.permissions import PUBLIC, ConsoleView
@@ -27,7 +26,7 @@ class DashboardView(ConsoleView, View):
         head = AuditHead.objects.filter(pk=1).first()
         tiles = {
             "identities": get_user_model().objects.filter(is_active=True).count(),
-            "mfa_devices": TOTPDevice.objects.filter(confirmed=True).count(),
+            "mfa_devices": OathDevice.objects.filter(confirmed=True, suspended_at__isnull=True).count(),
             "api_tokens": ApiToken.objects.filter(revoked_at__isnull=True, expires_at__gt=timezone.now()).count(),
             "audit_events": head.seq if head else 0,
         }

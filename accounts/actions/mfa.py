@@ -1,0 +1,308 @@
+"""MFA verbs: seed import, hardware token enrollment and assignment, resync, suspension, static codes."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.core.cache import cache
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts.actions.core import ActionError, _mark_verified, spend_enrollment_code
+from accounts.models import (
+    Assurance,
+    HardwareToken,
+    OathDevice,
+    OathKind,
+    RoleAssurance,
+    StaticCode,
+    StaticCodeDevice,
+    TokenState,
+    static_code_digest,
+)
+from accounts.oath.otp import sync_hotp, sync_totp
+from accounts.oath.seeds import ImportResult, Rejected, SeedFileError, parse_oath_csv, parse_pskc
+from ztconsole.core import audit
+from ztconsole.core.roles import ROLES
+
+MAX_SEED_FILE_BYTES = 5 * 1024 * 1024
+ENROLL_ATTEMPTS_PER_HOUR = 10
+
+
+@dataclass
+class ImportSummary:
+    imported: list[str] = field(default_factory=list)
+    skipped: list[Rejected] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def _parse_seed_file(data: bytes, filename: str, psk_hex: str, password: str) -> ImportResult:
+    if len(data) > MAX_SEED_FILE_BYTES:
+        raise ActionError("the seed file is larger than 5 MB", field="file")
+    psk = None
+    if psk_hex:
+        try:
+            psk = bytes.fromhex(psk_hex.strip())
+        except ValueError:
+            raise ActionError("the pre-shared key must be hexadecimal", field="psk") from None
+        if len(psk) not in (16, 24, 32):
+            raise ActionError("the pre-shared key must be 16, 24 or 32 bytes (32, 48 or 64 hex digits)", "psk")
+    if psk and password:
+        raise ActionError("give either a pre-shared key or a password, not both", field="password")
+    looks_like_xml = data.lstrip()[:1] == b"<" or filename.lower().endswith((".xml", ".pskc"))
+    try:
+        if looks_like_xml:
+            return parse_pskc(data, psk=psk, password=password or None)
+        if psk or password:
+            raise ActionError("a CSV seed file is not encrypted: leave the key and password empty", "psk")
+        return parse_oath_csv(data)
+    except SeedFileError as exc:
+        raise ActionError(f"seed file refused, nothing imported: {exc}", field="file") from None
+
+
+@transaction.atomic
+def import_token_seeds(
+    actor: Any,
+    *,
+    data: bytes,
+    filename: str,
+    psk_hex: str = "",
+    password: str = "",
+    request: HttpRequest | None = None,
+) -> ImportSummary:
+    """Import a vendor seed file (PSKC or OATH CSV) into the inventory; a refused file imports nothing."""
+    parsed = _parse_seed_file(data, filename, psk_hex, password)
+    summary = ImportSummary(rejected=list(parsed.rejected))
+    existing = set(
+        HardwareToken.objects.filter(serial__in=[s.serial for s in parsed.seeds]).values_list("serial", flat=True)
+    )
+    rows = []
+    for seed in parsed.seeds:
+        if seed.serial in existing:
+            summary.skipped.append(Rejected(seed.serial, "a token with this serial is already in the inventory"))
+            continue
+        token = HardwareToken(
+            serial=seed.serial,
+            kind=seed.params.kind,
+            algorithm=seed.params.algorithm,
+            digits=seed.params.digits,
+            period=seed.params.period,
+            counter=seed.counter,
+            manufacturer=seed.manufacturer[:64],
+            model=seed.model[:64],
+            source=filename[:100],
+            imported_by=actor if getattr(actor, "is_authenticated", False) else None,
+        )
+        token.set_secret(seed.key)
+        rows.append(token)
+        summary.imported.append(seed.serial)
+    HardwareToken.objects.bulk_create(rows, batch_size=500)
+    audit.record(
+        actor,
+        "token.imported",
+        ("accounts.hardwaretoken", "", filename[:200]),
+        {
+            "file": filename,
+            "imported": len(summary.imported),
+            "skipped": len(summary.skipped),
+            "rejected": len(summary.rejected),
+            "serials": summary.imported[:500],
+        },
+        request=request,
+    )
+    return summary
+
+
+def _attempts_key(user: Any) -> str:
+    return f"hw-enroll-attempts:{user.pk}"
+
+
+def _synchronise(token: HardwareToken | OathDevice, code1: str, code2: str) -> dict[str, int] | None:
+    """Two consecutive codes prove possession; returns the device's counter state, or None."""
+    key = token.secret()
+    if token.kind == OathKind.HOTP:
+        next_counter = sync_hotp(key, code1.strip(), code2.strip(), token.counter, params=token.params)
+        return None if next_counter is None else {"counter": next_counter}
+    now = time.time()
+    drift = sync_totp(key, code1.strip(), code2.strip(), now, params=token.params)
+    if drift is None:
+        return None
+    current = int(now - token.params.t0) // token.period
+    return {"drift": drift, "last_step": current + drift}
+
+
+@transaction.atomic
+def enroll_hardware_token(
+    user: Any,
+    *,
+    serial: str,
+    code1: str,
+    code2: str,
+    request: HttpRequest,
+    enrollment_code_id: int | None = None,
+) -> OathDevice | None:
+    """Enroll a token the user holds: its serial and two consecutive codes (possession + counter sync).
+
+    Works for a token in stock or one an administrator assigned to this user. Returns None for wrong codes
+    (the failure is audited and counted); raises ActionError for a serial that cannot be enrolled.
+    """
+    attempts = cache.get(_attempts_key(user), 0)
+    if attempts >= ENROLL_ATTEMPTS_PER_HOUR:
+        raise ActionError("too many failed enrollment attempts; try again in an hour", field="serial")
+    token = HardwareToken.objects.select_for_update().filter(serial=serial.strip()).first()
+    if token is None:
+        raise ActionError("no token with this serial is in the inventory", field="serial")
+    if token.state == TokenState.ENROLLED:
+        raise ActionError("this token is already enrolled", field="serial")
+    if token.state not in (TokenState.IN_STOCK, TokenState.ASSIGNED):
+        raise ActionError(f"this token is {token.get_state_display().lower()} and cannot be enrolled", "serial")
+    if token.state == TokenState.ASSIGNED and token.assigned_to_id != user.pk:
+        raise ActionError("this token is assigned to someone else", field="serial")
+    state = _synchronise(token, code1, code2)
+    if state is None:
+        cache.set(_attempts_key(user), attempts + 1, timeout=3600)
+        audit.record(user, "mfa.enrollment_failed", token, {"serial": token.serial}, request=request)
+        return None
+    if enrollment_code_id is not None:
+        spend_enrollment_code(user, enrollment_code_id)
+    device = OathDevice(
+        user=user,
+        name=f"Hardware token {token.serial}",
+        confirmed=True,
+        assurance=Assurance.HARDWARE,
+        token=token,
+        kind=token.kind,
+        algorithm=token.algorithm,
+        digits=token.digits,
+        period=token.period,
+        seed=token.seed,
+        **state,
+    )
+    device.save()
+    HardwareToken.objects.filter(pk=token.pk).update(state=TokenState.ENROLLED, assigned_to=user)
+    cache.delete(_attempts_key(user))
+    audit.record(
+        user,
+        "mfa.device_enrolled",
+        device,
+        {"type": f"{token.kind} hardware", "serial": token.serial, "assurance": Assurance.HARDWARE},
+        request=request,
+    )
+    if enrollment_code_id is not None:
+        _mark_verified(request, device)
+        audit.record(user, "auth.login", user, {"device": device.persistent_id, "first_enrollment": True}, request)
+    return device
+
+
+@transaction.atomic
+def assign_hardware_token(actor: Any, token: HardwareToken, user: Any, request: HttpRequest | None = None) -> None:
+    """Reserve a token for a trader; they still confirm possession with two codes when they enroll it."""
+    changed = HardwareToken.objects.filter(pk=token.pk, state=TokenState.IN_STOCK).update(
+        state=TokenState.ASSIGNED, assigned_to=user
+    )
+    if changed != 1:
+        raise ActionError(f"token {token.serial} is not in stock", field="serial")
+    audit.record(actor, "token.assigned", token, {"serial": token.serial, "to": user.get_username()}, request)
+
+
+@transaction.atomic
+def resync_device(actor: Any, device: OathDevice, code1: str, code2: str, request: HttpRequest | None = None) -> bool:
+    """Re-align a drifted HOTP counter or TOTP clock from two consecutive codes (owner or administrator)."""
+    device = OathDevice.objects.select_for_update().get(pk=device.pk)
+    state = _synchronise(device, code1, code2)
+    if state is None:
+        audit.record(actor, "mfa.resync_failed", device, {}, request=request)
+        return False
+    OathDevice.objects.filter(pk=device.pk).update(
+        throttling_failure_count=0, throttling_failure_timestamp=None, **state
+    )
+    audit.record(actor, "mfa.device_resynced", device, {"owner": device.user.get_username()}, request=request)
+    return True
+
+
+@transaction.atomic
+def suspend_device(
+    actor: Any, device: Any, *, reason: str, lost: bool = False, request: HttpRequest | None = None
+) -> None:
+    """Stop a device at once (lost, broken, stolen). The owner or an administrator may do this."""
+    if isinstance(device, OathDevice):
+        changed = OathDevice.objects.filter(pk=device.pk, suspended_at__isnull=True).update(suspended_at=timezone.now())
+        if device.token_id:
+            HardwareToken.objects.filter(pk=device.token_id).update(
+                state=TokenState.LOST if lost else TokenState.SUSPENDED
+            )
+    else:
+        changed = type(device).objects.filter(pk=device.pk, confirmed=True).update(confirmed=False)
+    if changed != 1:
+        raise ActionError("this device is already suspended")
+    audit.record(
+        actor,
+        "mfa.device_suspended",
+        device,
+        {"reason": reason[:200], "lost": lost, "owner": device.user.get_username()},
+        request,
+    )
+
+
+def _new_static_codes(count: int) -> list[str]:
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    return ["".join(secrets.choice(alphabet) for _ in range(10)) for _ in range(count)]
+
+
+@transaction.atomic
+def issue_temporary_codes(
+    actor: Any, user: Any, *, count: int = 5, hours: int = 24, request: HttpRequest | None = None
+) -> tuple[StaticCodeDevice, list[str]]:
+    """Single-use codes that expire, for someone whose token is lost; shown once, stored as digests."""
+    if not 1 <= count <= 10:
+        raise ActionError("issue between 1 and 10 codes", field="count")
+    if not 1 <= hours <= 72:
+        raise ActionError("temporary codes last between 1 and 72 hours", field="hours")
+    StaticCodeDevice.objects.filter(user=user, purpose="temporary").delete()
+    device = StaticCodeDevice.objects.create(
+        user=user,
+        name="Temporary codes",
+        confirmed=True,
+        purpose="temporary",
+        expires_at=timezone.now() + timedelta(hours=hours),
+        issued_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    codes = _new_static_codes(count)
+    StaticCode.objects.bulk_create([StaticCode(device=device, code_hash=static_code_digest(device, c)) for c in codes])
+    audit.record(
+        actor,
+        "mfa.temporary_codes_issued",
+        device,
+        {"owner": user.get_username(), "count": count, "expires_at": device.expires_at.isoformat()},
+        request=request,
+    )
+    return device, codes
+
+
+@transaction.atomic
+def generate_backup_codes(user: Any, request: HttpRequest | None = None, count: int = 10) -> list[str]:
+    """Replace the user's backup codes; the new ones are shown once."""
+    StaticCodeDevice.objects.filter(user=user, purpose="backup").delete()
+    device = StaticCodeDevice.objects.create(user=user, name="Backup codes", confirmed=True, purpose="backup")
+    codes = _new_static_codes(count)
+    StaticCode.objects.bulk_create([StaticCode(device=device, code_hash=static_code_digest(device, c)) for c in codes])
+    audit.record(user, "mfa.backup_codes_generated", device, {"count": count}, request=request)
+    return codes
+
+
+@transaction.atomic
+def set_role_assurance(actor: Any, role: str, minimum: str, request: HttpRequest | None = None) -> None:
+    if role not in ROLES:
+        raise ActionError(f"unknown role {role!r}", field="role")
+    if minimum not in Assurance.values:
+        raise ActionError("minimum must be none, software or hardware", field="minimum")
+    previous = RoleAssurance.objects.filter(role=role).values_list("minimum", flat=True).first()
+    RoleAssurance.objects.update_or_create(role=role, defaults={"minimum": minimum})
+    audit.record(
+        actor, "mfa.role_assurance_changed", ("auth.group", role, role), {"from": previous, "to": minimum}, request
+    )
