@@ -11,6 +11,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication, get_authorization_header
 
+from accounts.assurance import session_meets_requirement
 from accounts.models import ApiToken, digest
 
 _TOKEN = re.compile(r"^zt_(?P<prefix>[0-9a-f]{12})_(?P<secret>[A-Za-z0-9_-]{20,64})$")
@@ -57,7 +58,7 @@ class VerifiedSessionAuthentication(SessionAuthentication):
         if result is None:
             return None
         user, _ = result
-        if not user.is_verified():
+        if not user.is_verified() or not session_meets_requirement(user):
             return None
         return result
 

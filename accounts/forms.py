@@ -9,6 +9,7 @@ from django_otp import devices_for_user
 
 from accounts.models import (
     ApiTokenScope,
+    Assurance,
     Desk,
     EmploymentStatus,
     Environment,
@@ -167,3 +168,61 @@ class ApiTokenForm(forms.Form):
     days = forms.IntegerField(
         min_value=1, max_value=settings.ZT_API_TOKEN_MAX_DAYS, initial=90, label="Lifetime (days)"
     )
+
+
+class TwoCodesForm(forms.Form):
+    code1 = OTPCodeField(
+        label="First code", widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "numeric"})
+    )
+    code2 = OTPCodeField(
+        label="Next code", widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "numeric"})
+    )
+
+
+class HardwareEnrollForm(TwoCodesForm):
+    serial = forms.CharField(max_length=64, label="Serial number", help_text="Printed on the back of the token.")
+
+    field_order = ["serial", "code1", "code2"]
+
+
+class SeedImportForm(forms.Form):
+    file = forms.FileField(
+        label="Seed file", help_text="PSKC (RFC 6030) XML, or OATH CSV: serial,key,type,digits,counter|step"
+    )
+    psk = forms.CharField(
+        required=False,
+        label="Pre-shared key (hex)",
+        help_text="For PSKC files encrypted with a pre-shared key.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+    )
+    password = forms.CharField(
+        required=False,
+        label="Password",
+        help_text="For PSKC files encrypted with a password (PBKDF2).",
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+    )
+
+
+class AssignTokenForm(forms.Form):
+    user = forms.ModelChoiceField(queryset=User.objects.none(), label="Person")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = User.objects.filter(is_active=True, identity__kind=IdentityKind.HUMAN).order_by(
+            "username"
+        )
+
+
+class TemporaryCodesForm(forms.Form):
+    count = forms.IntegerField(min_value=1, max_value=10, initial=5)
+    hours = forms.IntegerField(min_value=1, max_value=72, initial=24, label="Valid for (hours)")
+
+
+class RoleAssuranceForm(forms.Form):
+    def __init__(self, *args, current: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        current = current or {}
+        for role in ROLES:
+            self.fields[role] = forms.ChoiceField(
+                choices=Assurance.choices, initial=current.get(role, Assurance.SOFTWARE), label=role
+            )

@@ -10,18 +10,19 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
-from django_otp import devices_for_user
 
 from accounts import actions
 from accounts.filters import IdentityFilter
 from accounts.forms import IdentityCreateForm, NonPersonIdentityForm, ReasonForm, RoleForm, SponsorForm
-from accounts.models import Identity, IdentityStatus
+from accounts.models import Identity, IdentityStatus, OathDevice, StaticCodeDevice
 from accounts.stepup import StepUpRequiredMixin
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.permissions import ConsoleView
 from ztconsole.core.roles import (
     ISSUE_ENROLLMENT_CODE,
+    ISSUE_TEMPORARY_CODES,
     MANAGE_IDENTITIES,
+    MANAGE_MFA,
     SUSPEND_IDENTITIES,
     VIEW_IDENTITIES,
     role_of,
@@ -127,7 +128,8 @@ class IdentityDetailView(ConsoleView, StepUpRequiredMixin, View):
         context = {
             "identity": identity,
             "role": role_of(identity.user),
-            "devices": list(devices_for_user(identity.user, confirmed=True)),
+            "devices": list(OathDevice.objects.filter(user=identity.user, confirmed=True))
+            + list(StaticCodeDevice.objects.filter(user=identity.user, confirmed=True)),
             "sponsored": identity.sponsored.select_related("user").all()[:50],
             "events": events,
             "role_form": forms.get("role_form") or RoleForm(initial={"role": role_of(identity.user)}),
@@ -136,6 +138,8 @@ class IdentityDetailView(ConsoleView, StepUpRequiredMixin, View):
             "can_manage": request.user.has_perm(MANAGE_IDENTITIES),
             "can_suspend": request.user.has_perm(SUSPEND_IDENTITIES),
             "can_issue_code": request.user.has_perm(ISSUE_ENROLLMENT_CODE),
+            "can_manage_mfa": request.user.has_perm(MANAGE_MFA),
+            "can_issue_temporary": request.user.has_perm(ISSUE_TEMPORARY_CODES),
         }
         return render(request, "accounts/identity_detail.html", context, status=status)
 

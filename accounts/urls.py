@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import identity_views, views
+from accounts import identity_views, mfa_views, views
 
 app_name = "accounts"
 
@@ -32,6 +32,15 @@ urlpatterns = [
         identity_views.EnrollmentCodeIssueView.as_view(),
         name="enrollment_code_issue",
     ),
+    path("security/hardware-token/", mfa_views.HardwareEnrollView.as_view(), name="hardware_enroll"),
+    path("security/backup-codes/", mfa_views.BackupCodesView.as_view(), name="backup_codes"),
+    path("security/devices/<int:pk>/resync/", mfa_views.DeviceResyncView.as_view(), name="device_resync"),
+    path("security/devices/<int:pk>/suspend/", mfa_views.DeviceSuspendView.as_view(), name="device_suspend"),
+    path("security/assurance/", mfa_views.RoleAssuranceView.as_view(), name="role_assurance"),
+    path("identities/<int:pk>/temporary-codes/", mfa_views.TemporaryCodesView.as_view(), name="temporary_codes"),
+    path("hardware-tokens/", mfa_views.TokenInventoryView.as_view(), name="token_inventory"),
+    path("hardware-tokens/import/", mfa_views.TokenImportView.as_view(), name="token_import"),
+    path("hardware-tokens/<int:pk>/assign/", mfa_views.TokenAssignView.as_view(), name="token_assign"),
     path("tokens/", views.ApiTokenListView.as_view(), name="token_list"),
     path("tokens/new/", views.ApiTokenCreateView.as_view(), name="token_create"),
     path("tokens/<int:pk>/revoke/", views.ApiTokenRevokeView.as_view(), name="token_revoke"),

@@ -15,16 +15,20 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import ListView
-from django_otp import devices_for_user, user_has_device
+from django_otp import user_has_device
 
 from accounts import actions
+from accounts.actions import mfa as mfa_actions
+from accounts.assurance import required_assurance
 from accounts.forms import (
     ApiTokenForm,
     ConfirmDeviceForm,
     EnrollmentCodeForm,
+    HardwareEnrollForm,
     OTPVerifyForm,
+    TwoCodesForm,
 )
-from accounts.models import ApiToken
+from accounts.models import ApiToken, OathDevice, StaticCodeDevice
 from accounts.stepup import StepUpRequiredMixin
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.permissions import PUBLIC, ConsoleView
@@ -131,7 +135,13 @@ class EnrollView(View):
             return redirect("accounts:verify")
         return super().dispatch(request, *args, **kwargs)
 
-    def _device_step(self, request: HttpRequest, form: ConfirmDeviceForm | None = None, status: int = 200):
+    def _device_step(
+        self,
+        request: HttpRequest,
+        form: ConfirmDeviceForm | None = None,
+        status: int = 200,
+        hardware_form: HardwareEnrollForm | None = None,
+    ):
         device = actions.start_totp_enrollment(request.user)
         request.session[ENROLL_DEVICE_SESSION_KEY] = device.pk
         uri = device.config_url
@@ -140,7 +150,13 @@ class EnrollView(View):
         return render(
             request,
             "accounts/enroll_device.html",
-            {"form": form or ConfirmDeviceForm(), "qr_svg": qr_svg, "secret": secret, "otpauth_uri": uri},
+            {
+                "form": form or ConfirmDeviceForm(),
+                "hardware_form": hardware_form or HardwareEnrollForm(),
+                "qr_svg": qr_svg,
+                "secret": secret,
+                "otpauth_uri": uri,
+            },
             status=status,
         )
 
@@ -162,6 +178,8 @@ class EnrollView(View):
                     return self._device_step(request)
             return render(request, "accounts/enroll_code.html", {"form": form}, status=400)
         code_id = request.session.get(ENROLL_CODE_SESSION_KEY)
+        if code_id and "serial" in request.POST:
+            return self._hardware_step(request, code_id)
         device_id = request.session.get(ENROLL_DEVICE_SESSION_KEY)
         if not code_id or not device_id:
             return redirect("accounts:enroll")
@@ -182,6 +200,30 @@ class EnrollView(View):
             form.add_error("token", "That code does not match. Check the device's clock and enter the next code.")
         # A failed confirmation shows a new secret: one that was displayed is never displayed twice.
         return self._device_step(request, form, status=400)
+
+    def _hardware_step(self, request: HttpRequest, code_id: int) -> HttpResponse:
+        """First enrollment with a hardware token: serial and two consecutive codes instead of an app."""
+        form = HardwareEnrollForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            next_url = request.session.get(NEXT_SESSION_KEY)
+            try:
+                device = mfa_actions.enroll_hardware_token(
+                    request.user,
+                    serial=data["serial"],
+                    code1=data["code1"],
+                    code2=data["code2"],
+                    request=request,
+                    enrollment_code_id=code_id,
+                )
+            except actions.ActionError as exc:
+                form.add_error("serial" if exc.field == "serial" else None, str(exc))
+            else:
+                if device is not None:
+                    messages.success(request, f"{device.name} is enrolled. Welcome to ZT Console.")
+                    return redirect(next_url or "core:dashboard")
+                form.add_error("code2", "Those are not two consecutive codes of this token. Press the button again.")
+        return self._device_step(request, hardware_form=form, status=400)
 
 
 def _base32(key: bytes) -> str:
@@ -230,17 +272,24 @@ class StepUpView(ConsoleView, View):
 
 
 class ProfileView(ConsoleView, View):
+    """Your identity and your MFA devices: add a hardware token, resync, report one lost, backup codes."""
+
     permission_required = VIEW_CONSOLE
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        events = AuditEvent.objects.filter(actor=request.user, action__startswith="auth.")[:10]
+        events = AuditEvent.objects.filter(actor=request.user, action__startswith=("auth."))[:10]
+        oath = list(OathDevice.objects.filter(user=request.user, confirmed=True).select_related("token"))
         return render(
             request,
             "accounts/profile.html",
             {
                 "role": role_of(request.user),
-                "devices": list(devices_for_user(request.user, confirmed=True)),
+                "oath_devices": oath,
+                "static_devices": list(StaticCodeDevice.objects.filter(user=request.user, confirmed=True)),
+                "required_assurance": required_assurance(request.user),
                 "events": events,
+                "hardware_form": HardwareEnrollForm(),
+                "two_codes_form": TwoCodesForm(),
             },
         )
 

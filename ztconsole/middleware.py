@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import Callable
 
+from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
@@ -13,12 +14,21 @@ from django.urls import reverse
 
 from ztconsole.logging import request_id_var
 
+
+def session_meets_requirement(user) -> bool:
+    from accounts.assurance import session_meets_requirement as meets
+
+    return meets(user)
+
+
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 # Paths served without an OTP-verified session. Everything under /api/ answers for itself: DRF only
 # authenticates API tokens and OTP-verified sessions, and replies 401/403 in JSON.
 _OPEN_PREFIXES = ("/healthz", "/static/", "/pki/", "/api/")
 _PASSWORD_STEP_PATHS = ("accounts:login", "accounts:verify", "accounts:enroll", "accounts:logout")
+# Reachable by a verified user whose device is weaker than their role requires: enough to enroll a stronger one.
+_UPGRADE_PATHS = ("accounts:profile", "accounts:hardware_enroll", "accounts:logout", "accounts:step_up")
 
 
 class RequestIdMiddleware:
@@ -51,10 +61,12 @@ class OTPRequiredMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         self._step_paths: frozenset[str] | None = None
+        self._upgrade_paths: frozenset[str] | None = None
 
     def _password_step_paths(self) -> frozenset[str]:
         if self._step_paths is None:
             self._step_paths = frozenset(reverse(name) for name in _PASSWORD_STEP_PATHS)
+            self._upgrade_paths = frozenset(reverse(name) for name in _UPGRADE_PATHS)
         return self._step_paths
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
@@ -63,7 +75,10 @@ class OTPRequiredMiddleware:
             return self.get_response(request)
         user = request.user
         if user.is_authenticated and user.is_verified():
-            return self.get_response(request)
+            if path in (self._upgrade_paths or ()) or session_meets_requirement(user):
+                return self.get_response(request)
+            messages.warning(request, "Your role requires a stronger MFA device: enroll a hardware token to continue.")
+            return redirect("accounts:profile")
         if request.headers.get("Accept", "").startswith("application/json"):
             return JsonResponse({"detail": "An OTP-verified session is required."}, status=401)
         if not user.is_authenticated:

@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.actions.core import ActionError, _mark_verified, spend_enrollment_code
+from accounts.assurance import forget_requirements
 from accounts.models import (
     Assurance,
     HardwareToken,
@@ -193,8 +194,9 @@ def enroll_hardware_token(
         {"type": f"{token.kind} hardware", "serial": token.serial, "assurance": Assurance.HARDWARE},
         request=request,
     )
+    # Two consecutive codes just proved possession: the session is now verified by this (hardware) device.
+    _mark_verified(request, device)
     if enrollment_code_id is not None:
-        _mark_verified(request, device)
         audit.record(user, "auth.login", user, {"device": device.persistent_id, "first_enrollment": True}, request)
     return device
 
@@ -303,6 +305,7 @@ def set_role_assurance(actor: Any, role: str, minimum: str, request: HttpRequest
         raise ActionError("minimum must be none, software or hardware", field="minimum")
     previous = RoleAssurance.objects.filter(role=role).values_list("minimum", flat=True).first()
     RoleAssurance.objects.update_or_create(role=role, defaults={"minimum": minimum})
+    transaction.on_commit(forget_requirements)
     audit.record(
         actor, "mfa.role_assurance_changed", ("auth.group", role, role), {"from": previous, "to": minimum}, request
     )

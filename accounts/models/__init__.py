@@ -29,6 +29,8 @@ from accounts.models.mfa import (
     StaticCodeDevice,
     TokenState,
     device_assurance,
+    normalize_static_code,
+    static_code_digest,
 )
 
 __all__ = [
@@ -56,4 +58,6 @@ __all__ = [
     "digest",
     "new_enrollment_code",
     "normalize_enrollment_code",
+    "normalize_static_code",
+    "static_code_digest",
 ]

@@ -37,6 +37,9 @@ class AccountsAccess(models.Model):
             ("suspend_identities", "Can suspend an identity at once"),
             ("issue_enrollment_code", "Can issue one-time MFA enrollment codes"),
             ("manage_api_tokens", "Can create and revoke API tokens"),
+            ("manage_token_inventory", "Can import hardware token seeds and assign tokens"),
+            ("manage_mfa", "Can suspend and resynchronise other people's MFA devices, and set assurance rules"),
+            ("issue_temporary_codes", "Can issue temporary static codes to someone who lost a token"),
         ]
 
     def __str__(self) -> str:

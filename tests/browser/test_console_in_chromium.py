@@ -94,7 +94,7 @@ def test_first_enrollment_with_code_and_authenticator(page, personas):
     expect(page.get_by_role("heading", name="Set up your authenticator")).to_be_visible()
     page.get_by_label("Enrollment code").fill(code)
     page.get_by_role("button", name="Continue").click()
-    expect(page.get_by_role("heading", name="Scan, then confirm with a code")).to_be_visible()
+    expect(page.get_by_role("heading", name="Or use an authenticator app")).to_be_visible()
     expect(page.locator("figure.qr svg")).to_be_visible()
     shot(page, "enroll")
     secret = page.get_by_test_id("totp-secret").inner_text().strip()

@@ -12,6 +12,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from accounts.models import HardwareToken
 from tests.conftest import verify_session
 
 ALL_ROLES = frozenset({"admin", "security", "trader", "compliance"})
@@ -20,6 +21,7 @@ ADMIN = frozenset({"admin"})
 TOKEN_MANAGERS = frozenset({"admin", "security"})
 IDENTITY_READERS = frozenset({"admin", "security", "compliance"})
 SUSPENDERS = frozenset({"admin", "security"})
+DEVICE_OWNER_OR_MANAGERS = frozenset({"trader", "admin", "security"})  # the device belongs to the trader
 PUBLIC = "public"
 PERSONAS = ("anonymous", "password_only", "outsider", "trader", "compliance", "security", "admin")
 
@@ -61,6 +63,15 @@ MATRIX: dict[str, Row] = {
     "accounts:token_list": Row(TOKEN_MANAGERS),
     "accounts:token_create": Row(TOKEN_MANAGERS),
     "accounts:token_revoke": Row(TOKEN_MANAGERS, method="post", kwargs={"pk": "token"}),
+    "accounts:hardware_enroll": Row(ALL_ROLES, method="post"),
+    "accounts:backup_codes": Row(ALL_ROLES, method="post"),
+    "accounts:device_resync": Row(DEVICE_OWNER_OR_MANAGERS, method="post", kwargs={"pk": "trader_device"}),
+    "accounts:device_suspend": Row(DEVICE_OWNER_OR_MANAGERS, method="post", kwargs={"pk": "trader_device"}),
+    "accounts:role_assurance": Row(SUSPENDERS),
+    "accounts:temporary_codes": Row(frozenset({"security"}), method="post", kwargs={"pk": "trader"}),
+    "accounts:token_inventory": Row(ADMIN),
+    "accounts:token_import": Row(ADMIN),
+    "accounts:token_assign": Row(ADMIN, method="post", kwargs={"pk": "hardware_token"}),
     "api-me": Row(ALL_ROLES, api=True),
     "api-audit-events": Row(AUDITORS, api=True),
     "api-schema": Row(AUDITORS, api=True),
@@ -103,7 +114,14 @@ def _resolve_kwargs(row: Row, personas) -> dict:
 
     values = {}
     for key, ref in row.kwargs.items():
-        if ref == "token":
+        if ref == "trader_device":
+            values[key] = personas["trader"].device.pk
+        elif ref == "hardware_token":
+            token = HardwareToken(serial="MATRIX-1", kind="hotp")
+            token.set_secret(b"12345678901234567890")
+            token.save()
+            values[key] = token.pk
+        elif ref == "token":
             token, _ = create_api_token(None, personas["trader"].user, name="matrix", scope="read", days=1)
             values[key] = token.pk
         else:

@@ -1,11 +1,20 @@
 from django.urls import reverse
 
-from ztconsole.core.roles import MANAGE_API_TOKENS, VIEW_API_DOCS, VIEW_AUDIT, VIEW_CONSOLE, VIEW_IDENTITIES, role_of
+from ztconsole.core.roles import (
+    MANAGE_API_TOKENS,
+    MANAGE_TOKEN_INVENTORY,
+    VIEW_API_DOCS,
+    VIEW_AUDIT,
+    VIEW_CONSOLE,
+    VIEW_IDENTITIES,
+    role_of,
+)
 
 # (label, url name, permission): the navigation shows an entry only to roles that may open it.
 NAVIGATION = [
     ("Dashboard", "core:dashboard", VIEW_CONSOLE),
     ("Identities", "accounts:identity_list", VIEW_IDENTITIES),
+    ("Hardware tokens", "accounts:token_inventory", MANAGE_TOKEN_INVENTORY),
     ("API tokens", "accounts:token_list", MANAGE_API_TOKENS),
     ("Audit log", "core:audit_list", VIEW_AUDIT),
     ("API docs", "api-docs", VIEW_API_DOCS),

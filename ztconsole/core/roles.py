@@ -21,6 +21,9 @@ MANAGE_IDENTITIES = "accounts.manage_identities"
 SUSPEND_IDENTITIES = "accounts.suspend_identities"
 ISSUE_ENROLLMENT_CODE = "accounts.issue_enrollment_code"
 MANAGE_API_TOKENS = "accounts.manage_api_tokens"
+MANAGE_TOKEN_INVENTORY = "accounts.manage_token_inventory"  # noqa: S105 - a permission name
+MANAGE_MFA = "accounts.manage_mfa"
+ISSUE_TEMPORARY_CODES = "accounts.issue_temporary_codes"
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     ADMINISTRATOR: (
@@ -32,6 +35,8 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         SUSPEND_IDENTITIES,
         ISSUE_ENROLLMENT_CODE,
         MANAGE_API_TOKENS,
+        MANAGE_TOKEN_INVENTORY,
+        MANAGE_MFA,
     ),
     SECURITY_OFFICER: (
         VIEW_CONSOLE,
@@ -40,6 +45,8 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VIEW_IDENTITIES,
         SUSPEND_IDENTITIES,
         MANAGE_API_TOKENS,
+        MANAGE_MFA,
+        ISSUE_TEMPORARY_CODES,
     ),
     TRADER: (VIEW_CONSOLE,),
     COMPLIANCE_OFFICER: (VIEW_CONSOLE, VIEW_AUDIT, VIEW_API_DOCS, VIEW_IDENTITIES),
