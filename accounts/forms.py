@@ -22,13 +22,16 @@ from ztconsole.core.roles import ROLES
 User = get_user_model()
 
 ROLE_CHOICES = [(r, r) for r in ROLES]
-_CODE = RegexValidator(r"^\s*\d{6,8}\s*$", "Enter the 6 or 8 digit code your device shows.")
+_CODE = RegexValidator(
+    r"^\s*(\d{6,8}|[A-Za-z0-9]{10})\s*$",
+    "Enter the 6 or 8 digit code your device shows, or a 10-character single-use code.",
+)
 
 
 class OTPCodeField(forms.CharField):
     def __init__(self, **kwargs):
         kwargs.setdefault("label", "One-time code")
-        kwargs.setdefault("max_length", 10)
+        kwargs.setdefault("max_length", 12)
         kwargs.setdefault("validators", [_CODE])
         kwargs.setdefault(
             "widget",
