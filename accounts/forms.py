@@ -11,6 +11,7 @@ from accounts.models import (
     ApiTokenScope,
     Assurance,
     Desk,
+    DeviceKind,
     EmploymentStatus,
     Environment,
     Identity,
@@ -23,15 +24,15 @@ User = get_user_model()
 
 ROLE_CHOICES = [(r, r) for r in ROLES]
 _CODE = RegexValidator(
-    r"^\s*(\d{6,8}|[A-Za-z0-9]{10})\s*$",
-    "Enter the 6 or 8 digit code your device shows, or a 10-character single-use code.",
+    r"^\s*(\d{6,8}|[A-Za-z0-9]{10}|[cbdefghijklnrtuvCBDEFGHIJKLNRTUV]{34,64})\s*$",
+    "Enter the 6 or 8 digit code your device shows, a 10-character single-use code, or touch your YubiKey.",
 )
 
 
 class OTPCodeField(forms.CharField):
     def __init__(self, **kwargs):
         kwargs.setdefault("label", "One-time code")
-        kwargs.setdefault("max_length", 12)
+        kwargs.setdefault("max_length", 64)
         kwargs.setdefault("validators", [_CODE])
         kwargs.setdefault(
             "widget",
@@ -229,3 +230,44 @@ class RoleAssuranceForm(forms.Form):
             self.fields[role] = forms.ChoiceField(
                 choices=Assurance.choices, initial=current.get(role, Assurance.SOFTWARE), label=role
             )
+
+
+class YubikeyEnrollForm(forms.Form):
+    otp = forms.RegexField(
+        regex=r"^\s*[cbdefghijklnrtuvCBDEFGHIJKLNRTUV]{34,64}\s*$",
+        label="YubiKey OTP",
+        max_length=70,
+        help_text="Put the cursor here and touch the key's button.",
+        error_messages={"invalid": "That is not a YubiKey OTP: touch the key with the cursor in this field."},
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+
+class DeviceRegisterForm(forms.Form):
+    """Device managers may name an owner by username; everyone else registers their own device."""
+
+    owner = forms.CharField(
+        max_length=150, required=False, label="Owner (username)", help_text="Leave empty to register your own."
+    )
+    kind = forms.ChoiceField(choices=DeviceKind.choices)
+    platform = forms.CharField(max_length=100, help_text="Operating system, e.g. Windows 11 or RHEL 9.")
+    serial = forms.CharField(max_length=64, label="Serial / asset tag")
+    hostname = forms.CharField(max_length=253, required=False)
+
+    def __init__(self, *args, can_choose_owner: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not can_choose_owner:
+            del self.fields["owner"]
+
+    def clean_owner(self) -> Identity | None:
+        username = self.cleaned_data["owner"].strip()
+        if not username:
+            return None
+        identity = Identity.objects.select_related("user").filter(user__username__iexact=username).first()
+        if identity is None:
+            raise forms.ValidationError(f"No identity is named {username!r}.")
+        return identity
+
+
+class DeviceTokenForm(forms.Form):
+    days = forms.IntegerField(min_value=1, max_value=min(365, settings.ZT_API_TOKEN_MAX_DAYS), initial=90)

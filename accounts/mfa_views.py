@@ -22,8 +22,16 @@ from accounts.forms import (
     SeedImportForm,
     TemporaryCodesForm,
     TwoCodesForm,
+    YubikeyEnrollForm,
 )
-from accounts.models import HardwareToken, Identity, OathDevice, RoleAssurance, StaticCodeDevice, TokenState
+from accounts.models import (
+    HardwareToken,
+    Identity,
+    OathDevice,
+    RoleAssurance,
+    StaticCodeDevice,
+    TokenState,
+)
 from accounts.stepup import StepUpRequiredMixin
 from ztconsole.core.permissions import ConsoleView
 from ztconsole.core.roles import (
@@ -68,14 +76,39 @@ class HardwareEnrollView(ConsoleView, StepUpRequiredMixin, View):
         return redirect("accounts:profile")
 
 
+class YubikeyEnrollView(ConsoleView, StepUpRequiredMixin, View):
+    """A signed-in user adds a YubiKey from the inventory by touching it once."""
+
+    permission_required = VIEW_CONSOLE
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = YubikeyEnrollForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, form.errors["otp"][0])
+            return redirect("accounts:profile")
+        try:
+            device = mfa_actions.enroll_yubikey(request.user, otp=form.cleaned_data["otp"], request=request)
+        except actions.ActionError as exc:
+            messages.error(request, str(exc))
+        else:
+            if device is None:
+                messages.error(request, "That OTP does not verify for this YubiKey (wrong key or already used).")
+            else:
+                messages.success(request, f"{device.name} enrolled. It is now one of your sign-in devices.")
+        return redirect("accounts:profile")
+
+
 class _DeviceView(ConsoleView, View):
     """Acts on one OATH device: the owner may, and so may holders of accounts.manage_mfa."""
 
     permission_required = VIEW_CONSOLE
     http_method_names = ["post"]
 
+    model = OathDevice
+
     def device(self, request: HttpRequest, pk: int) -> OathDevice:
-        device = get_object_or_404(OathDevice.objects.select_related("user", "token"), pk=pk)
+        device = get_object_or_404(self.model.objects.select_related("user"), pk=pk)
         if device.user_id != request.user.pk and not request.user.has_perm(MANAGE_MFA):
             raise PermissionDenied("only the owner or an MFA manager may change this device")
         return device

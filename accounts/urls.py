@@ -1,6 +1,8 @@
 from django.urls import path
+from django_otp_webauthn.models import WebAuthnCredential
 
-from accounts import identity_views, mfa_views, views
+from accounts import device_views, identity_views, mfa_views, views
+from accounts.models import YubikeyDevice
 
 app_name = "accounts"
 
@@ -34,6 +36,17 @@ urlpatterns = [
     ),
     path("security/hardware-token/", mfa_views.HardwareEnrollView.as_view(), name="hardware_enroll"),
     path("security/backup-codes/", mfa_views.BackupCodesView.as_view(), name="backup_codes"),
+    path("security/yubikey/", mfa_views.YubikeyEnrollView.as_view(), name="yubikey_enroll"),
+    path(
+        "security/yubikeys/<int:pk>/suspend/",
+        mfa_views.DeviceSuspendView.as_view(model=YubikeyDevice),
+        name="yubikey_suspend",
+    ),
+    path(
+        "security/security-keys/<int:pk>/suspend/",
+        mfa_views.DeviceSuspendView.as_view(model=WebAuthnCredential),
+        name="webauthn_suspend",
+    ),
     path("security/devices/<int:pk>/resync/", mfa_views.DeviceResyncView.as_view(), name="device_resync"),
     path("security/devices/<int:pk>/suspend/", mfa_views.DeviceSuspendView.as_view(), name="device_suspend"),
     path("security/assurance/", mfa_views.RoleAssuranceView.as_view(), name="role_assurance"),
@@ -44,4 +57,10 @@ urlpatterns = [
     path("tokens/", views.ApiTokenListView.as_view(), name="token_list"),
     path("tokens/new/", views.ApiTokenCreateView.as_view(), name="token_create"),
     path("tokens/<int:pk>/revoke/", views.ApiTokenRevokeView.as_view(), name="token_revoke"),
+    path("devices/", device_views.DeviceListView.as_view(), name="device_list"),
+    path("devices/new/", device_views.DeviceRegisterView.as_view(), name="device_register"),
+    path("devices/<int:pk>/", device_views.DeviceDetailView.as_view(), name="device_detail"),
+    path("devices/<int:pk>/approve/", device_views.DeviceApproveView.as_view(), name="device_approve"),
+    path("devices/<int:pk>/retire/", device_views.DeviceRetireView.as_view(), name="device_retire"),
+    path("devices/<int:pk>/posture-token/", device_views.DevicePostureTokenView.as_view(), name="device_posture_token"),
 ]

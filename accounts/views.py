@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import ListView
 from django_otp import user_has_device
+from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts import actions
 from accounts.actions import mfa as mfa_actions
@@ -27,8 +28,9 @@ from accounts.forms import (
     HardwareEnrollForm,
     OTPVerifyForm,
     TwoCodesForm,
+    YubikeyEnrollForm,
 )
-from accounts.models import ApiToken, OathDevice, StaticCodeDevice
+from accounts.models import ApiToken, OathDevice, StaticCodeDevice, YubikeyDevice
 from accounts.stepup import StepUpRequiredMixin
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.permissions import PUBLIC, ConsoleView
@@ -45,6 +47,16 @@ NEXT_SESSION_KEY = "zt_next"
 
 _sensitive = method_decorator(sensitive_post_parameters("password", "otp_token", "token", "code"), name="dispatch")
 _no_cache = method_decorator(never_cache, name="dispatch")
+
+
+def webauthn_devices(user) -> list:
+    """The user's confirmed security keys, each with its console assurance as ``zt_assurance``."""
+    from accounts.webauthn import credential_assurance
+
+    keys = list(WebAuthnCredential.objects.filter(user=user, confirmed=True))
+    for key in keys:
+        key.zt_assurance = credential_assurance(key)
+    return keys
 
 
 def _safe_next(request: HttpRequest, candidate: str | None) -> str:
@@ -105,7 +117,8 @@ class VerifyView(View):
         return super().dispatch(request, *args, **kwargs)
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, self.template_name, {"form": OTPVerifyForm(request.user)})
+        context = {"form": OTPVerifyForm(request.user), "has_security_key": bool(webauthn_devices(request.user))}
+        return render(request, self.template_name, context)
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = OTPVerifyForm(request.user, data=request.POST)
@@ -141,6 +154,7 @@ class EnrollView(View):
         form: ConfirmDeviceForm | None = None,
         status: int = 200,
         hardware_form: HardwareEnrollForm | None = None,
+        yubikey_form: YubikeyEnrollForm | None = None,
     ):
         device = actions.start_totp_enrollment(request.user)
         request.session[ENROLL_DEVICE_SESSION_KEY] = device.pk
@@ -153,6 +167,7 @@ class EnrollView(View):
             {
                 "form": form or ConfirmDeviceForm(),
                 "hardware_form": hardware_form or HardwareEnrollForm(),
+                "yubikey_form": yubikey_form or YubikeyEnrollForm(),
                 "qr_svg": qr_svg,
                 "secret": secret,
                 "otpauth_uri": uri,
@@ -180,6 +195,8 @@ class EnrollView(View):
         code_id = request.session.get(ENROLL_CODE_SESSION_KEY)
         if code_id and "serial" in request.POST:
             return self._hardware_step(request, code_id)
+        if code_id and "otp" in request.POST:
+            return self._yubikey_step(request, code_id)
         device_id = request.session.get(ENROLL_DEVICE_SESSION_KEY)
         if not code_id or not device_id:
             return redirect("accounts:enroll")
@@ -225,6 +242,23 @@ class EnrollView(View):
                 form.add_error("code2", "Those are not two consecutive codes of this token. Press the button again.")
         return self._device_step(request, hardware_form=form, status=400)
 
+    def _yubikey_step(self, request: HttpRequest, code_id: int) -> HttpResponse:
+        form = YubikeyEnrollForm(request.POST)
+        if form.is_valid():
+            next_url = request.session.get(NEXT_SESSION_KEY)
+            try:
+                device = mfa_actions.enroll_yubikey(
+                    request.user, otp=form.cleaned_data["otp"], request=request, enrollment_code_id=code_id
+                )
+            except actions.ActionError as exc:
+                form.add_error("otp", str(exc))
+            else:
+                if device is not None:
+                    messages.success(request, f"{device.name} is enrolled. Welcome to ZT Console.")
+                    return redirect(next_url or "core:dashboard")
+                form.add_error("otp", "That OTP does not verify for this YubiKey (wrong key or already used).")
+        return self._device_step(request, yubikey_form=form, status=400)
+
 
 def _base32(key: bytes) -> str:
     from base64 import b32encode
@@ -253,7 +287,12 @@ class StepUpView(ConsoleView, View):
     template_name = "accounts/step_up.html"
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, self.template_name, {"form": OTPVerifyForm(request.user), "next": self._next()})
+        context = {
+            "form": OTPVerifyForm(request.user),
+            "next": self._next(),
+            "has_security_key": bool(webauthn_devices(request.user)),
+        }
+        return render(request, self.template_name, context)
 
     def _next(self) -> str:
         return _safe_next(self.request, self.request.GET.get("next") or self.request.POST.get("next"))
@@ -286,6 +325,9 @@ class ProfileView(ConsoleView, View):
                 "role": role_of(request.user),
                 "oath_devices": oath,
                 "static_devices": list(StaticCodeDevice.objects.filter(user=request.user, confirmed=True)),
+                "yubikey_devices": list(YubikeyDevice.objects.filter(user=request.user, confirmed=True)),
+                "webauthn_devices": webauthn_devices(request.user),
+                "yubikey_form": YubikeyEnrollForm(),
                 "required_assurance": required_assurance(request.user),
                 "events": events,
                 "hardware_form": HardwareEnrollForm(),

@@ -1,7 +1,8 @@
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
+from accounts.api.devices import DevicePostureView, DeviceViewSet
 from accounts.api.identities import IdentityViewSet
 from accounts.api.views import ApiTokenViewSet, MeView
 from ztconsole.core.api import AuditEventList
@@ -19,11 +20,14 @@ class SwaggerView(SpectacularSwaggerSplitView):
 router = SimpleRouter()
 router.register("tokens", ApiTokenViewSet, basename="api-token")
 router.register("identities", IdentityViewSet, basename="api-identity")
+router.register("devices", DeviceViewSet, basename="api-device")
 
 urlpatterns = [
     path("me/", MeView.as_view(), name="api-me"),
     path("audit/events/", AuditEventList.as_view(), name="api-audit-events"),
     path("schema/", SchemaView.as_view(), name="api-schema"),
     path("docs/", SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Agents post with or without the trailing slash; both reach the same view.
+    re_path(r"^devices/(?P<pk>[0-9]+)/posture/?$", DevicePostureView.as_view(), name="api-device-posture"),
     *router.urls,
 ]

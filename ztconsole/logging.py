@@ -12,7 +12,11 @@ from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("zt_request_id", default="-")
 
 # Keys whose values are never written to a log line, whatever logger emits them.
-SENSITIVE_KEYS = re.compile(r"pass(word)?|secret|token|otp|key|code|authorization|cookie|session", re.I)
+# A key is sensitive when its last word names a secret ("password", "otp_token", "aes_key"), not when a secret
+# word merely appears in it ("api_tokens_revoked" is a count).
+SENSITIVE_KEYS = re.compile(
+    r"(^|[_-])(pass(word|wd)?|secret|token|otp|key|code|seed|psk|authorization|cookie|session(id)?)$", re.I
+)
 # "name=value" / "name: value" pairs inside free text.
 _INLINE = re.compile(
     r"(?P<name>pass(?:word)?|secret|token|otp(?:_token)?|api[_-]?key|authorization|bearer)"

@@ -25,7 +25,7 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 # Paths served without an OTP-verified session. Everything under /api/ answers for itself: DRF only
 # authenticates API tokens and OTP-verified sessions, and replies 401/403 in JSON.
-_OPEN_PREFIXES = ("/healthz", "/static/", "/pki/", "/api/")
+_OPEN_PREFIXES = ("/healthz", "/static/", "/pki/", "/api/", "/accounts/webauthn/")
 _PASSWORD_STEP_PATHS = ("accounts:login", "accounts:verify", "accounts:enroll", "accounts:logout")
 # Reachable by a verified user whose device is weaker than their role requires: enough to enroll a stronger one.
 _UPGRADE_PATHS = ("accounts:profile", "accounts:hardware_enroll", "accounts:logout", "accounts:step_up")

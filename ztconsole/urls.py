@@ -5,6 +5,7 @@ from ztconsole.core import views as core_views
 urlpatterns = [
     path("", include(("ztconsole.core.urls", "core"))),
     path("accounts/", include("accounts.urls")),
+    path("accounts/webauthn/", include("accounts.webauthn_urls")),
     path("api/v1/", include("ztconsole.api_urls")),
     path("healthz", core_views.HealthView.as_view(), name="healthz"),
 ]

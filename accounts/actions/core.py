@@ -21,6 +21,7 @@ from accounts.models import (
     ApiTokenScope,
     Assurance,
     Desk,
+    DeviceRegistration,
     EmploymentStatus,
     EnrollmentCode,
     Identity,
@@ -295,9 +296,13 @@ def create_api_token(
     name: str,
     scope: str,
     days: int,
+    device: DeviceRegistration | None = None,
     request: HttpRequest | None = None,
 ) -> tuple[ApiToken, str]:
-    """Create a token for ``user``; the plaintext is returned once and never stored."""
+    """Create a token for ``user``; the plaintext is returned once and never stored.
+
+    With ``device`` the token is device-scoped: it may only report posture for that device.
+    """
     if scope not in ApiTokenScope.values:
         raise ActionError(f"scope must be one of {', '.join(ApiTokenScope.values)}", field="scope")
     if not 1 <= days <= settings.ZT_API_TOKEN_MAX_DAYS:
@@ -316,14 +321,12 @@ def create_api_token(
         scope=scope,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
         expires_at=timezone.now() + timedelta(days=days),
+        device=device,
     )
-    audit.record(
-        actor,
-        "api_token.created",
-        token,
-        {"identity": user.get_username(), "scope": scope, "expires_at": token.expires_at.isoformat()},
-        request=request,
-    )
+    details = {"identity": user.get_username(), "scope": scope, "expires_at": token.expires_at.isoformat()}
+    if device is not None:
+        details["device"] = device.serial
+    audit.record(actor, "api_token.created", token, details, request=request)
     return token, f"zt_{prefix}_{secret}"
 
 

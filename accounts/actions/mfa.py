@@ -26,8 +26,10 @@ from accounts.models import (
     TokenState,
     static_code_digest,
 )
+from accounts.models.yubikey import YubikeyDevice, YubikeyRecord
 from accounts.oath.otp import sync_hotp, sync_totp
 from accounts.oath.seeds import ImportResult, Rejected, SeedFileError, parse_oath_csv, parse_pskc
+from accounts.yubico import YubikeyFileError, looks_like_yubico_csv, parse_yubico_csv, split_otp
 from ztconsole.core import audit
 from ztconsole.core.roles import ROLES
 
@@ -66,6 +68,37 @@ def _parse_seed_file(data: bytes, filename: str, psk_hex: str, password: str) ->
         raise ActionError(f"seed file refused, nothing imported: {exc}", field="file") from None
 
 
+def _import_yubikeys(actor: Any, data: bytes, filename: str) -> ImportSummary:
+    try:
+        parsed = parse_yubico_csv(data)
+    except YubikeyFileError as exc:
+        raise ActionError(f"YubiKey file refused, nothing imported: {exc}", field="file") from None
+    summary = ImportSummary(rejected=[Rejected(label, reason) for label, reason in parsed.rejected])
+    existing = set(
+        YubikeyRecord.objects.filter(public_id__in=[s.public_id for s in parsed.seeds]).values_list(
+            "public_id", flat=True
+        )
+    )
+    rows = []
+    for seed in parsed.seeds:
+        if seed.public_id in existing:
+            summary.skipped.append(
+                Rejected(seed.public_id, "a YubiKey with this public id is already in the inventory")
+            )
+            continue
+        record = YubikeyRecord(
+            public_id=seed.public_id,
+            serial=seed.serial[:32],
+            source=filename[:100],
+            imported_by=actor if getattr(actor, "is_authenticated", False) else None,
+        )
+        record.set_secret(seed.private_id, seed.aes_key)
+        rows.append(record)
+        summary.imported.append(seed.public_id)
+    YubikeyRecord.objects.bulk_create(rows, batch_size=500)
+    return summary
+
+
 @transaction.atomic
 def import_token_seeds(
     actor: Any,
@@ -76,7 +109,17 @@ def import_token_seeds(
     password: str = "",
     request: HttpRequest | None = None,
 ) -> ImportSummary:
-    """Import a vendor seed file (PSKC or OATH CSV) into the inventory; a refused file imports nothing."""
+    """Import a vendor seed file into the inventory; a refused file imports nothing.
+
+    PSKC (RFC 6030) and OATH CSV fill the OATH token inventory; the YubiKey Personalization Tool's Yubico
+    OTP log (or a file whose name mentions "yubi") fills the YubiKey inventory.
+    """
+    if looks_like_yubico_csv(data) or "yubi" in filename.lower():
+        if psk_hex or password:
+            raise ActionError("a YubiKey export is not encrypted: leave the key and password empty", "psk")
+        summary = _import_yubikeys(actor, data[: MAX_SEED_FILE_BYTES + 1], filename)
+        _audit_import(actor, filename, summary, request, kind="yubikey")
+        return summary
     parsed = _parse_seed_file(data, filename, psk_hex, password)
     summary = ImportSummary(rejected=list(parsed.rejected))
     existing = set(
@@ -103,12 +146,18 @@ def import_token_seeds(
         rows.append(token)
         summary.imported.append(seed.serial)
     HardwareToken.objects.bulk_create(rows, batch_size=500)
+    _audit_import(actor, filename, summary, request, kind="oath")
+    return summary
+
+
+def _audit_import(actor: Any, filename: str, summary: ImportSummary, request: HttpRequest | None, kind: str) -> None:
     audit.record(
         actor,
         "token.imported",
         ("accounts.hardwaretoken", "", filename[:200]),
         {
             "file": filename,
+            "kind": kind,
             "imported": len(summary.imported),
             "skipped": len(summary.skipped),
             "rejected": len(summary.rejected),
@@ -116,7 +165,50 @@ def import_token_seeds(
         },
         request=request,
     )
-    return summary
+
+
+@transaction.atomic
+def enroll_yubikey(
+    user: Any, *, otp: str, request: HttpRequest, enrollment_code_id: int | None = None
+) -> YubikeyDevice | None:
+    """Enroll a YubiKey from the inventory by touching it once: the OTP names the key and proves possession."""
+    attempts = cache.get(_attempts_key(user), 0)
+    if attempts >= ENROLL_ATTEMPTS_PER_HOUR:
+        raise ActionError("too many failed enrollment attempts; try again in an hour", field="otp")
+    parts = split_otp(otp)
+    if parts is None:
+        raise ActionError("that is not a YubiKey OTP: touch the key with the cursor in the field", field="otp")
+    record = YubikeyRecord.objects.select_for_update().filter(public_id=parts[0]).first()
+    if record is None:
+        raise ActionError("this YubiKey is not in the inventory", field="otp")
+    if record.state not in (TokenState.IN_STOCK, TokenState.ASSIGNED):
+        raise ActionError(f"this YubiKey is {record.get_state_display().lower()} and cannot be enrolled", "otp")
+    if record.state == TokenState.ASSIGNED and record.assigned_to_id != user.pk:
+        raise ActionError("this YubiKey is assigned to someone else", field="otp")
+    device = YubikeyDevice(
+        user=user, name=f"YubiKey {record.public_id}", confirmed=True, record=record, public_id=record.public_id
+    )
+    device.secret = record.secret
+    if not device.accept(otp):
+        cache.set(_attempts_key(user), attempts + 1, timeout=3600)
+        audit.record(user, "mfa.enrollment_failed", record, {"public_id": record.public_id}, request=request)
+        return None
+    if enrollment_code_id is not None:
+        spend_enrollment_code(user, enrollment_code_id)
+    device.save()
+    YubikeyRecord.objects.filter(pk=record.pk).update(state=TokenState.ENROLLED, assigned_to=user)
+    cache.delete(_attempts_key(user))
+    audit.record(
+        user,
+        "mfa.device_enrolled",
+        device,
+        {"type": "yubikey otp", "public_id": record.public_id, "assurance": Assurance.HARDWARE},
+        request=request,
+    )
+    _mark_verified(request, device)
+    if enrollment_code_id is not None:
+        audit.record(user, "auth.login", user, {"device": device.persistent_id, "first_enrollment": True}, request)
+    return device
 
 
 def _attempts_key(user: Any) -> str:
@@ -232,12 +324,14 @@ def suspend_device(
     actor: Any, device: Any, *, reason: str, lost: bool = False, request: HttpRequest | None = None
 ) -> None:
     """Stop a device at once (lost, broken, stolen). The owner or an administrator may do this."""
-    if isinstance(device, OathDevice):
-        changed = OathDevice.objects.filter(pk=device.pk, suspended_at__isnull=True).update(suspended_at=timezone.now())
-        if device.token_id:
-            HardwareToken.objects.filter(pk=device.token_id).update(
-                state=TokenState.LOST if lost else TokenState.SUSPENDED
-            )
+    new_state = TokenState.LOST if lost else TokenState.SUSPENDED
+    if isinstance(device, (OathDevice, YubikeyDevice)):
+        model = type(device)
+        changed = model.objects.filter(pk=device.pk, suspended_at__isnull=True).update(suspended_at=timezone.now())
+        if isinstance(device, OathDevice) and device.token_id:
+            HardwareToken.objects.filter(pk=device.token_id).update(state=new_state)
+        if isinstance(device, YubikeyDevice) and device.record_id:
+            YubikeyRecord.objects.filter(pk=device.record_id).update(state=new_state)
     else:
         changed = type(device).objects.filter(pk=device.pk, confirmed=True).update(confirmed=False)
     if changed != 1:

@@ -34,6 +34,9 @@ class ApiTokenSerializer(serializers.ModelSerializer):
     scope = serializers.ChoiceField(choices=ApiTokenScope.choices, default=ApiTokenScope.READ)
     status = serializers.CharField(read_only=True)
     token = serializers.SerializerMethodField(help_text="The token itself: present once, in the create response.")
+    device = serializers.PrimaryKeyRelatedField(
+        read_only=True, help_text="Set on a device-scoped token: it may only report that device's posture."
+    )
 
     class Meta:
         model = ApiToken
@@ -49,6 +52,7 @@ class ApiTokenSerializer(serializers.ModelSerializer):
             "expires_at",
             "last_used_at",
             "revoked_at",
+            "device",
             "token",
         ]
         read_only_fields = ["id", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at"]

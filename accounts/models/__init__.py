@@ -9,6 +9,15 @@ from accounts.models.credentials import (
     new_enrollment_code,
     normalize_enrollment_code,
 )
+from accounts.models.devices import (
+    POSTURE_CHECKS,
+    Compliance,
+    DeviceHealth,
+    DeviceKind,
+    DeviceRegistration,
+    DeviceStatus,
+    PostureReport,
+)
 from accounts.models.identities import (
     Desk,
     EmploymentStatus,
@@ -32,14 +41,21 @@ from accounts.models.mfa import (
     normalize_static_code,
     static_code_digest,
 )
+from accounts.models.yubikey import YubikeyDevice, YubikeyRecord
 
 __all__ = [
     "ASSURANCE_RANK",
+    "POSTURE_CHECKS",
     "AccountsAccess",
     "ApiToken",
     "ApiTokenScope",
     "Assurance",
+    "Compliance",
     "Desk",
+    "DeviceHealth",
+    "DeviceKind",
+    "DeviceRegistration",
+    "DeviceStatus",
     "EmploymentStatus",
     "EnrollmentCode",
     "Environment",
@@ -50,10 +66,13 @@ __all__ = [
     "IdentityStatus",
     "OathDevice",
     "OathKind",
+    "PostureReport",
     "RoleAssurance",
     "StaticCode",
     "StaticCodeDevice",
     "TokenState",
+    "YubikeyDevice",
+    "YubikeyRecord",
     "device_assurance",
     "digest",
     "new_enrollment_code",

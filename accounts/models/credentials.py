@@ -40,6 +40,9 @@ class AccountsAccess(models.Model):
             ("manage_token_inventory", "Can import hardware token seeds and assign tokens"),
             ("manage_mfa", "Can suspend and resynchronise other people's MFA devices, and set assurance rules"),
             ("issue_temporary_codes", "Can issue temporary static codes to someone who lost a token"),
+            ("view_devices", "Can list and read registered devices (people without a wider role: only their own)"),
+            ("manage_devices", "Can register devices for others, approve them as managed and retire them"),
+            ("report_posture", "Can report device posture for any device (an MDM or agent identity)"),
         ]
 
     def __str__(self) -> str:
@@ -98,6 +101,10 @@ class ApiToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # A device-scoped token may only report posture for this device, and is refused everywhere else.
+    device = models.ForeignKey(
+        "accounts.DeviceRegistration", null=True, blank=True, on_delete=models.CASCADE, related_name="api_tokens"
     )
 
     class Meta:

@@ -257,4 +257,8 @@ class RoleAssurance(models.Model):
 
 
 def device_assurance(device: Device) -> str:
+    if device._meta.label_lower == "django_otp_webauthn.webauthncredential":
+        from accounts.webauthn import credential_assurance
+
+        return credential_assurance(device)
     return getattr(device, "assurance", Assurance.SOFTWARE)

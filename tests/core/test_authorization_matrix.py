@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django_otp_webauthn.models import WebAuthnCredential
 
-from accounts.models import HardwareToken
+from accounts.models import HardwareToken, YubikeyDevice
 from tests.conftest import verify_session
 
 ALL_ROLES = frozenset({"admin", "security", "trader", "compliance"})
@@ -21,6 +22,8 @@ ADMIN = frozenset({"admin"})
 TOKEN_MANAGERS = frozenset({"admin", "security"})
 IDENTITY_READERS = frozenset({"admin", "security", "compliance"})
 SUSPENDERS = frozenset({"admin", "security"})
+VERIFIED = ALL_ROLES | {"outsider"}
+PASSWORD_STEP_DONE = VERIFIED | {"password_only"}
 DEVICE_OWNER_OR_MANAGERS = frozenset({"trader", "admin", "security"})  # the device belongs to the trader
 PUBLIC = "public"
 PERSONAS = ("anonymous", "password_only", "outsider", "trader", "compliance", "security", "admin")
@@ -72,6 +75,16 @@ MATRIX: dict[str, Row] = {
     "accounts:token_inventory": Row(ADMIN),
     "accounts:token_import": Row(ADMIN),
     "accounts:token_assign": Row(ADMIN, method="post", kwargs={"pk": "hardware_token"}),
+    "accounts:yubikey_enroll": Row(ALL_ROLES, method="post"),
+    "accounts:yubikey_suspend": Row(DEVICE_OWNER_OR_MANAGERS, method="post", kwargs={"pk": "trader_yubikey"}),
+    "accounts:webauthn_suspend": Row(DEVICE_OWNER_OR_MANAGERS, method="post", kwargs={"pk": "trader_security_key"}),
+    # WebAuthn ceremonies (JSON): registering needs a verified session (or an enrollment code, tested
+    # elsewhere); signing in with a key needs the password step.
+    "otp_webauthn:credential-registration-begin": Row(VERIFIED, method="post", api=True),
+    "otp_webauthn:credential-registration-complete": Row(VERIFIED, method="post", api=True),
+    "otp_webauthn:credential-authentication-begin": Row(PASSWORD_STEP_DONE, method="post", api=True),
+    "otp_webauthn:credential-authentication-complete": Row(PASSWORD_STEP_DONE, method="post", api=True),
+    "otp_webauthn:js-i18n-catalog": Row(PUBLIC),
     "api-me": Row(ALL_ROLES, api=True),
     "api-audit-events": Row(AUDITORS, api=True),
     "api-schema": Row(AUDITORS, api=True),
@@ -79,6 +92,18 @@ MATRIX: dict[str, Row] = {
     "api-token-list": Row(TOKEN_MANAGERS, api=True),
     "api-token-detail": Row(TOKEN_MANAGERS, api=True, kwargs={"pk": "token"}),
     "api-token-revoke": Row(TOKEN_MANAGERS, method="post", api=True, kwargs={"pk": "token"}),
+    "accounts:device_list": Row(ALL_ROLES),
+    "accounts:device_register": Row(ALL_ROLES),
+    "accounts:device_detail": Row(ALL_ROLES, kwargs={"pk": "trader_registered_device"}),
+    "accounts:device_approve": Row(ADMIN, method="post", kwargs={"pk": "trader_registered_device"}),
+    "accounts:device_retire": Row(ADMIN, method="post", kwargs={"pk": "trader_registered_device"}),
+    "accounts:device_posture_token": Row(ADMIN, method="post", kwargs={"pk": "trader_registered_device"}),
+    "api-device-list": Row(ALL_ROLES, api=True),
+    "api-device-detail": Row(ALL_ROLES, api=True, kwargs={"pk": "trader_registered_device"}),
+    "api-device-approve": Row(ADMIN, method="post", api=True, kwargs={"pk": "trader_registered_device"}),
+    "api-device-retire": Row(ADMIN, method="post", api=True, kwargs={"pk": "trader_registered_device"}),
+    # Only a device-scoped token or accounts.report_posture (no role has it): every persona is refused.
+    "api-device-posture": Row(frozenset(), method="post", api=True, kwargs={"pk": "trader_registered_device"}),
     "healthz": Row(PUBLIC),
 }
 
@@ -110,17 +135,36 @@ def _client_for(persona: str, personas) -> Client:
 
 
 def _resolve_kwargs(row: Row, personas) -> dict:
-    from accounts.actions import create_api_token
+    from accounts.actions import create_api_token, register_device
 
     values = {}
     for key, ref in row.kwargs.items():
-        if ref == "trader_device":
+        if ref == "trader_yubikey":
+            device = YubikeyDevice(user=personas["trader"].user, name="yk", confirmed=True, public_id="vvccccfiluij")
+            device.set_secret(b"\x01" * 6, b"\x02" * 16)
+            device.save()
+            values[key] = device.pk
+        elif ref == "trader_security_key":
+            credential = WebAuthnCredential.objects.create(
+                user=personas["trader"].user, name="key", confirmed=True, credential_id=b"matrix", public_key=b"pk"
+            )
+            values[key] = credential.pk
+        elif ref == "trader_device":
             values[key] = personas["trader"].device.pk
         elif ref == "hardware_token":
             token = HardwareToken(serial="MATRIX-1", kind="hotp")
             token.set_secret(b"12345678901234567890")
             token.save()
             values[key] = token.pk
+        elif ref == "trader_registered_device":
+            device = register_device(
+                None,
+                owner=personas["trader"].user.identity,
+                kind="trader_workstation",
+                platform="Windows 11",
+                serial="MATRIX-WS-1",
+            )
+            values[key] = device.pk
         elif ref == "token":
             token, _ = create_api_token(None, personas["trader"].user, name="matrix", scope="read", days=1)
             values[key] = token.pk

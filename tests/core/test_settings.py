@@ -22,6 +22,7 @@ PRODUCTION_ENV = {
     "DATABASE_URL": "sqlite:////tmp/zt-deploy-check.sqlite3",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "ZT_SECRETS_KEYS": "p1:cHJvZHVjdGlvbi1jaGVjay1rZXktMzItYnl0ZXMhISE=",
+    "ZT_WEBAUTHN_ORIGINS": "https://console.example.com",
 }
 
 

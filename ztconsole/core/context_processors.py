@@ -6,6 +6,7 @@ from ztconsole.core.roles import (
     VIEW_API_DOCS,
     VIEW_AUDIT,
     VIEW_CONSOLE,
+    VIEW_DEVICES,
     VIEW_IDENTITIES,
     role_of,
 )
@@ -14,6 +15,7 @@ from ztconsole.core.roles import (
 NAVIGATION = [
     ("Dashboard", "core:dashboard", VIEW_CONSOLE),
     ("Identities", "accounts:identity_list", VIEW_IDENTITIES),
+    ("Devices", "accounts:device_list", VIEW_DEVICES),
     ("Hardware tokens", "accounts:token_inventory", MANAGE_TOKEN_INVENTORY),
     ("API tokens", "accounts:token_list", MANAGE_API_TOKENS),
     ("Audit log", "core:audit_list", VIEW_AUDIT),

@@ -57,6 +57,10 @@ class DeclaredPermission(BasePermission):
             return False
         token = request.auth if hasattr(request.auth, "allows") else None
         if token is not None:
+            if getattr(token, "device_id", None) is not None:
+                # A device-scoped token only reports posture, through a view with its own permission class.
+                self.message = "This API token is scoped to one device and may only report its posture."
+                return False
             if not token.allows(write=request.method not in SAFE_METHODS):
                 self.message = "This API token's scope does not allow this method."
                 return False

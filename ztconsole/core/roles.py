@@ -24,6 +24,9 @@ MANAGE_API_TOKENS = "accounts.manage_api_tokens"
 MANAGE_TOKEN_INVENTORY = "accounts.manage_token_inventory"  # noqa: S105 - a permission name
 MANAGE_MFA = "accounts.manage_mfa"
 ISSUE_TEMPORARY_CODES = "accounts.issue_temporary_codes"
+VIEW_DEVICES = "accounts.view_devices"
+MANAGE_DEVICES = "accounts.manage_devices"
+REPORT_POSTURE = "accounts.report_posture"  # held by no role: granted directly to MDM or agent identities
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     ADMINISTRATOR: (
@@ -37,6 +40,8 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         MANAGE_API_TOKENS,
         MANAGE_TOKEN_INVENTORY,
         MANAGE_MFA,
+        VIEW_DEVICES,
+        MANAGE_DEVICES,
     ),
     SECURITY_OFFICER: (
         VIEW_CONSOLE,
@@ -47,9 +52,10 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         MANAGE_API_TOKENS,
         MANAGE_MFA,
         ISSUE_TEMPORARY_CODES,
+        VIEW_DEVICES,
     ),
-    TRADER: (VIEW_CONSOLE,),
-    COMPLIANCE_OFFICER: (VIEW_CONSOLE, VIEW_AUDIT, VIEW_API_DOCS, VIEW_IDENTITIES),
+    TRADER: (VIEW_CONSOLE, VIEW_DEVICES),
+    COMPLIANCE_OFFICER: (VIEW_CONSOLE, VIEW_AUDIT, VIEW_API_DOCS, VIEW_IDENTITIES, VIEW_DEVICES),
 }
 
 
