@@ -69,4 +69,10 @@
   document.addEventListener("DOMContentLoaded", function () {
     if (document.querySelector("[data-live-audit]")) connect(0);
   });
+
+  // A security key registered (django-otp-webauthn's event): reload, so the page shows the new device or,
+  // on first enrollment, moves on to the console.
+  document.addEventListener("otp_webauthn.register_complete", function () {
+    window.setTimeout(function () { window.location.reload(); }, 600);
+  });
 })();
