@@ -271,3 +271,12 @@ class DeviceRegisterForm(forms.Form):
 
 class DeviceTokenForm(forms.Form):
     days = forms.IntegerField(min_value=1, max_value=min(365, settings.ZT_API_TOKEN_MAX_DAYS), initial=90)
+
+
+class DeskForm(forms.Form):
+    name = forms.CharField(max_length=80)
+    description = forms.CharField(max_length=200, required=False)
+
+
+class MoveToDeskForm(forms.Form):
+    desk = forms.ModelChoiceField(queryset=Desk.objects.all(), required=False, empty_label="(no desk)")

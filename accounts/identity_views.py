@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.decorators import method_decorator
@@ -13,8 +13,16 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts import actions
 from accounts.filters import IdentityFilter
-from accounts.forms import IdentityCreateForm, NonPersonIdentityForm, ReasonForm, RoleForm, SponsorForm
-from accounts.models import Identity, IdentityStatus, OathDevice, StaticCodeDevice
+from accounts.forms import (
+    DeskForm,
+    IdentityCreateForm,
+    MoveToDeskForm,
+    NonPersonIdentityForm,
+    ReasonForm,
+    RoleForm,
+    SponsorForm,
+)
+from accounts.models import Desk, Identity, IdentityStatus, OathDevice, StaticCodeDevice
 from accounts.stepup import StepUpRequiredMixin
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.permissions import ConsoleView
@@ -135,6 +143,7 @@ class IdentityDetailView(ConsoleView, StepUpRequiredMixin, View):
             "role_form": forms.get("role_form") or RoleForm(initial={"role": role_of(identity.user)}),
             "sponsor_form": forms.get("sponsor_form") or SponsorForm(initial={"sponsor": identity.sponsor_id}),
             "reason_form": forms.get("reason_form") or ReasonForm(),
+            "desk_form": MoveToDeskForm(initial={"desk": identity.desk_id}),
             "can_manage": request.user.has_perm(MANAGE_IDENTITIES),
             "can_suspend": request.user.has_perm(SUSPEND_IDENTITIES),
             "can_issue_code": request.user.has_perm(ISSUE_ENROLLMENT_CODE),
@@ -180,7 +189,13 @@ class IdentityLifecycleView(ConsoleView, StepUpRequiredMixin, View):
         detail = IdentityDetailView()
         detail.request = request
         try:
-            if self.verb == "sponsor":
+            if self.verb == "desk":
+                form = MoveToDeskForm(request.POST)
+                if not form.is_valid():
+                    messages.error(request, "Choose a desk.")
+                    return redirect("accounts:identity_detail", pk=identity.pk)
+                actions.move_to_desk(request.user, identity, form.cleaned_data["desk"], request=request)
+            elif self.verb == "sponsor":
                 form = SponsorForm(request.POST)
                 if not form.is_valid():
                     return detail._render(request, identity, status=400, sponsor_form=form)
@@ -197,7 +212,7 @@ class IdentityLifecycleView(ConsoleView, StepUpRequiredMixin, View):
             messages.error(request, str(exc))
             return redirect("accounts:identity_detail", pk=identity.pk)
         identity.refresh_from_db()
-        labels = {"sponsor": "has a new sponsor", "reactivate": "is active again"}
+        labels = {"sponsor": "has a new sponsor", "reactivate": "is active again", "desk": "moved"}
         messages.success(request, f"{identity} {labels.get(self.verb, f'is {identity.status}')}.")
         return redirect("accounts:identity_detail", pk=identity.pk)
 
@@ -219,3 +234,36 @@ class EnrollmentCodeIssueView(ConsoleView, StepUpRequiredMixin, View):
         )
         response["Cache-Control"] = "no-store"
         return response
+
+
+class DeskListView(ConsoleView, StepUpRequiredMixin, View):
+    """Desks and how many identities each holds; administrators add desks here."""
+
+    permission_required = VIEW_IDENTITIES
+
+    def _render(self, request: HttpRequest, form: DeskForm | None = None, status: int = 200) -> HttpResponse:
+        desks = Desk.objects.annotate(members_count=Count("members")).order_by("name")
+        context = {"desks": desks, "form": form or DeskForm(), "can_manage": request.user.has_perm(MANAGE_IDENTITIES)}
+        return render(request, "accounts/desk_list.html", context, status=status)
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return self._render(request)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.has_perm(MANAGE_IDENTITIES):
+            return render(request, "403.html", status=403)
+        form = DeskForm(request.POST)
+        if form.is_valid():
+            try:
+                desk = actions.create_desk(
+                    request.user,
+                    name=form.cleaned_data["name"],
+                    description=form.cleaned_data["description"],
+                    request=request,
+                )
+            except actions.ActionError as exc:
+                form.add_error("name", str(exc))
+            else:
+                messages.success(request, f"Desk {desk} created.")
+                return redirect("accounts:desk_list")
+        return self._render(request, form, status=400)

@@ -14,6 +14,7 @@ urlpatterns = [
     path("step-up/", views.StepUpView.as_view(), name="step_up"),
     path("profile/", views.ProfileView.as_view(), name="profile"),
     path("identities/", identity_views.IdentityListView.as_view(), name="identity_list"),
+    path("desks/", identity_views.DeskListView.as_view(), name="desk_list"),
     path("identities/new/", identity_views.IdentityCreateView.as_view(), name="identity_create"),
     path(
         "identities/new-non-person/",
@@ -27,7 +28,7 @@ urlpatterns = [
             identity_views.IdentityLifecycleView.as_view(verb=verb),
             name=f"identity_{verb}",
         )
-        for verb in ("suspend", "reactivate", "revoke", "sponsor")
+        for verb in ("suspend", "reactivate", "revoke", "sponsor", "desk")
     ],
     path(
         "identities/<int:pk>/enrollment-code/",

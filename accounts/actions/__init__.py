@@ -35,7 +35,9 @@ from accounts.actions.devices import (
 )
 from accounts.actions.identities import (
     change_sponsor,
+    create_desk,
     create_non_person_identity,
+    move_to_desk,
     reactivate_identity,
     revoke_identity,
     suspend_identity,
@@ -55,11 +57,13 @@ __all__ = [
     "check_enrollment_code",
     "complete_totp_enrollment",
     "create_api_token",
+    "create_desk",
     "create_device_token",
     "create_identity",
     "create_non_person_identity",
     "issue_enrollment_code",
     "mark_stale_devices_unknown",
+    "move_to_desk",
     "purge_expired_credentials",
     "reactivate_identity",
     "record_password_failure",

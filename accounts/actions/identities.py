@@ -178,3 +178,27 @@ def _guard_last_administrator(identity: Identity) -> None:
     others = User.objects.filter(groups__name=ADMINISTRATOR, is_active=True).exclude(pk=identity.user_id)
     if not others.exists():
         raise ActionError("this is the last active administrator; appoint another first", field="status")
+
+
+@transaction.atomic
+def create_desk(actor: Any, *, name: str, description: str = "", request: HttpRequest | None = None) -> Desk:
+    """A desk (group) that holds identities; access rules can name it as their subject."""
+    name = name.strip()
+    if not name or len(name) > 80:
+        raise ActionError("a desk needs a name of at most 80 characters", field="name")
+    if Desk.objects.filter(name__iexact=name).exists():
+        raise ActionError(f"a desk named {name!r} already exists", field="name")
+    desk = Desk.objects.create(name=name, description=description.strip()[:200])
+    audit.record(actor, "desk.created", desk, {"name": name}, request=request)
+    return desk
+
+
+@transaction.atomic
+def move_to_desk(actor: Any, identity: Identity, desk: Desk | None, *, request: HttpRequest | None = None) -> None:
+    if identity.status == IdentityStatus.REVOKED:
+        raise ActionError(f"{identity} is revoked", field="desk")
+    previous = identity.desk.name if identity.desk else None
+    Identity.objects.filter(pk=identity.pk).update(desk=desk)
+    audit.record(
+        actor, "identity.desk_changed", identity, {"from": previous, "to": desk.name if desk else None}, request=request
+    )

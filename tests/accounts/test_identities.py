@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from accounts import actions
 from accounts.actions import VERIFIED_AT_SESSION_KEY
-from accounts.models import ApiToken, Identity, IdentityKind, IdentityStatus
+from accounts.models import ApiToken, Desk, Identity, IdentityKind, IdentityStatus
 from tests.conftest import PASSWORD
 from ztconsole.core.models import AuditEvent
 
@@ -194,3 +194,17 @@ def test_api_sensitive_verbs_need_step_up_in_a_session(personas, verified_client
     )
     assert response.status_code == 403 and "fresh one-time code" in response.json()["detail"]
     assert client.get(reverse("api-identity-list")).status_code == 200
+
+
+def test_desks_are_created_and_identities_moved(personas, verified_client):
+    client = verified_client(personas["admin"])
+    assert client.post(reverse("accounts:desk_list"), {"name": "Rates RFQ"}).status_code == 302
+    duplicate = client.post(reverse("accounts:desk_list"), {"name": "rates rfq"})
+    assert duplicate.status_code == 400 and b"already exists" in duplicate.content
+    desk = Desk.objects.get(name="Rates RFQ")
+    tina = personas["trader"].user.identity
+    client.post(reverse("accounts:identity_desk", kwargs={"pk": tina.pk}), {"desk": desk.pk})
+    tina.refresh_from_db()
+    assert tina.desk == desk
+    assert {"desk.created", "identity.desk_changed"} <= set(AuditEvent.objects.values_list("action", flat=True))
+    assert verified_client(personas["compliance"]).post(reverse("accounts:desk_list"), {"name": "X"}).status_code == 403

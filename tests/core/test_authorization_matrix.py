@@ -55,6 +55,8 @@ MATRIX: dict[str, Row] = {
     "accounts:identity_reactivate": Row(ADMIN, method="post", kwargs={"pk": "trader"}),
     "accounts:identity_revoke": Row(ADMIN, method="post", kwargs={"pk": "trader"}),
     "accounts:identity_sponsor": Row(ADMIN, method="post", kwargs={"pk": "trader"}),
+    "accounts:identity_desk": Row(ADMIN, method="post", kwargs={"pk": "trader"}),
+    "accounts:desk_list": Row(IDENTITY_READERS),
     "api-identity-list": Row(IDENTITY_READERS, api=True),
     "api-identity-detail": Row(IDENTITY_READERS, api=True, kwargs={"pk": "trader"}),
     "api-identity-suspend": Row(SUSPENDERS, method="post", api=True, kwargs={"pk": "trader"}),
