@@ -68,3 +68,20 @@ def load_demo_personas() -> list[DemoPersona]:
         secret = b32encode(device.secret()).decode().rstrip("=")
         result.append(DemoPersona(username, role, password, secret, device.config_url))
     return result
+
+
+def load_demo_hardware_tokens(count: int = 3) -> list[tuple[str, str]]:
+    """Put a few HOTP tokens "in stock" so the hardware enrollment flow can be tried with oathtool.
+
+    Returns (serial, hex seed) pairs; serials already in stock are left alone (their seed is not shown again).
+    """
+    from accounts.actions.mfa import import_token_seeds
+
+    lines, shown = [], []
+    for n in range(1, count + 1):
+        serial = f"DEMO-HOTP-{n}"
+        seed = secrets.token_hex(20)
+        lines.append(f"{serial},{seed},hotp,6,0")
+        shown.append((serial, seed))
+    summary = import_token_seeds(None, data="\n".join(lines).encode(), filename="demo-tokens.csv")
+    return [(serial, seed) for serial, seed in shown if serial in summary.imported]

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.demo import load_demo_personas
+from accounts.demo import load_demo_hardware_tokens, load_demo_personas
 
 
 class Command(BaseCommand):
@@ -15,3 +15,8 @@ class Command(BaseCommand):
                 f"{persona.username:<6} {persona.role:<19} password {persona.password}  TOTP {persona.totp_secret}"
             )
             self.stdout.write(f"       {persona.otpauth_uri}")
+        tokens = load_demo_hardware_tokens()
+        if tokens:
+            self.stdout.write("\nHardware HOTP tokens in stock (enroll one on your profile page with two codes):")
+            for serial, seed in tokens:
+                self.stdout.write(f"  {serial}  seed {seed}  codes: oathtool --hotp -c 0 -w 1 {seed}")
