@@ -166,7 +166,11 @@ class RoleForm(forms.Form):
 
 
 class ApiTokenForm(forms.Form):
-    user = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("username"), label="Identity")
+    user = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True).exclude(identity__kind=IdentityKind.HUMAN).order_by("username"),
+        label="Identity",
+        help_text="Tokens are for non-person identities: services, algorithms, FIX gateways.",
+    )
     name = forms.CharField(max_length=100, help_text="What uses the token, e.g. 'mdm-posture-feed'.")
     scope = forms.ChoiceField(choices=ApiTokenScope.choices)
     days = forms.IntegerField(

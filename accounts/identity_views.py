@@ -47,7 +47,8 @@ class IdentityListView(ConsoleView, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         filterset = IdentityFilter(request.GET, queryset=Identity.objects.for_list().order_by("display_name", "id"))
         queryset = filterset.qs if filterset.is_valid() else Identity.objects.none()
-        page = Paginator(queryset.distinct(), PAGE_SIZE).get_page(request.GET.get("page"))
+        # No DISTINCT: every filter joins at most one row per identity (a role filter names one group).
+        page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
         query = request.GET.copy()
         query.pop("page", None)
         return render(
@@ -228,7 +229,11 @@ class EnrollmentCodeIssueView(ConsoleView, StepUpRequiredMixin, View):
         if not identity.is_human:
             messages.error(request, "Non-person identities authenticate with certificates or API tokens, not MFA.")
             return redirect("accounts:identity_detail", pk=identity.pk)
-        row, code = actions.issue_enrollment_code(request.user, identity.user, request=request)
+        try:
+            row, code = actions.issue_enrollment_code(request.user, identity.user, request=request)
+        except actions.ActionError as exc:
+            messages.error(request, str(exc))
+            return redirect("accounts:identity_detail", pk=identity.pk)
         response = render(
             request, "accounts/enrollment_code_issued.html", {"identity": identity, "row": row, "code": code}
         )

@@ -172,13 +172,17 @@ class TemporaryCodesView(ConsoleView, StepUpRequiredMixin, View):
         if not form.is_valid() or not identity.is_human:
             messages.error(request, "Choose 1-10 codes valid for 1-72 hours, for a person.")
             return redirect("accounts:identity_detail", pk=identity.pk)
-        device, codes = mfa_actions.issue_temporary_codes(
-            request.user,
-            identity.user,
-            count=form.cleaned_data["count"],
-            hours=form.cleaned_data["hours"],
-            request=request,
-        )
+        try:
+            device, codes = mfa_actions.issue_temporary_codes(
+                request.user,
+                identity.user,
+                count=form.cleaned_data["count"],
+                hours=form.cleaned_data["hours"],
+                request=request,
+            )
+        except actions.ActionError as exc:
+            messages.error(request, str(exc))
+            return redirect("accounts:identity_detail", pk=identity.pk)
         context = {"codes": codes, "purpose": "temporary", "identity": identity, "device": device}
         return _no_store(render(request, "accounts/static_codes.html", context))
 

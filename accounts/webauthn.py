@@ -87,8 +87,19 @@ def _audit_failure(request, action: str, exc: Exception) -> None:
         audit.record(user, action, user, {"error": getattr(exc, "code", type(exc).__name__)}, request=request)
 
 
+class StepUpRequired(wa_exceptions.OTPWebAuthnApiError):
+    status_code = 403
+    default_detail = "Adding a security key needs a fresh one-time code: verify again, then retry."
+    default_code = "step_up_required"
+
+
 def _require_verified_or_enrollment_code(request) -> None:
-    if not request.user.is_verified() and not request.session.get(ENROLL_CODE_SESSION_KEY):
+    from accounts.stepup import is_recently_verified
+
+    if request.user.is_verified():
+        if not is_recently_verified(request):
+            raise StepUpRequired()
+    elif not request.session.get(ENROLL_CODE_SESSION_KEY):
         raise EnrollmentCodeRequired()
 
 
@@ -119,7 +130,7 @@ class RegistrationCompleteView(CompleteCredentialRegistrationView):
         try:
             with transaction.atomic():
                 response = super().post(*args, **kwargs)
-                device = request.user.webauthncredential_set.order_by("-pk").first()
+                device = request.user.webauthncredential_set.get(pk=json.loads(response.content)["id"])
                 if first_enrollment:
                     spend_enrollment_code(request.user, code_id)
                 assurance = credential_assurance(device)
@@ -145,6 +156,8 @@ class RegistrationCompleteView(CompleteCredentialRegistrationView):
             if exc.__class__.__name__ == "ActionError":
                 return JsonResponse({"detail": str(exc), "code": "enrollment_code_invalid"}, status=403)
             raise
+        if first_enrollment:
+            request.session.cycle_key()
         request.session[VERIFIED_AT_SESSION_KEY] = _now()
         request.session.pop(ENROLL_CODE_SESSION_KEY, None)
         return response
@@ -188,6 +201,8 @@ class AuthenticationCompleteView(CompleteCredentialAuthenticationView):
         except wa_exceptions.OTPWebAuthnApiError as exc:
             _audit_failure(request, "auth.otp_failed", exc)
             return self.handle_exception(exc)
+        if not step_up:
+            request.session.cycle_key()
         request.session[VERIFIED_AT_SESSION_KEY] = _now()
         return response
 

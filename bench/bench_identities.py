@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 
@@ -76,10 +77,12 @@ def _measure(client, url: str, params: dict) -> tuple[list[float], int]:
 
     timings = []
     queries = 0
+    accept = "text/html" if "api" not in url else "application/json"
+    client.get(url, params, HTTP_ACCEPT=accept)  # steady state: the first request fills per-process caches
     for _ in range(ROUNDS):
         with CaptureQueriesContext(connection) as captured:
             started = time.perf_counter()
-            response = client.get(url, params, HTTP_ACCEPT="text/html" if "api" not in url else "application/json")
+            response = client.get(url, params, HTTP_ACCEPT=accept)
             timings.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200, (url, response.status_code)
         queries = len(captured)
@@ -96,6 +99,10 @@ def run() -> list[Result]:
     started = time.perf_counter()
     _populate()
     populate_seconds = time.perf_counter() - started
+    # The 100k model instances built to populate the table are not part of a serving process; collect them
+    # and freeze what remains so the collector does not walk them during the timed requests.
+    gc.collect()
+    gc.freeze()
     client = _admin_client()
     page_url = reverse("accounts:identity_list")
     api_url = reverse("api-identity-list")

@@ -10,7 +10,8 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
+from django_otp.middleware import OTPMiddleware
 
 from ztconsole.logging import request_id_var
 
@@ -28,7 +29,28 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 _OPEN_PREFIXES = ("/healthz", "/static/", "/pki/", "/api/", "/accounts/webauthn/")
 _PASSWORD_STEP_PATHS = ("accounts:login", "accounts:verify", "accounts:enroll", "accounts:logout")
 # Reachable by a verified user whose device is weaker than their role requires: enough to enroll a stronger one.
-_UPGRADE_PATHS = ("accounts:profile", "accounts:hardware_enroll", "accounts:logout", "accounts:step_up")
+_UPGRADE_PATHS = (
+    "accounts:profile",
+    "accounts:hardware_enroll",
+    "accounts:yubikey_enroll",
+    "accounts:logout",
+    "accounts:step_up",
+)
+# Reporting a device lost must work from any session, whatever it was verified with.
+_UPGRADE_URL_NAMES = {"device_suspend", "yubikey_suspend", "webauthn_suspend"}
+
+
+class ConsoleOTPMiddleware(OTPMiddleware):
+    """django-otp's middleware, except that a suspended device no longer verifies any session.
+
+    Suspending a lost token must end what it signed in, not only refuse its next code.
+    """
+
+    @staticmethod
+    def _finalize_device(request, user, device):
+        if device is not None and getattr(device, "suspended_at", None) is not None:
+            device = None
+        return OTPMiddleware._finalize_device(request, user, device)
 
 
 class RequestIdMiddleware:
@@ -63,6 +85,14 @@ class OTPRequiredMiddleware:
         self._step_paths: frozenset[str] | None = None
         self._upgrade_paths: frozenset[str] | None = None
 
+    @staticmethod
+    def _is_suspend(path: str) -> bool:
+        try:
+            match = resolve(path)
+        except Resolver404:
+            return False
+        return match.namespace == "accounts" and match.url_name in _UPGRADE_URL_NAMES
+
     def _password_step_paths(self) -> frozenset[str]:
         if self._step_paths is None:
             self._step_paths = frozenset(reverse(name) for name in _PASSWORD_STEP_PATHS)
@@ -75,7 +105,7 @@ class OTPRequiredMiddleware:
             return self.get_response(request)
         user = request.user
         if user.is_authenticated and user.is_verified():
-            if path in (self._upgrade_paths or ()) or session_meets_requirement(user):
+            if path in (self._upgrade_paths or ()) or session_meets_requirement(user) or self._is_suspend(path):
                 return self.get_response(request)
             messages.warning(request, "Your role requires a stronger MFA device: enroll a hardware token to continue.")
             return redirect("accounts:profile")

@@ -32,8 +32,9 @@ from accounts.models import (
     new_enrollment_code,
     normalize_enrollment_code,
 )
-from ztconsole.core import audit
-from ztconsole.core.roles import ADMINISTRATOR, ROLES, SECURITY_OFFICER, role_of
+from ztconsole.core import audit, live
+from ztconsole.core.models import AuditEvent
+from ztconsole.core.roles import ADMINISTRATOR, MANAGE_API_TOKENS, ROLES, SECURITY_OFFICER, role_of
 
 PRIVILEGED_ROLES = (ADMINISTRATOR, SECURITY_OFFICER)
 
@@ -151,7 +152,27 @@ def bootstrap_admin(username: str, email: str) -> BootstrapResult:
 
 @transaction.atomic
 def issue_enrollment_code(actor: Any, user: Any, request: HttpRequest | None = None) -> tuple[EnrollmentCode, str]:
-    """Issue a single-use enrollment code for ``user``; earlier unused codes stop working."""
+    """Issue a single-use enrollment code for ``user``; earlier unused codes stop working.
+
+    Four eyes for privileged people: whoever created an administrator or security officer, or gave them
+    that role, may not also hand them the code that lets them enroll.
+    """
+    if getattr(actor, "pk", None) is not None and role_of(user) in PRIVILEGED_ROLES:
+        identity = Identity.objects.filter(user=user).first()
+        last_grant = (
+            AuditEvent.objects.filter(
+                target_type="accounts.identity",
+                target_id=str(identity.pk if identity else ""),
+                action__in=["identity.created", "identity.role_changed"],
+            )
+            .order_by("-seq")
+            .first()
+        )
+        if last_grant is not None and last_grant.actor_id == actor.pk:
+            raise ActionError(
+                "you gave this person a privileged role: another administrator must issue their enrollment code",
+                field="user",
+            )
     now = timezone.now()
     EnrollmentCode.objects.filter(user=user, used_at__isnull=True, expires_at__gt=now).update(expires_at=now)
     code = new_enrollment_code()
@@ -246,6 +267,8 @@ def complete_totp_enrollment(
 
 
 def _mark_verified(request: HttpRequest, device: Any) -> None:
+    # A session id seen between the password and the OTP step must not become a verified session.
+    request.session.cycle_key()
     otp_login(request, device)
     request.session[VERIFIED_AT_SESSION_KEY] = timezone.now().timestamp()
 
@@ -253,7 +276,10 @@ def _mark_verified(request: HttpRequest, device: Any) -> None:
 @transaction.atomic
 def record_password_failure(username: str, request: HttpRequest, *, locked_out: bool) -> None:
     action = "auth.lockout" if locked_out else "auth.login_failed"
-    audit.record(None, action, ("auth.user", "", username[:150]), {"username": username[:150]}, request)
+    # The chain is permanent: a password typed into the username box must not land in it.
+    known = User.objects.filter(username=username[:150]).exists()
+    label = username[:150] if known else f"unknown user (sha256 {digest(username)[:12]})"
+    audit.record(None, action, ("auth.user", "", label), {"username": label, "known_user": known}, request)
 
 
 OTP_OK, OTP_WRONG, OTP_THROTTLED = "ok", "wrong", "throttled"
@@ -268,6 +294,9 @@ def verify_otp(user: Any, device: Any, token: str, request: HttpRequest, *, step
     """
     if device is None or device.user_id != user.pk or not device.confirmed:
         raise ActionError("choose one of your devices", field="otp_device")
+    # Lock the device row: two concurrent requests must not both accept one code or undo each other's
+    # counter and throttle updates.
+    device = type(device).objects.select_for_update().get(pk=device.pk)
     allowed, info = device.verify_is_allowed()
     if not allowed:
         audit.record(user, "auth.otp_throttled", device, {"failures": info.get("failure_count")}, request)
@@ -283,6 +312,7 @@ def verify_otp(user: Any, device: Any, token: str, request: HttpRequest, *, step
 @transaction.atomic
 def record_sign_out(user: Any, request: HttpRequest) -> None:
     audit.record(user, "auth.logout", user, {}, request=request)
+    live.end_sessions(user.pk)
 
 
 # --- API tokens --------------------------------------------------------------------------------------
@@ -311,6 +341,15 @@ def create_api_token(
         raise ActionError("a token needs a name", field="name")
     if not user.is_active:
         raise ActionError("the identity is not active", field="user")
+    identity = Identity.objects.filter(user=user).first()
+    if device is None and (identity is None or identity.is_human):
+        # A token skips MFA and step-up: people use the console, tokens are for services and gateways.
+        raise ActionError(
+            "API tokens are for non-person identities (services, algorithms, gateways); people sign in with MFA",
+            field="user",
+        )
+    if getattr(actor, "is_authenticated", False) and not actor.has_perm(MANAGE_API_TOKENS):
+        raise ActionError("you may not create API tokens", field="user")
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     token = ApiToken.objects.create(

@@ -90,7 +90,9 @@ def register_device(
 
 @transaction.atomic
 def approve_device(actor: Any, device: DeviceRegistration, request: HttpRequest | None = None) -> DeviceRegistration:
-    """Mark an active device as managed (under the firm's MDM); a device is approved once."""
+    """Mark an active device as managed (under the firm's MDM); a device is approved once, never by its owner."""
+    if getattr(actor, "pk", None) is not None and device.owner.user_id == actor.pk:
+        raise ActionError("another administrator must approve your own device", field="managed")
     now = timezone.now()
     changed = DeviceRegistration.objects.filter(
         pk=device.pk, status=DeviceStatus.ACTIVE, approved_at__isnull=True

@@ -30,7 +30,7 @@ from accounts.models.yubikey import YubikeyDevice, YubikeyRecord
 from accounts.oath.otp import sync_hotp, sync_totp
 from accounts.oath.seeds import ImportResult, Rejected, SeedFileError, parse_oath_csv, parse_pskc
 from accounts.yubico import YubikeyFileError, looks_like_yubico_csv, parse_yubico_csv, split_otp
-from ztconsole.core import audit
+from ztconsole.core import audit, live
 from ztconsole.core.roles import ROLES
 
 MAX_SEED_FILE_BYTES = 5 * 1024 * 1024
@@ -336,13 +336,9 @@ def suspend_device(
         changed = type(device).objects.filter(pk=device.pk, confirmed=True).update(confirmed=False)
     if changed != 1:
         raise ActionError("this device is already suspended")
-    audit.record(
-        actor,
-        "mfa.device_suspended",
-        device,
-        {"reason": reason[:200], "lost": lost, "owner": device.user.get_username()},
-        request,
-    )
+    details = {"reason": reason[:200], "lost": lost, "owner": device.user.get_username()}
+    audit.record(actor, "mfa.device_suspended", device, details, request=request)
+    live.end_sessions(device.user_id)
 
 
 def _new_static_codes(count: int) -> list[str]:
@@ -355,6 +351,15 @@ def issue_temporary_codes(
     actor: Any, user: Any, *, count: int = 5, hours: int = 24, request: HttpRequest | None = None
 ) -> tuple[StaticCodeDevice, list[str]]:
     """Single-use codes that expire, for someone whose token is lost; shown once, stored as digests."""
+    if getattr(actor, "pk", None) == user.pk:
+        raise ActionError("ask another security officer: nobody issues temporary codes to themselves", "user")
+    had_device = (
+        OathDevice.objects.filter(user=user, confirmed=True).exists()
+        or YubikeyDevice.objects.filter(user=user, confirmed=True).exists()
+    )
+    if not had_device:
+        # Without this, temporary codes would stand in for the enrollment code a first device needs.
+        raise ActionError("this person never enrolled a device: issue an enrollment code instead", "user")
     if not 1 <= count <= 10:
         raise ActionError("issue between 1 and 10 codes", field="count")
     if not 1 <= hours <= 72:

@@ -28,7 +28,10 @@ class MeSerializer(serializers.Serializer):
 
 class ApiTokenSerializer(serializers.ModelSerializer):
     identity = serializers.SlugRelatedField(
-        source="user", slug_field="username", queryset=User.objects.filter(is_active=True)
+        source="user",
+        slug_field="username",
+        queryset=User.objects.filter(is_active=True).exclude(identity__kind="human"),
+        help_text="A non-person identity (service, algorithm, FIX gateway).",
     )
     days = serializers.IntegerField(write_only=True, min_value=1, max_value=settings.ZT_API_TOKEN_MAX_DAYS, default=90)
     scope = serializers.ChoiceField(choices=ApiTokenScope.choices, default=ApiTokenScope.READ)

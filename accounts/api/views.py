@@ -2,19 +2,21 @@ from django.db.models import Q
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import actions
 from accounts.api.serializers import ApiTokenSerializer, MeSerializer
 from accounts.models import ApiToken
-from ztconsole.core.roles import MANAGE_API_TOKENS, VIEW_CONSOLE
+from ztconsole.core.permissions import AUTHENTICATED, DeclaredPermission, StepUpForSessions
+from ztconsole.core.roles import MANAGE_API_TOKENS
 
 
 class MeView(APIView):
     """Who the caller is, with which role and permissions, and how they authenticated."""
 
-    required_permission = VIEW_CONSOLE
+    required_permission = AUTHENTICATED
 
     @extend_schema(responses=MeSerializer)
     def get(self, request):
@@ -27,6 +29,8 @@ class ApiTokenViewSet(
     """API tokens. The token value appears once, in the create response; only its digest is kept."""
 
     required_permission = MANAGE_API_TOKENS
+    permission_classes = [DeclaredPermission, StepUpForSessions]
+    step_up_actions = ("create", "revoke")
     serializer_class = ApiTokenSerializer
     queryset = ApiToken.objects.select_related("user").order_by("-created_at")
     filterset_fields = ["scope"]
@@ -41,6 +45,9 @@ class ApiTokenViewSet(
         return queryset
 
     def create(self, request, *args, **kwargs):
+        if isinstance(request.auth, ApiToken):
+            # A stolen token must not be able to mint more (longer-lived, wider) tokens.
+            raise PermissionDenied("API tokens are created from an MFA-verified console session, not with a token.")
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

@@ -283,7 +283,15 @@ def test_read_only_tokens_are_403(personas, device):
     )
     response = post_json(bearer(read_only), posture_url(device), GOOD_REPORT)
     assert response.status_code == 403 and "scope" in response.json()["detail"]
-    _, plain_read = actions.create_api_token(None, personas["trader"].user, name="plain", scope="read", days=1)
+    service = actions.create_non_person_identity(
+        None,
+        name="svc-ro",
+        kind=IdentityKind.SERVICE,
+        display_name="ro",
+        sponsor=personas["trader"].user.identity,
+        environment="dev",
+    )
+    _, plain_read = actions.create_api_token(None, service.user, name="plain", scope="read", days=1)
     assert post_json(bearer(plain_read), posture_url(device), GOOD_REPORT).status_code == 403
 
 
@@ -294,8 +302,16 @@ def test_no_token_is_401(device):
     assert response.status_code == 401
 
 
-def test_an_ordinary_read_write_token_of_the_owner_cannot_report(personas, device):
-    _, plaintext = actions.create_api_token(None, personas["trader"].user, name="rw", scope="read-write", days=1)
+def test_an_ordinary_read_write_token_cannot_report(personas, device):
+    service = actions.create_non_person_identity(
+        None,
+        name="svc-rw",
+        kind=IdentityKind.SERVICE,
+        display_name="rw",
+        sponsor=personas["trader"].user.identity,
+        environment="dev",
+    )
+    _, plaintext = actions.create_api_token(None, service.user, name="rw", scope="read-write", days=1)
     response = post_json(bearer(plaintext), posture_url(device), GOOD_REPORT)
     assert response.status_code == 403 and "report_posture" in response.json()["detail"]
 
@@ -457,3 +473,11 @@ def test_health_is_what_the_risk_engine_scores(device):
     assert device.health == DeviceHealth.MANAGED_COMPLIANT
     device.compliance = Compliance.NON_COMPLIANT
     assert device.health == DeviceHealth.NON_COMPLIANT
+
+
+def test_nobody_approves_their_own_device(personas):
+    own = actions.register_device(
+        personas["admin"].user, owner=personas["admin"].user.identity, kind="server", platform="RHEL 9", serial="OWN-1"
+    )
+    with pytest.raises(actions.ActionError, match="another administrator"):
+        actions.approve_device(personas["admin"].user, own)

@@ -43,7 +43,11 @@ def test_wrong_password_is_a_form_error_and_audited(personas):
     assert response.status_code == 400
     assert b"Please enter a correct username and password" in response.content
     event = AuditEvent.objects.get(action="auth.login_failed")
-    assert event.details == {"username": "tina"}
+    assert event.details == {"username": "tina", "known_user": True}
+    # A mistyped password in the username box never lands in the permanent chain.
+    _password_step(Client(), "correct-horse-in-the-wrong-box", "x")
+    unknown = AuditEvent.objects.filter(action="auth.login_failed").order_by("-seq").first()
+    assert "correct-horse" not in str(unknown.details) and unknown.details["known_user"] is False
 
 
 def test_wrong_otp_is_a_form_error_and_audited(personas):

@@ -39,7 +39,10 @@ def test_sign_in_flow_logs_no_secret(personas, log_stream):
     client.post(reverse("accounts:login"), {"username": "tina", "password": "correct-horse-battery-staple-42"})
     code = trader.current_code()
     client.post(reverse("accounts:verify"), {"otp_device": trader.device.persistent_id, "otp_token": "000000"})
-    _, token = actions.create_api_token(None, trader.user, name="t", scope="read", days=1)
+    service = actions.create_non_person_identity(
+        None, name="svc-log", kind="service", display_name="svc", sponsor=trader.user.identity, environment="dev"
+    )
+    _, token = actions.create_api_token(None, service.user, name="t", scope="read", days=1)
     Client(HTTP_AUTHORIZATION=f"Bearer {token}").get(reverse("api-me"))
     Client(HTTP_AUTHORIZATION=f"Bearer {token}x").get(reverse("api-me"))
     logging.getLogger("ztconsole.test").warning("login with password=%s token %s", "hunter2secret", token)

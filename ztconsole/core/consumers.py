@@ -9,6 +9,12 @@ from ztconsole.core.audit import AUDIT_GROUP
 from ztconsole.core.roles import VIEW_AUDIT, VIEW_CONSOLE
 
 CLOSE_UNAUTHENTICATED = 4401
+
+
+def user_group(user_id: int) -> str:
+    return f"user-{user_id}"
+
+
 CLOSE_FORBIDDEN = 4403
 
 
@@ -32,10 +38,13 @@ class ConsoleEventsConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.groups_joined = [AUDIT_GROUP] if may_audit else []
+        # Every socket of a user listens on their own group, so sign-out or suspension can close it.
+        self.groups_joined.append(user_group(user.pk))
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
-        await self.send_json({"type": "hello", "user": user.get_username(), "streams": self.groups_joined})
+        streams = [g for g in self.groups_joined if not g.startswith("user-")]
+        await self.send_json({"type": "hello", "user": user.get_username(), "streams": streams})
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "groups_joined", []):
@@ -44,6 +53,9 @@ class ConsoleEventsConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content, **kwargs) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"type": "pong"})
+
+    async def session_end(self, message) -> None:
+        await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def audit_event(self, message) -> None:
         await self.send_json({"type": "audit", "event": message["event"]})

@@ -61,3 +61,12 @@ def wait_idle(timeout: float = 60.0) -> None:
     """Block until every message published so far has been handed to the channel layer (tests, benches)."""
     if _loop is not None and _loop_pid == os.getpid():
         asyncio.run_coroutine_threadsafe(_idle(), _loop).result(timeout)
+
+
+def end_sessions(user_id: int) -> None:
+    """After the transaction commits, close the user's open websockets (sign-out, suspension, lost device)."""
+    from django.db import transaction
+
+    from ztconsole.core.consumers import user_group
+
+    transaction.on_commit(lambda: publish(user_group(user_id), {"type": "session.end"}))

@@ -16,6 +16,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from ztconsole.core.roles import VIEW_CONSOLE
 
 PUBLIC = "public"  # a marker for the few views anyone may reach (sign-in steps, health, CRLs)
+AUTHENTICATED = "authenticated"  # any caller with a verified session or a valid token, no permission needed
 
 
 class ConsoleView(PermissionRequiredMixin):
@@ -66,6 +67,8 @@ class DeclaredPermission(BasePermission):
                 return False
         elif not user.is_verified():
             return False
+        if required == AUTHENTICATED:
+            return True
         return user.has_perm(required) and user.has_perm(VIEW_CONSOLE)
 
 

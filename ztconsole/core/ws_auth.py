@@ -19,6 +19,13 @@ def _verified_device(user, session):
     device = Device.from_persistent_id(persistent_id)
     if device is None or device.user_id != user.pk or not device.confirmed:
         return None
+    if getattr(device, "suspended_at", None) is not None:
+        return None
+    from accounts.assurance import session_meets_requirement
+
+    user.otp_device = device
+    if not session_meets_requirement(user):
+        return None  # the role demands a stronger device than the one that verified this session
     return device
 
 
