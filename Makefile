@@ -25,6 +25,7 @@ test: $(VENV)/.installed
 	bash scripts/test.sh
 
 bench: $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --ignore-requires-python -e '.[bench]'
 	$(PY) -m bench
 
 clean:
