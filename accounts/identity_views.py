@@ -183,13 +183,17 @@ class IdentityLifecycleView(ConsoleView, StepUpRequiredMixin, View):
     verb = ""
 
     def get_permission_required(self):
-        return (SUSPEND_IDENTITIES,) if self.verb == "suspend" else (MANAGE_IDENTITIES,)
+        return (SUSPEND_IDENTITIES,) if self.verb in ("suspend", "unlock") else (MANAGE_IDENTITIES,)
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
         identity = get_object_or_404(Identity.objects.for_list(), pk=pk)
         detail = IdentityDetailView()
         detail.request = request
         try:
+            if self.verb == "unlock":
+                cleared = actions.reset_lockout(request.user, identity, request=request)
+                messages.success(request, f"Sign-in lockout lifted ({cleared} record(s) cleared).")
+                return redirect("accounts:identity_detail", pk=identity.pk)
             if self.verb == "desk":
                 form = MoveToDeskForm(request.POST)
                 if not form.is_valid():

@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 from accounts.api.devices import DevicePostureView, DeviceViewSet
 from accounts.api.identities import IdentityViewSet
 from accounts.api.views import ApiTokenViewSet, MeView
+from certificates.api.views import CertificateViewSet, TlsProfileApiView
 from ztconsole.core.api import AuditEventList
 from ztconsole.core.roles import VIEW_API_DOCS
 
@@ -21,10 +22,12 @@ router = SimpleRouter()
 router.register("tokens", ApiTokenViewSet, basename="api-token")
 router.register("identities", IdentityViewSet, basename="api-identity")
 router.register("devices", DeviceViewSet, basename="api-device")
+router.register("certificates", CertificateViewSet, basename="api-certificate")
 
 urlpatterns = [
     path("me/", MeView.as_view(), name="api-me"),
     path("audit/events/", AuditEventList.as_view(), name="api-audit-events"),
+    path("tls-profile/", TlsProfileApiView.as_view(), name="api-tls-profile"),
     path("schema/", SchemaView.as_view(), name="api-schema"),
     path("docs/", SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # Agents post with or without the trailing slash; both reach the same view.

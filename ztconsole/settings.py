@@ -65,7 +65,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
+    "ztconsole.middleware.ConsoleOTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "ztconsole.middleware.OTPRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -152,6 +152,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.mark_stale_device_posture",
         "schedule": 300.0,
     },
+    "refresh-crl": {
+        "task": "certificates.tasks.refresh_crl",
+        "schedule": 900.0,
+    },
+    "watch-certificate-expiry": {
+        "task": "certificates.tasks.watch_certificate_expiry",
+        "schedule": 3600.0,
+    },
 }
 
 # --- Authentication ----------------------------------------------------------------------------------
@@ -195,10 +203,16 @@ ZT_WEBAUTHN_REQUIRE_ALLOWLISTED = env_bool("ZT_WEBAUTHN_REQUIRE_ALLOWLISTED", Fa
 ZT_API_TOKEN_MAX_DAYS = env_int("ZT_API_TOKEN_MAX_DAYS", 365, minimum=1, maximum=3650)
 # A device whose last posture report is older than this counts as of unknown compliance.
 ZT_POSTURE_TTL_SECONDS = env_int("ZT_POSTURE_TTL_SECONDS", 3600, minimum=60)
+# The internal CA: how far ahead a CRL's nextUpdate lies (beat re-signs it once a quarter of that remains),
+# and the public base URL put in certificates' CRL distribution point (none when empty).
+ZT_CRL_NEXT_UPDATE_HOURS = env_int("ZT_CRL_NEXT_UPDATE_HOURS", 24, minimum=1, maximum=24 * 30)
+ZT_PKI_BASE_URL = env_str("ZT_PKI_BASE_URL", "").rstrip("/")
 
 AXES_FAILURE_LIMIT = env_int("ZT_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = env_int("ZT_LOGIN_COOLOFF_MINUTES", 15, minimum=1) / 60  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Either limit locks: too many failures for one username from anywhere (password spraying from rotating
+# addresses), or from one address for any usernames. A security officer can reset a lockout.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429
@@ -285,6 +299,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "IdentityKindEnum": "accounts.models.IdentityKind",
         "DeviceKindEnum": "accounts.models.DeviceKind",
+        "CertificateStatusEnum": "certificates.models.CertificateStatus",
+        "RevocationReasonEnum": "certificates.models.RevocationReason",
     },
 }
 

@@ -7,5 +7,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("accounts/webauthn/", include("accounts.webauthn_urls")),
     path("api/v1/", include("ztconsole.api_urls")),
+    path("certificates/", include("certificates.urls")),
+    path("pki/", include("certificates.pki_urls")),
     path("healthz", core_views.HealthView.as_view(), name="healthz"),
 ]

@@ -39,6 +39,7 @@ from accounts.actions.identities import (
     create_non_person_identity,
     move_to_desk,
     reactivate_identity,
+    reset_lockout,
     revoke_identity,
     suspend_identity,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "record_posture",
     "record_sign_out",
     "register_device",
+    "reset_lockout",
     "retire_device",
     "revoke_api_token",
     "revoke_identity",

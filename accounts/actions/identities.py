@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.actions.core import ActionError
 from accounts.models import ApiToken, Desk, Environment, Identity, IdentityKind, IdentityStatus
-from ztconsole.core import audit
+from ztconsole.core import audit, live
 
 User = get_user_model()
 _COMP_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
@@ -108,6 +108,8 @@ def _transition(identity: Identity, allowed_from: tuple[str, ...], to: str, reas
         current = Identity.objects.get(pk=identity.pk).status
         raise ActionError(f"{identity} is {current}; it cannot become {to}", field="status")
     User.objects.filter(pk=identity.user_id).update(is_active=to == IdentityStatus.ACTIVE)
+    if to != IdentityStatus.ACTIVE:
+        live.end_sessions(identity.user_id)
     identity.refresh_from_db()
     return identity
 
@@ -139,6 +141,9 @@ def revoke_identity(actor: Any, identity: Identity, *, reason: str, request: Htt
     if identity.is_human and identity.sponsored.exclude(status=IdentityStatus.REVOKED).exists():
         raise ActionError("this person sponsors active identities; give them a new sponsor first", "status")
     identity = _transition(identity, (IdentityStatus.ACTIVE, IdentityStatus.SUSPENDED), IdentityStatus.REVOKED, reason)
+    from certificates.actions import revoke_certificates_of_identity  # the identity's certificates go on the CRL
+
+    revoke_certificates_of_identity(actor, identity, request=request)
     tokens = ApiToken.objects.filter(user_id=identity.user_id, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_by=actor if getattr(actor, "is_authenticated", False) else None
     )
@@ -202,3 +207,13 @@ def move_to_desk(actor: Any, identity: Identity, desk: Desk | None, *, request: 
     audit.record(
         actor, "identity.desk_changed", identity, {"from": previous, "to": desk.name if desk else None}, request=request
     )
+
+
+@transaction.atomic
+def reset_lockout(actor: Any, identity: Identity, *, request: HttpRequest | None = None) -> int:
+    """Lift a sign-in lockout (django-axes) for this identity's username, from every address."""
+    from axes.utils import reset
+
+    cleared = reset(username=identity.username)
+    audit.record(actor, "auth.lockout_reset", identity, {"records_cleared": cleared}, request=request)
+    return cleared

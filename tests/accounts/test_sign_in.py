@@ -132,3 +132,23 @@ def test_open_redirect_after_sign_in_is_refused(personas):
         {"otp_device": trader.device.persistent_id, "otp_token": trader.current_code()},
     )
     assert response["Location"] == reverse("core:dashboard")
+
+
+def test_security_officer_lifts_a_lockout(personas, settings, verified_client):
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _password_step(client, "tina", "wrong-password")
+    assert _password_step(client, "tina").status_code == 429
+    identity = personas["trader"].user.identity
+    officer = verified_client(personas["security"])
+    assert officer.post(reverse("accounts:identity_unlock", kwargs={"pk": identity.pk})).status_code == 302
+    assert _password_step(Client(), "tina").status_code == 302
+    assert AuditEvent.objects.filter(action="auth.lockout_reset").exists()
+
+
+def test_spraying_one_username_from_many_addresses_locks_it(personas, settings):
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        Client(REMOTE_ADDR=f"10.0.0.{n + 1}").post(
+            reverse("accounts:login"), {"username": "tina", "password": "wrong-password"}
+        )
+    assert _password_step(Client(REMOTE_ADDR="10.0.9.9"), "tina").status_code == 429

@@ -25,7 +25,18 @@ SUSPENDERS = frozenset({"admin", "security"})
 VERIFIED = ALL_ROLES | {"outsider"}
 PASSWORD_STEP_DONE = VERIFIED | {"password_only"}
 DEVICE_OWNER_OR_MANAGERS = frozenset({"trader", "admin", "security"})  # the device belongs to the trader
+CERT_READERS = ALL_ROLES  # traders see the certificates of identities they sponsor
+CERT_ISSUERS = frozenset({"admin", "security"})
+CERT_REVOKERS = frozenset({"security"})
 PUBLIC = "public"
+NOT_SIGN_IN = {
+    "healthz",
+    "pki-crl-pem",
+    "pki-crl-der",
+    "pki-chain-pem",
+    "pki-ocsp",
+    "pki-ocsp-get",
+}  # public, tested by their own suites
 PERSONAS = ("anonymous", "password_only", "outsider", "trader", "compliance", "security", "admin")
 
 
@@ -56,6 +67,7 @@ MATRIX: dict[str, Row] = {
     "accounts:identity_revoke": Row(ADMIN, method="post", kwargs={"pk": "trader"}),
     "accounts:identity_sponsor": Row(ADMIN, method="post", kwargs={"pk": "trader"}),
     "accounts:identity_desk": Row(ADMIN, method="post", kwargs={"pk": "trader"}),
+    "accounts:identity_unlock": Row(SUSPENDERS, method="post", kwargs={"pk": "trader"}),
     "accounts:desk_list": Row(IDENTITY_READERS),
     "api-identity-list": Row(IDENTITY_READERS, api=True),
     "api-identity-detail": Row(IDENTITY_READERS, api=True, kwargs={"pk": "trader"}),
@@ -87,7 +99,7 @@ MATRIX: dict[str, Row] = {
     "otp_webauthn:credential-authentication-begin": Row(PASSWORD_STEP_DONE, method="post", api=True),
     "otp_webauthn:credential-authentication-complete": Row(PASSWORD_STEP_DONE, method="post", api=True),
     "otp_webauthn:js-i18n-catalog": Row(PUBLIC),
-    "api-me": Row(ALL_ROLES, api=True),
+    "api-me": Row(VERIFIED, api=True),  # who am I: any verified caller, whatever their role
     "api-audit-events": Row(AUDITORS, api=True),
     "api-schema": Row(AUDITORS, api=True),
     "api-docs": Row(AUDITORS, api=True, accept="text/html"),
@@ -107,6 +119,28 @@ MATRIX: dict[str, Row] = {
     # Only a device-scoped token or accounts.report_posture (no role has it): every persona is refused.
     "api-device-posture": Row(frozenset(), method="post", api=True, kwargs={"pk": "trader_registered_device"}),
     "healthz": Row(PUBLIC),
+    "certificates:list": Row(CERT_READERS),
+    "certificates:detail": Row(CERT_READERS, kwargs={"pk": "certificate"}),
+    "certificates:issue": Row(CERT_ISSUERS),
+    "certificates:revoke": Row(CERT_REVOKERS, method="post", kwargs={"pk": "certificate"}),
+    "certificates:renew": Row(CERT_ISSUERS, method="post", kwargs={"pk": "certificate"}),
+    "certificates:compliance": Row(CERT_READERS),
+    "certificates:tls_profile": Row(CERT_READERS),
+    "certificates:requests": Row(CERT_READERS),
+    "certificates:request_new": Row(frozenset({"trader"})),
+    "certificates:request_approve": Row(CERT_ISSUERS, method="post", kwargs={"pk": "certificate_request"}),
+    "certificates:request_reject": Row(CERT_ISSUERS, method="post", kwargs={"pk": "certificate_request"}),
+    "pki-crl-pem": Row(PUBLIC),
+    "pki-crl-der": Row(PUBLIC),
+    "pki-chain-pem": Row(PUBLIC),
+    "pki-ocsp": Row(PUBLIC, method="post"),
+    "pki-ocsp-get": Row(PUBLIC),
+    "api-certificate-list": Row(CERT_READERS, api=True),
+    "api-certificate-detail": Row(CERT_READERS, api=True, kwargs={"pk": "certificate"}),
+    "api-certificate-pinset": Row(CERT_READERS, api=True),
+    "api-certificate-revoke": Row(CERT_REVOKERS, method="post", api=True, kwargs={"pk": "certificate"}),
+    "api-certificate-renew": Row(CERT_ISSUERS, method="post", api=True, kwargs={"pk": "certificate"}),
+    "api-tls-profile": Row(CERT_READERS, api=True),
 }
 
 
@@ -137,7 +171,7 @@ def _client_for(persona: str, personas) -> Client:
 
 
 def _resolve_kwargs(row: Row, personas) -> dict:
-    from accounts.actions import create_api_token, register_device
+    from accounts.actions import create_api_token, create_non_person_identity, register_device
 
     values = {}
     for key, ref in row.kwargs.items():
@@ -167,8 +201,20 @@ def _resolve_kwargs(row: Row, personas) -> dict:
                 serial="MATRIX-WS-1",
             )
             values[key] = device.pk
+        elif ref in ("certificate", "certificate_request"):
+            from tests.certificates.helpers import matrix_certificate
+
+            values[key] = matrix_certificate(personas, request=ref == "certificate_request").pk
         elif ref == "token":
-            token, _ = create_api_token(None, personas["trader"].user, name="matrix", scope="read", days=1)
+            service = create_non_person_identity(
+                None,
+                name="svc-matrix",
+                kind="service",
+                display_name="matrix",
+                sponsor=personas["trader"].user.identity,
+                environment="dev",
+            )
+            token, _ = create_api_token(None, service.user, name="matrix", scope="read", days=1)
             values[key] = token.pk
         else:
             values[key] = personas[ref].user.identity.pk
@@ -185,7 +231,7 @@ def _is_forbidden(response, row: Row) -> bool:
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
-@pytest.mark.parametrize("name", sorted(n for n, r in MATRIX.items() if r.allowed != PUBLIC and n != "healthz"))
+@pytest.mark.parametrize("name", sorted(n for n, r in MATRIX.items() if r.allowed != PUBLIC and n not in NOT_SIGN_IN))
 def test_authorization(name, persona, personas, db):
     row = MATRIX[name]
     client = _client_for(persona, personas)
@@ -199,7 +245,7 @@ def test_authorization(name, persona, personas, db):
     )
 
 
-@pytest.mark.parametrize("name", sorted(n for n, r in MATRIX.items() if r.allowed == PUBLIC and n != "healthz"))
+@pytest.mark.parametrize("name", sorted(n for n, r in MATRIX.items() if r.allowed == PUBLIC and n not in NOT_SIGN_IN))
 def test_public_sign_in_steps_answer_anonymous_visitors(name, db):
     response = getattr(Client(), MATRIX[name].method)(reverse(name))
     assert response.status_code in (200, 302)

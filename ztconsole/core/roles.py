@@ -27,6 +27,11 @@ ISSUE_TEMPORARY_CODES = "accounts.issue_temporary_codes"
 VIEW_DEVICES = "accounts.view_devices"
 MANAGE_DEVICES = "accounts.manage_devices"
 REPORT_POSTURE = "accounts.report_posture"  # held by no role: granted directly to MDM or agent identities
+VIEW_CERTIFICATES = "certificates.view_certificates"
+ISSUE_CERTIFICATES = "certificates.issue_certificates"
+REVOKE_CERTIFICATES = "certificates.revoke_certificates"
+MANAGE_TLS_PROFILE = "certificates.manage_tls_profile"
+REQUEST_CERTIFICATE = "certificates.request_certificate"
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     ADMINISTRATOR: (
@@ -42,6 +47,8 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         MANAGE_MFA,
         VIEW_DEVICES,
         MANAGE_DEVICES,
+        VIEW_CERTIFICATES,
+        ISSUE_CERTIFICATES,
     ),
     SECURITY_OFFICER: (
         VIEW_CONSOLE,
@@ -53,9 +60,13 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         MANAGE_MFA,
         ISSUE_TEMPORARY_CODES,
         VIEW_DEVICES,
+        VIEW_CERTIFICATES,
+        ISSUE_CERTIFICATES,
+        REVOKE_CERTIFICATES,
+        MANAGE_TLS_PROFILE,
     ),
-    TRADER: (VIEW_CONSOLE, VIEW_DEVICES),
-    COMPLIANCE_OFFICER: (VIEW_CONSOLE, VIEW_AUDIT, VIEW_API_DOCS, VIEW_IDENTITIES, VIEW_DEVICES),
+    TRADER: (VIEW_CONSOLE, VIEW_DEVICES, VIEW_CERTIFICATES, REQUEST_CERTIFICATE),
+    COMPLIANCE_OFFICER: (VIEW_CONSOLE, VIEW_AUDIT, VIEW_API_DOCS, VIEW_IDENTITIES, VIEW_DEVICES, VIEW_CERTIFICATES),
 }
 
 
@@ -72,8 +83,18 @@ def sync_roles() -> None:
         group.permissions.set(wanted)
 
 
+def _last_app_with_role_permissions() -> str:
+    """The app, in INSTALLED_APPS order, migrated last among those whose permissions roles grant."""
+    from django.apps import apps
+
+    labels = {dotted.split(".", 1)[0] for perms in ROLE_PERMISSIONS.values() for dotted in perms}
+    order = [config.label for config in apps.get_app_configs()]
+    return max(labels, key=order.index)
+
+
 def sync_roles_after_migrate(sender: Any, app_config: Any = None, **kwargs: Any) -> None:
-    if app_config is not None and app_config.label == "accounts":
+    # Django creates each app's permissions in that app's post_migrate; wait for the last one roles use.
+    if app_config is not None and app_config.label == _last_app_with_role_permissions():
         sync_roles()
 
 

@@ -12,7 +12,7 @@ from accounts.models import ApiToken, OathDevice
 from ztconsole.core.health import run_checks
 from ztconsole.core.models import AuditEvent, AuditHead
 from ztconsole.core.permissions import PUBLIC, ConsoleView
-from ztconsole.core.roles import VIEW_AUDIT, VIEW_CONSOLE, role_of
+from ztconsole.core.roles import VIEW_AUDIT, VIEW_CERTIFICATES, VIEW_CONSOLE, role_of
 
 AUDIT_PAGE_SIZE = 50
 
@@ -31,10 +31,22 @@ class DashboardView(ConsoleView, View):
             "audit_events": head.seq if head else 0,
         }
         recent = list(AuditEvent.objects.all()[:8]) if can_audit else []
+        certificates = None
+        if user.has_perm(VIEW_CERTIFICATES):
+            from certificates.models import Certificate
+            from certificates.selectors import dashboard_counts
+
+            certificates = dashboard_counts(Certificate.objects.restrict(user), user)
         return render(
             request,
             "core/dashboard.html",
-            {"tiles": tiles, "recent": recent, "can_audit": can_audit, "role": role_of(user)},
+            {
+                "tiles": tiles,
+                "recent": recent,
+                "can_audit": can_audit,
+                "role": role_of(user),
+                "certificates": certificates,
+            },
         )
 
 

@@ -1,0 +1,26 @@
+import django_filters
+from django.db.models import Q
+
+from certificates.models import CertificateStatus
+
+EXPIRING_CHOICES = [("1", "within 1 day"), ("7", "within 7 days"), ("30", "within 30 days"), ("90", "within 90 days")]
+
+
+class CertificateFilter(django_filters.FilterSet):
+    """Shared by the list page and the API: identity (id or username), profile, status, expiring (days)."""
+
+    identity = django_filters.CharFilter(method="by_identity", label="Identity (id or username)")
+    profile = django_filters.CharFilter(field_name="profile__name", label="Profile")
+    status = django_filters.ChoiceFilter(choices=CertificateStatus.choices)
+    expiring = django_filters.ChoiceFilter(choices=EXPIRING_CHOICES, method="by_expiry", label="Expiring")
+
+    def by_identity(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        if value.isdigit():
+            return queryset.filter(identity_id=int(value))
+        return queryset.filter(Q(identity__user__username=value) | Q(identity__display_name__iexact=value))
+
+    def by_expiry(self, queryset, name, value):
+        return queryset.expiring_within(int(value)) if value else queryset

@@ -1,0 +1,114 @@
+from django import forms
+
+from accounts.models import Identity, IdentityStatus
+from certificates.models import CertificateProfile, RevocationReason
+from certificates.tls import ALLOWED_TLS12_CIPHERS, ALLOWED_TLS13_SUITES
+
+_PEM_HELP = "Paste the PEM CSR (-----BEGIN CERTIFICATE REQUEST-----) or upload the file. Keep the private key."
+
+
+class CsrField(forms.CharField):
+    widget = forms.Textarea(attrs={"rows": 10, "spellcheck": "false", "class": "mono"})
+
+
+class _CsrFormMixin(forms.Form):
+    csr = CsrField(label="CSR (PEM)", required=False, help_text=_PEM_HELP, max_length=20000)
+    csr_file = forms.FileField(label="or CSR file", required=False)
+    lifetime_days = forms.IntegerField(label="Lifetime (days)", required=False, min_value=1, max_value=3650)
+
+    def clean(self):
+        data = super().clean()
+        upload = data.get("csr_file")
+        if upload is not None:
+            if upload.size > 20000:
+                self.add_error("csr_file", "A CSR is a few kilobytes; this file is too large.")
+                return data
+            try:
+                data["csr"] = upload.read().decode("ascii")
+            except UnicodeDecodeError:
+                self.add_error("csr_file", "The file is not PEM text.")
+                return data
+        if not (data.get("csr") or "").strip() and "csr_file" not in self.errors:
+            self.add_error("csr", "Paste a PEM CSR or upload one.")
+        return data
+
+
+class IssueForm(_CsrFormMixin):
+    identity = forms.CharField(
+        label="Identity (username or id)",
+        max_length=150,
+        help_text="The certificate names this identity in its subject and a URI SAN.",
+    )
+    profile = forms.ModelChoiceField(queryset=CertificateProfile.objects.all(), to_field_name="name")
+
+    field_order = ["identity", "profile", "csr", "csr_file", "lifetime_days"]
+
+    def clean_identity(self):
+        ref = self.cleaned_data["identity"].strip()
+        query = Identity.objects.select_related("user")
+        identity = (query.filter(pk=int(ref)) if ref.isdigit() else query.filter(user__username=ref)).first()
+        if identity is None:
+            raise forms.ValidationError(f"No identity {ref!r}.")
+        return identity
+
+
+class RequestForm(_CsrFormMixin):
+    identity = forms.ModelChoiceField(queryset=Identity.objects.none(), label="Identity you sponsor")
+    profile = forms.ModelChoiceField(queryset=CertificateProfile.objects.all(), to_field_name="name")
+
+    field_order = ["identity", "profile", "csr", "csr_file", "lifetime_days"]
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["identity"].queryset = Identity.objects.filter(
+            sponsor__user=user, status=IdentityStatus.ACTIVE
+        ).select_related("user")
+
+
+class RevokeForm(forms.Form):
+    reason = forms.ChoiceField(
+        choices=[("", "— choose a reason —"), *RevocationReason.choices],
+        help_text="RFC 5280 reason, published in the CRL.",
+    )
+    comment = forms.CharField(max_length=200, required=False, help_text="Recorded in the audit log.")
+
+
+class RenewForm(_CsrFormMixin):
+    csr = CsrField(label="New CSR (PEM, optional)", required=False, help_text="Leave empty to keep the same key.")
+    revoke_old = forms.BooleanField(required=False, label="Revoke the old certificate (reason: superseded)")
+
+    def clean(self):
+        data = forms.Form.clean(self)
+        upload = data.get("csr_file")
+        if upload is not None:
+            data["csr"] = upload.read().decode("ascii", errors="replace")
+        return data
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(max_length=200)
+
+
+def _lines(value: str) -> list[str]:
+    return [line.strip() for line in value.replace(",", "\n").replace(":", "\n").splitlines() if line.strip()]
+
+
+class TlsProfileForm(forms.Form):
+    min_version = forms.ChoiceField(choices=[("TLSv1.2", "TLS 1.2"), ("TLSv1.3", "TLS 1.3")])
+    tls12_ciphers = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6, "class": "mono"}),
+        required=False,
+        label="TLS 1.2 ciphers (OpenSSL names, one a line)",
+        help_text="Allowed: " + ", ".join(sorted(ALLOWED_TLS12_CIPHERS)),
+    )
+    tls13_suites = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
+        label="TLS 1.3 suites (one a line)",
+        help_text="Allowed: " + ", ".join(sorted(ALLOWED_TLS13_SUITES)),
+    )
+
+    def clean_tls12_ciphers(self):
+        return _lines(self.cleaned_data["tls12_ciphers"])
+
+    def clean_tls13_suites(self):
+        return _lines(self.cleaned_data["tls13_suites"])
