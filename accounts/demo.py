@@ -85,3 +85,28 @@ def load_demo_hardware_tokens(count: int = 3) -> list[tuple[str, str]]:
         shown.append((serial, seed))
     summary = import_token_seeds(None, data="\n".join(lines).encode(), filename="demo-tokens.csv")
     return [(serial, seed) for serial, seed in shown if serial in summary.imported]
+
+
+def load_demo_pki() -> str:
+    """The internal CA (once) and a sponsored demo algorithm with SenderCompIDs to issue certificates for."""
+    from accounts.actions import create_non_person_identity
+    from certificates.actions import init_ca
+    from certificates.models import CertificateAuthority
+
+    lines = []
+    if not CertificateAuthority.objects.exists():
+        ca = init_ca(None, common_name="ZT Console Demo")
+        lines.append(f"Internal CA created: {ca.name} ({ca.key_description}); chain at /pki/chain.pem")
+    if not Identity.objects.filter(user__username="algo-rfq-demo").exists():
+        sponsor = Identity.objects.get(user__username="tina")
+        create_non_person_identity(
+            None,
+            name="algo-rfq-demo",
+            kind=IdentityKind.ALGORITHM,
+            display_name="Demo RFQ algorithm",
+            sponsor=sponsor,
+            environment="uat",
+            sender_comp_ids=["DEMOALGO1"],
+        )
+        lines.append("Demo algorithm algo-rfq-demo (SenderCompID DEMOALGO1) sponsored by tina")
+    return "\n".join(lines)

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.demo import load_demo_hardware_tokens, load_demo_personas
+from accounts.demo import load_demo_hardware_tokens, load_demo_personas, load_demo_pki
 
 
 class Command(BaseCommand):
@@ -15,6 +15,9 @@ class Command(BaseCommand):
                 f"{persona.username:<6} {persona.role:<19} password {persona.password}  TOTP {persona.totp_secret}"
             )
             self.stdout.write(f"       {persona.otpauth_uri}")
+        pki = load_demo_pki()
+        if pki:
+            self.stdout.write("\n" + pki)
         tokens = load_demo_hardware_tokens()
         if tokens:
             self.stdout.write("\nHardware HOTP tokens in stock (enroll one on your profile page with two codes):")
