@@ -6,6 +6,17 @@ from accounts.api.devices import DevicePostureView, DeviceViewSet
 from accounts.api.identities import IdentityViewSet
 from accounts.api.views import ApiTokenViewSet, MeView
 from certificates.api.views import CertificateViewSet, TlsProfileApiView
+from policies.api.views import (
+    AccessRuleViewSet,
+    BandsApiView,
+    CountryRangeViewSet,
+    FlowViewSet,
+    NetworkZoneViewSet,
+    PublicationViewSet,
+    RiskRuleViewSet,
+    SegmentViewSet,
+    TestCaseViewSet,
+)
 from ztconsole.core.api import AuditEventList
 from ztconsole.core.roles import VIEW_API_DOCS
 
@@ -23,11 +34,20 @@ router.register("tokens", ApiTokenViewSet, basename="api-token")
 router.register("identities", IdentityViewSet, basename="api-identity")
 router.register("devices", DeviceViewSet, basename="api-device")
 router.register("certificates", CertificateViewSet, basename="api-certificate")
+router.register("policy/segments", SegmentViewSet, basename="api-policy-segment")
+router.register("policy/flows", FlowViewSet, basename="api-policy-flow")
+router.register("policy/access-rules", AccessRuleViewSet, basename="api-policy-access-rule")
+router.register("policy/risk-rules", RiskRuleViewSet, basename="api-policy-risk-rule")
+router.register("policy/network-zones", NetworkZoneViewSet, basename="api-policy-zone")
+router.register("policy/country-ranges", CountryRangeViewSet, basename="api-policy-country")
+router.register("policy/test-cases", TestCaseViewSet, basename="api-policy-test-case")
+router.register("policy/publications", PublicationViewSet, basename="api-policy-publication")
 
 urlpatterns = [
     path("me/", MeView.as_view(), name="api-me"),
     path("audit/events/", AuditEventList.as_view(), name="api-audit-events"),
     path("tls-profile/", TlsProfileApiView.as_view(), name="api-tls-profile"),
+    path("policy/bands/", BandsApiView.as_view(), name="api-policy-bands"),
     path("schema/", SchemaView.as_view(), name="api-schema"),
     path("docs/", SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # Agents post with or without the trailing slash; both reach the same view.

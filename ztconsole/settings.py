@@ -160,6 +160,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "certificates.tasks.watch_certificate_expiry",
         "schedule": 3600.0,
     },
+    "expire-policy-publications": {
+        "task": "policies.tasks.expire_publications",
+        "schedule": 300.0,
+    },
 }
 
 # --- Authentication ----------------------------------------------------------------------------------
@@ -207,6 +211,8 @@ ZT_POSTURE_TTL_SECONDS = env_int("ZT_POSTURE_TTL_SECONDS", 3600, minimum=60)
 # and the public base URL put in certificates' CRL distribution point (none when empty).
 ZT_CRL_NEXT_UPDATE_HOURS = env_int("ZT_CRL_NEXT_UPDATE_HOURS", 24, minimum=1, maximum=24 * 30)
 ZT_PKI_BASE_URL = env_str("ZT_PKI_BASE_URL", "").rstrip("/")
+# Policy publication: a pending request (maker-checker) expires unless approved within this many hours.
+ZT_PUBLICATION_TTL_HOURS = env_int("ZT_PUBLICATION_TTL_HOURS", 48, minimum=1, maximum=24 * 30)
 
 AXES_FAILURE_LIMIT = env_int("ZT_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = env_int("ZT_LOGIN_COOLOFF_MINUTES", 15, minimum=1) / 60  # hours

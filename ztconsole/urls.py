@@ -9,5 +9,6 @@ urlpatterns = [
     path("api/v1/", include("ztconsole.api_urls")),
     path("certificates/", include("certificates.urls")),
     path("pki/", include("certificates.pki_urls")),
+    path("policies/", include("policies.urls")),
     path("healthz", core_views.HealthView.as_view(), name="healthz"),
 ]

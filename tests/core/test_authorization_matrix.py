@@ -28,6 +28,8 @@ DEVICE_OWNER_OR_MANAGERS = frozenset({"trader", "admin", "security"})  # the dev
 CERT_READERS = ALL_ROLES  # traders see the certificates of identities they sponsor
 CERT_ISSUERS = frozenset({"admin", "security"})
 CERT_REVOKERS = frozenset({"security"})
+POLICY_READERS = frozenset({"admin", "security", "compliance"})
+POLICY_APPROVERS = frozenset({"admin", "security"})  # approve_publication and simulate
 PUBLIC = "public"
 NOT_SIGN_IN = {
     "healthz",
@@ -141,6 +143,59 @@ MATRIX: dict[str, Row] = {
     "api-certificate-revoke": Row(CERT_REVOKERS, method="post", api=True, kwargs={"pk": "certificate"}),
     "api-certificate-renew": Row(CERT_ISSUERS, method="post", api=True, kwargs={"pk": "certificate"}),
     "api-tls-profile": Row(CERT_READERS, api=True),
+    "policies:draft": Row(POLICY_READERS),
+    "policies:segment_new": Row(ADMIN),
+    "policies:segment_edit": Row(ADMIN, kwargs={"pk": "policy_segment"}),
+    "policies:segment_delete": Row(ADMIN, method="post", kwargs={"pk": "policy_segment"}),
+    "policies:flow_new": Row(ADMIN),
+    "policies:flow_delete": Row(ADMIN, method="post", kwargs={"pk": "policy_flow"}),
+    "policies:zone_new": Row(ADMIN),
+    "policies:zone_edit": Row(ADMIN, kwargs={"pk": "policy_zone"}),
+    "policies:zone_delete": Row(ADMIN, method="post", kwargs={"pk": "policy_zone"}),
+    "policies:country_new": Row(ADMIN),
+    "policies:country_delete": Row(ADMIN, method="post", kwargs={"pk": "policy_country"}),
+    "policies:access_rule_new": Row(ADMIN),
+    "policies:access_rule_edit": Row(ADMIN, kwargs={"pk": "policy_access_rule"}),
+    "policies:access_rule_delete": Row(ADMIN, method="post", kwargs={"pk": "policy_access_rule"}),
+    "policies:risk_rule_new": Row(ADMIN),
+    "policies:risk_rule_edit": Row(ADMIN, kwargs={"pk": "policy_risk_rule"}),
+    "policies:risk_rule_delete": Row(ADMIN, method="post", kwargs={"pk": "policy_risk_rule"}),
+    "policies:bands": Row(ADMIN, method="post"),
+    "policies:test_case_new": Row(ADMIN),
+    "policies:test_case_delete": Row(ADMIN, method="post", kwargs={"pk": "policy_test_case"}),
+    "policies:publications": Row(POLICY_READERS),
+    "policies:publish": Row(ADMIN, method="post"),
+    "policies:rollback": Row(ADMIN, method="post"),
+    "policies:publication": Row(POLICY_READERS, kwargs={"pk": "policy_publication"}),
+    # The administrator is the author here: allowed through, then refused by the action (400), not a 403.
+    "policies:approve": Row(POLICY_APPROVERS, method="post", kwargs={"pk": "policy_publication"}),
+    "policies:reject": Row(POLICY_APPROVERS, method="post", kwargs={"pk": "policy_publication"}),
+    "policies:signing_key": Row(POLICY_READERS),
+    "policies:simulator": Row(POLICY_APPROVERS),
+    "api-policy-segment-list": Row(POLICY_READERS, api=True),
+    "api-policy-segment-detail": Row(POLICY_READERS, api=True, kwargs={"pk": "policy_segment"}),
+    "api-policy-flow-list": Row(POLICY_READERS, api=True),
+    "api-policy-flow-detail": Row(POLICY_READERS, api=True, kwargs={"pk": "policy_flow"}),
+    "api-policy-access-rule-list": Row(POLICY_READERS, api=True),
+    "api-policy-access-rule-detail": Row(POLICY_READERS, api=True, kwargs={"pk": "policy_access_rule"}),
+    "api-policy-risk-rule-list": Row(POLICY_READERS, api=True),
+    "api-policy-risk-rule-detail": Row(POLICY_READERS, api=True, kwargs={"pk": "policy_risk_rule"}),
+    "api-policy-zone-list": Row(POLICY_READERS, api=True),
+    "api-policy-zone-detail": Row(POLICY_READERS, api=True, kwargs={"pk": "policy_zone"}),
+    "api-policy-country-list": Row(POLICY_READERS, api=True),
+    "api-policy-country-detail": Row(POLICY_READERS, api=True, kwargs={"pk": "policy_country"}),
+    "api-policy-test-case-list": Row(POLICY_READERS, api=True),
+    "api-policy-test-case-detail": Row(POLICY_READERS, api=True, kwargs={"pk": "policy_test_case"}),
+    "api-policy-bands": Row(POLICY_READERS, api=True),
+    "api-policy-publication-list": Row(POLICY_READERS, api=True),
+    "api-policy-publication-detail": Row(POLICY_READERS, api=True, kwargs={"pk": "policy_publication"}),
+    "api-policy-publication-approve": Row(
+        POLICY_APPROVERS, method="post", api=True, kwargs={"pk": "policy_publication"}
+    ),
+    "api-policy-publication-reject": Row(
+        POLICY_APPROVERS, method="post", api=True, kwargs={"pk": "policy_publication"}
+    ),
+    "api-policy-publication-rollback": Row(ADMIN, method="post", api=True),
 }
 
 
@@ -205,6 +260,10 @@ def _resolve_kwargs(row: Row, personas) -> dict:
             from tests.certificates.helpers import matrix_certificate
 
             values[key] = matrix_certificate(personas, request=ref == "certificate_request").pk
+        elif ref.startswith("policy_"):
+            from tests.policies.helpers import matrix_object
+
+            values[key] = matrix_object(personas, ref)
         elif ref == "token":
             service = create_non_person_identity(
                 None,

@@ -32,6 +32,11 @@ ISSUE_CERTIFICATES = "certificates.issue_certificates"
 REVOKE_CERTIFICATES = "certificates.revoke_certificates"
 MANAGE_TLS_PROFILE = "certificates.manage_tls_profile"
 REQUEST_CERTIFICATE = "certificates.request_certificate"
+VIEW_POLICY = "policies.view_policy"
+EDIT_POLICY = "policies.edit_policy"
+PUBLISH_POLICY = "policies.publish_policy"
+APPROVE_PUBLICATION = "policies.approve_publication"
+SIMULATE = "policies.simulate"
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     ADMINISTRATOR: (
@@ -49,6 +54,11 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         MANAGE_DEVICES,
         VIEW_CERTIFICATES,
         ISSUE_CERTIFICATES,
+        VIEW_POLICY,
+        EDIT_POLICY,
+        PUBLISH_POLICY,
+        APPROVE_PUBLICATION,
+        SIMULATE,
     ),
     SECURITY_OFFICER: (
         VIEW_CONSOLE,
@@ -64,9 +74,20 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         ISSUE_CERTIFICATES,
         REVOKE_CERTIFICATES,
         MANAGE_TLS_PROFILE,
+        VIEW_POLICY,
+        APPROVE_PUBLICATION,
+        SIMULATE,
     ),
     TRADER: (VIEW_CONSOLE, VIEW_DEVICES, VIEW_CERTIFICATES, REQUEST_CERTIFICATE),
-    COMPLIANCE_OFFICER: (VIEW_CONSOLE, VIEW_AUDIT, VIEW_API_DOCS, VIEW_IDENTITIES, VIEW_DEVICES, VIEW_CERTIFICATES),
+    COMPLIANCE_OFFICER: (
+        VIEW_CONSOLE,
+        VIEW_AUDIT,
+        VIEW_API_DOCS,
+        VIEW_IDENTITIES,
+        VIEW_DEVICES,
+        VIEW_CERTIFICATES,
+        VIEW_POLICY,
+    ),
 }
 
 

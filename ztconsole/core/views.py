@@ -12,7 +12,7 @@ from accounts.models import ApiToken, OathDevice
 from ztconsole.core.health import run_checks
 from ztconsole.core.models import AuditEvent, AuditHead
 from ztconsole.core.permissions import PUBLIC, ConsoleView
-from ztconsole.core.roles import VIEW_AUDIT, VIEW_CERTIFICATES, VIEW_CONSOLE, role_of
+from ztconsole.core.roles import VIEW_AUDIT, VIEW_CERTIFICATES, VIEW_CONSOLE, VIEW_POLICY, role_of
 
 AUDIT_PAGE_SIZE = 50
 
@@ -37,6 +37,11 @@ class DashboardView(ConsoleView, View):
             from certificates.selectors import dashboard_counts
 
             certificates = dashboard_counts(Certificate.objects.restrict(user), user)
+        policy = None
+        if user.has_perm(VIEW_POLICY):
+            from policies.selectors import dashboard_summary
+
+            policy = dashboard_summary()
         return render(
             request,
             "core/dashboard.html",
@@ -46,6 +51,7 @@ class DashboardView(ConsoleView, View):
                 "can_audit": can_audit,
                 "role": role_of(user),
                 "certificates": certificates,
+                "policy": policy,
             },
         )
 

@@ -1,0 +1,168 @@
+"""Database snapshot -> bundle payload, deterministically (the same database state gives identical bytes).
+
+Pure read-side functions: ``snapshot`` reads an environment's draft and the identities and devices it covers;
+``compile_payload`` hands them to ``pep.builder.build_payload``. Signing and storing are actions' business.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Max, Prefetch, Q
+
+from accounts.models import DeviceRegistration, Identity
+from pep.builder import DEFAULT_BANDS, build_payload, payload_bytes
+from policies.models import AccessRule, Bands, CountryRange, NetworkZone, RiskRule, Segment, SegmentResource
+from ztconsole.core.roles import ROLES
+
+EPOCH = "1970-01-01T00:00:00Z"
+
+
+def utc_text(value) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def identity_id(identity: Identity) -> str:
+    """The id a bundle, a decision request and an access rule use for an identity: its username."""
+    return identity.user.get_username()
+
+
+def _identities(environment: str) -> list[dict[str, Any]]:
+    from certificates.models import Certificate, CertificateStatus
+
+    queryset = (
+        Identity.objects.filter(Q(environment="") | Q(environment=environment))
+        .select_related("user", "desk")
+        .prefetch_related(
+            "user__groups",
+            Prefetch(
+                "certificates",
+                queryset=Certificate.objects.filter(status=CertificateStatus.ACTIVE).only("identity_id", "sha256"),
+                to_attr="active_certificates",
+            ),
+        )
+    )
+    return [
+        {
+            "id": identity_id(identity),
+            "status": identity.status,
+            "privileged": identity.privileged,
+            "expected_countries": identity.expected_countries or (),
+            "desk": identity.desk.name if identity.desk_id else None,
+            "roles": [g.name for g in identity.user.groups.all() if g.name in ROLES],
+            # Bound certificates: a PEP then requires the mTLS client certificate to be one of them.
+            "certificates": [c.sha256 for c in identity.active_certificates],
+        }
+        for identity in queryset
+    ]
+
+
+def _devices(environment: str) -> list[dict[str, Any]]:
+    queryset = DeviceRegistration.objects.filter(Q(owner__environment="") | Q(owner__environment=environment)).order_by(
+        "serial"
+    )
+    return [{"id": device.serial, "health": str(device.health)} for device in queryset]
+
+
+def _segments(environment: str) -> list[dict[str, Any]]:
+    segments = Segment.objects.filter(environment=environment).prefetch_related("resources")
+    return [
+        {
+            "id": segment.name,
+            "resources": [
+                {"id": r.name, "address": r.address or None, "venue": r.venue or None} for r in segment.resources.all()
+            ],
+        }
+        for segment in segments
+    ]
+
+
+def access_rule_entry(rule: AccessRule) -> dict[str, Any]:
+    return {
+        "id": rule.name,
+        "subject": {"kind": rule.subject_kind, "id": rule.subject_label},
+        "target": {"kind": "segment" if rule.target_segment_id else "resource", "id": rule.target_label},
+        "message_types": rule.message_types,
+        "window": rule.window,
+        "expires_at": utc_text(rule.expires_at) if rule.expires_at else None,
+    }
+
+
+def _access_rules(environment: str) -> list[dict[str, Any]]:
+    rules = AccessRule.objects.filter(environment=environment).select_related(
+        "subject_identity__user", "subject_desk", "target_segment", "target_resource"
+    )
+    return [access_rule_entry(rule) for rule in rules]
+
+
+def bands_of(environment: str) -> dict[str, int]:
+    bands = Bands.objects.filter(environment=environment).first()
+    return {"step_up": bands.step_up, "deny": bands.deny} if bands else dict(DEFAULT_BANDS)
+
+
+def draft_issued_at(environment: str) -> str:
+    """The latest change to the draft: a draft compiled twice without changes gets the same ``issued_at``."""
+    latest = None
+    for model in (Segment, AccessRule, RiskRule, Bands, NetworkZone, CountryRange):
+        value = model.objects.filter(environment=environment).aggregate(m=Max("updated_at"))["m"]
+        latest = value if latest is None or (value is not None and value > latest) else latest
+    value = SegmentResource.objects.filter(segment__environment=environment).aggregate(m=Max("updated_at"))["m"]
+    latest = value if latest is None or (value is not None and value > latest) else latest
+    return utc_text(latest) if latest else EPOCH
+
+
+def compile_payload(environment: str, *, version: int, issued_at: str) -> dict[str, Any]:
+    """The environment's draft as a normalized bundle payload (unsigned, not yet validated)."""
+    return build_payload(
+        environment=environment,
+        version=version,
+        issued_at=issued_at,
+        identities=_identities(environment),
+        devices=_devices(environment),
+        segments=_segments(environment),
+        access_rules=_access_rules(environment),
+        risk_rules=[
+            {"id": r.name, "attribute": r.attribute, "condition": r.condition, "score": r.score, "enabled": r.enabled}
+            for r in RiskRule.objects.filter(environment=environment)
+        ],
+        bands=bands_of(environment),
+        network_zones=[{"id": z.name, "cidrs": z.cidrs} for z in NetworkZone.objects.filter(environment=environment)],
+        ip_countries=[
+            {"cidr": c.cidr, "country": c.country} for c in CountryRange.objects.filter(environment=environment)
+        ],
+    )
+
+
+_DIFF_SECTIONS = ("segments", "access_rules", "risk_rules", "network_zones", "identities", "devices")
+
+
+def diff_payloads(previous: dict[str, Any] | None, current: dict[str, Any]) -> dict[str, Any]:
+    """Per section: ids added, removed and changed; plus bands and the country table when they differ."""
+    previous = previous or {}
+    result: dict[str, Any] = {}
+    for section in _DIFF_SECTIONS:
+        before = {item["id"]: item for item in previous.get(section, [])}
+        after = {item["id"]: item for item in current.get(section, [])}
+        entry = {
+            "added": sorted(after.keys() - before.keys()),
+            "removed": sorted(before.keys() - after.keys()),
+            "changed": sorted(k for k in after.keys() & before.keys() if after[k] != before[k]),
+        }
+        if any(entry.values()):
+            result[section] = entry
+    countries_before = {e["cidr"]: e["country"] for e in previous.get("ip_countries", [])}
+    countries_after = {e["cidr"]: e["country"] for e in current.get("ip_countries", [])}
+    if countries_before != countries_after:
+        result["ip_countries"] = {
+            "added": sorted(countries_after.keys() - countries_before.keys()),
+            "removed": sorted(countries_before.keys() - countries_after.keys()),
+            "changed": sorted(
+                k for k in countries_after.keys() & countries_before.keys() if countries_after[k] != countries_before[k]
+            ),
+        }
+    if previous.get("bands") != current.get("bands"):
+        result["bands"] = {"before": previous.get("bands"), "after": current.get("bands")}
+    return result
+
+
+__all__ = ["bands_of", "compile_payload", "diff_payloads", "draft_issued_at", "identity_id", "payload_bytes"]
