@@ -284,3 +284,23 @@ class DeskForm(forms.Form):
 
 class MoveToDeskForm(forms.Form):
     desk = forms.ModelChoiceField(queryset=Desk.objects.all(), required=False, empty_label="(no desk)")
+
+
+_DAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
+
+
+class TradingHoursForm(forms.Form):
+    """Empty start and end clear the window (no trading-hours condition for this identity)."""
+
+    timezone = forms.CharField(max_length=64, initial="Europe/London", help_text="IANA zone, e.g. Europe/London")
+    days = forms.TypedMultipleChoiceField(
+        choices=_DAYS, coerce=int, required=False, initial=[0, 1, 2, 3, 4], widget=forms.CheckboxSelectMultiple
+    )
+    start = forms.CharField(max_length=5, required=False, help_text="HH:MM")
+    end = forms.CharField(max_length=5, required=False, help_text="HH:MM")
+
+    def window(self):
+        data = self.cleaned_data
+        if not data["start"] and not data["end"]:
+            return None
+        return {"timezone": data["timezone"], "days": data["days"], "start": data["start"], "end": data["end"]}

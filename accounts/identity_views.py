@@ -21,6 +21,7 @@ from accounts.forms import (
     ReasonForm,
     RoleForm,
     SponsorForm,
+    TradingHoursForm,
 )
 from accounts.models import Desk, Identity, IdentityStatus, OathDevice, StaticCodeDevice
 from accounts.stepup import StepUpRequiredMixin
@@ -145,6 +146,7 @@ class IdentityDetailView(ConsoleView, StepUpRequiredMixin, View):
             "sponsor_form": forms.get("sponsor_form") or SponsorForm(initial={"sponsor": identity.sponsor_id}),
             "reason_form": forms.get("reason_form") or ReasonForm(),
             "desk_form": MoveToDeskForm(initial={"desk": identity.desk_id}),
+            "hours_form": TradingHoursForm(initial=identity.trading_hours or None),
             "can_manage": request.user.has_perm(MANAGE_IDENTITIES),
             "can_suspend": request.user.has_perm(SUSPEND_IDENTITIES),
             "can_issue_code": request.user.has_perm(ISSUE_ENROLLMENT_CODE),
@@ -194,7 +196,13 @@ class IdentityLifecycleView(ConsoleView, StepUpRequiredMixin, View):
                 cleared = actions.reset_lockout(request.user, identity, request=request)
                 messages.success(request, f"Sign-in lockout lifted ({cleared} record(s) cleared).")
                 return redirect("accounts:identity_detail", pk=identity.pk)
-            if self.verb == "desk":
+            if self.verb == "hours":
+                form = TradingHoursForm(request.POST)
+                if not form.is_valid():
+                    messages.error(request, "Give a time zone and HH:MM start and end, or leave both times empty.")
+                    return redirect("accounts:identity_detail", pk=identity.pk)
+                actions.set_trading_hours(request.user, identity, form.window(), request=request)
+            elif self.verb == "desk":
                 form = MoveToDeskForm(request.POST)
                 if not form.is_valid():
                     messages.error(request, "Choose a desk.")
@@ -217,7 +225,12 @@ class IdentityLifecycleView(ConsoleView, StepUpRequiredMixin, View):
             messages.error(request, str(exc))
             return redirect("accounts:identity_detail", pk=identity.pk)
         identity.refresh_from_db()
-        labels = {"sponsor": "has a new sponsor", "reactivate": "is active again", "desk": "moved"}
+        labels = {
+            "sponsor": "has a new sponsor",
+            "reactivate": "is active again",
+            "desk": "moved",
+            "hours": "has new trading hours",
+        }
         messages.success(request, f"{identity} {labels.get(self.verb, f'is {identity.status}')}.")
         return redirect("accounts:identity_detail", pk=identity.pk)
 

@@ -28,7 +28,7 @@ urlpatterns = [
             identity_views.IdentityLifecycleView.as_view(verb=verb),
             name=f"identity_{verb}",
         )
-        for verb in ("suspend", "reactivate", "revoke", "sponsor", "desk", "unlock")
+        for verb in ("suspend", "reactivate", "revoke", "sponsor", "desk", "unlock", "hours")
     ],
     path(
         "identities/<int:pk>/enrollment-code/",

@@ -127,6 +127,11 @@ def _message_types(values: list[str]) -> list[str]:
     return cleaned
 
 
+def validate_window(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A trading-hours window (time zone, days 0-6, HH:MM start and end) in canonical form, or None."""
+    return _window(value)
+
+
 def _window(value: dict[str, Any] | None) -> dict[str, Any] | None:
     if not value:
         return None

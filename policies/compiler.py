@@ -48,6 +48,7 @@ def _identities(environment: str) -> list[dict[str, Any]]:
             "status": identity.status,
             "privileged": identity.privileged,
             "expected_countries": identity.expected_countries or (),
+            "trading_hours": identity.trading_hours,
             "desk": identity.desk.name if identity.desk_id else None,
             "roles": [g.name for g in identity.user.groups.all() if g.name in ROLES],
             # Bound certificates: a PEP then requires the mTLS client certificate to be one of them.

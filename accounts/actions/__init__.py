@@ -41,6 +41,7 @@ from accounts.actions.identities import (
     reactivate_identity,
     reset_lockout,
     revoke_identity,
+    set_trading_hours,
     suspend_identity,
 )
 
@@ -75,6 +76,7 @@ __all__ = [
     "retire_device",
     "revoke_api_token",
     "revoke_identity",
+    "set_trading_hours",
     "start_totp_enrollment",
     "suspend_identity",
     "verify_otp",

@@ -217,3 +217,23 @@ def reset_lockout(actor: Any, identity: Identity, *, request: HttpRequest | None
     cleared = reset(username=identity.username)
     audit.record(actor, "auth.lockout_reset", identity, {"records_cleared": cleared}, request=request)
     return cleared
+
+
+@transaction.atomic
+def set_trading_hours(
+    actor: Any, identity: Identity, window: dict[str, Any] | None, *, request: HttpRequest | None = None
+) -> Identity:
+    """When the identity normally trades; the risk engine scores requests outside this window."""
+    from policies.actions import PolicyError, validate_window
+
+    if identity.status == IdentityStatus.REVOKED:
+        raise ActionError(f"{identity} is revoked", field="trading_hours")
+    try:
+        cleaned = validate_window(window)
+    except PolicyError as exc:
+        raise ActionError(str(exc), field="trading_hours") from None
+    previous = identity.trading_hours
+    Identity.objects.filter(pk=identity.pk).update(trading_hours=cleaned)
+    identity.refresh_from_db()
+    audit.record(actor, "identity.trading_hours_changed", identity, {"from": previous, "to": cleaned}, request=request)
+    return identity

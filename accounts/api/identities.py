@@ -56,6 +56,7 @@ class IdentitySerializer(serializers.ModelSerializer):
             "expected_countries",
             "employment_status",
             "privileged",
+            "trading_hours",
             "created_at",
         ]
         read_only_fields = fields

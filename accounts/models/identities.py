@@ -75,6 +75,9 @@ class Identity(models.Model):
     expected_countries = models.JSONField(default=list, blank=True)
     employment_status = models.CharField(max_length=12, choices=EmploymentStatus.choices, blank=True)
     privileged = models.BooleanField(default=False)
+    trading_hours = models.JSONField(
+        null=True, blank=True, help_text="When this identity normally trades: a window as in docs/bundle.md, or null"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -208,3 +208,24 @@ def test_desks_are_created_and_identities_moved(personas, verified_client):
     assert tina.desk == desk
     assert {"desk.created", "identity.desk_changed"} <= set(AuditEvent.objects.values_list("action", flat=True))
     assert verified_client(personas["compliance"]).post(reverse("accounts:desk_list"), {"name": "X"}).status_code == 403
+
+
+def test_trading_hours_are_validated_audited_and_compiled(personas, verified_client):
+    from policies.compiler import _identities
+
+    client = verified_client(personas["admin"])
+    tina = personas["trader"].user.identity
+    url = reverse("accounts:identity_hours", kwargs={"pk": tina.pk})
+    client.post(url, {"timezone": "Mars/Olympus", "days": [0], "start": "08:00", "end": "17:00"})
+    tina.refresh_from_db()
+    assert tina.trading_hours is None
+    client.post(url, {"timezone": "Europe/London", "days": [0, 1, 2, 3, 4], "start": "07:30", "end": "17:30"})
+    tina.refresh_from_db()
+    assert tina.trading_hours == {
+        "timezone": "Europe/London",
+        "days": [0, 1, 2, 3, 4],
+        "start": "07:30",
+        "end": "17:30",
+    }
+    assert AuditEvent.objects.filter(action="identity.trading_hours_changed", target_id=str(tina.pk)).exists()
+    assert any(i["trading_hours"] == tina.trading_hours for i in _identities("prod"))

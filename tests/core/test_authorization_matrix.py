@@ -70,6 +70,7 @@ MATRIX: dict[str, Row] = {
     "accounts:identity_sponsor": Row(ADMIN, method="post", kwargs={"pk": "trader"}),
     "accounts:identity_desk": Row(ADMIN, method="post", kwargs={"pk": "trader"}),
     "accounts:identity_unlock": Row(SUSPENDERS, method="post", kwargs={"pk": "trader"}),
+    "accounts:identity_hours": Row(ADMIN, method="post", kwargs={"pk": "trader"}),
     "accounts:desk_list": Row(IDENTITY_READERS),
     "api-identity-list": Row(IDENTITY_READERS, api=True),
     "api-identity-detail": Row(IDENTITY_READERS, api=True, kwargs={"pk": "trader"}),
