@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Max, Prefetch, Q
+from django.db.models import Max, Q
 
 from accounts.models import DeviceRegistration, Identity
 from pep.builder import DEFAULT_BANDS, build_payload, payload_bytes
@@ -28,33 +28,38 @@ def identity_id(identity: Identity) -> str:
 
 
 def _identities(environment: str) -> list[dict[str, Any]]:
+    """Plain rows, no model instances: at 10k identities building models would dominate compile time."""
+    from collections import defaultdict
+
+    from django.contrib.auth import get_user_model
+
     from certificates.models import Certificate, CertificateStatus
 
-    queryset = (
-        Identity.objects.filter(Q(environment="") | Q(environment=environment))
-        .select_related("user", "desk")
-        .prefetch_related(
-            "user__groups",
-            Prefetch(
-                "certificates",
-                queryset=Certificate.objects.filter(status=CertificateStatus.ACTIVE).only("identity_id", "sha256"),
-                to_attr="active_certificates",
-            ),
-        )
+    scope = Q(environment="") | Q(environment=environment)
+    rows = Identity.objects.filter(scope).values_list(
+        "id", "user_id", "user__username", "status", "privileged", "expected_countries", "trading_hours", "desk__name"
     )
+    roles: dict[int, list[str]] = defaultdict(list)
+    memberships = get_user_model().groups.through.objects.filter(group__name__in=ROLES)
+    for user_id, group_name in memberships.values_list("user_id", "group__name"):
+        roles[user_id].append(group_name)
+    certificates: dict[int, list[str]] = defaultdict(list)
+    active = Certificate.objects.filter(status=CertificateStatus.ACTIVE).values_list("identity_id", "sha256")
+    for owner_id, sha256 in active:
+        certificates[owner_id].append(sha256)
     return [
         {
-            "id": identity_id(identity),
-            "status": identity.status,
-            "privileged": identity.privileged,
-            "expected_countries": identity.expected_countries or (),
-            "trading_hours": identity.trading_hours,
-            "desk": identity.desk.name if identity.desk_id else None,
-            "roles": [g.name for g in identity.user.groups.all() if g.name in ROLES],
+            "id": username,
+            "status": status,
+            "privileged": privileged,
+            "expected_countries": countries or (),
+            "trading_hours": hours,
+            "desk": desk,
+            "roles": roles.get(user_id, []),
             # Bound certificates: a PEP then requires the mTLS client certificate to be one of them.
-            "certificates": [c.sha256 for c in identity.active_certificates],
+            "certificates": certificates.get(pk, []),
         }
-        for identity in queryset
+        for pk, user_id, username, status, privileged, countries, hours, desk in rows
     ]
 
 
@@ -90,10 +95,33 @@ def access_rule_entry(rule: AccessRule) -> dict[str, Any]:
 
 
 def _access_rules(environment: str) -> list[dict[str, Any]]:
-    rules = AccessRule.objects.filter(environment=environment).select_related(
-        "subject_identity__user", "subject_desk", "target_segment", "target_resource"
+    """Plain rows (see _identities); the same entries access_rule_entry gives for one rule."""
+    rows = AccessRule.objects.filter(environment=environment).values_list(
+        "name",
+        "subject_kind",
+        "subject_identity__user__username",
+        "subject_desk__name",
+        "subject_role",
+        "target_segment__name",
+        "target_resource__name",
+        "message_types",
+        "window",
+        "expires_at",
     )
-    return [access_rule_entry(rule) for rule in rules]
+    entries = []
+    for name, kind, username, desk, role, segment, resource, message_types, window, expires_at in rows:
+        subject = {"identity": username, "desk": desk}.get(kind, role)
+        entries.append(
+            {
+                "id": name,
+                "subject": {"kind": kind, "id": subject or ""},
+                "target": {"kind": "segment" if segment else "resource", "id": segment or resource or ""},
+                "message_types": message_types,
+                "window": window,
+                "expires_at": utc_text(expires_at) if expires_at else None,
+            }
+        )
+    return entries
 
 
 def bands_of(environment: str) -> dict[str, int]:
