@@ -1,4 +1,4 @@
-"""Compile + sign from the database: the console's side of the bundle budget (≤ 2 s for the reference policy).
+"""Compile + sign from the database: the console side of the bundle budget (≤ 2 s for the reference policy).
 
 bench_pep measures the engine and pep.builder on in-memory data; this measures policies.compiler reading the
 draft from the database (identities, devices, segments, access rules, risk rules) plus validation and signing.
