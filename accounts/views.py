@@ -20,6 +20,7 @@ from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts import actions
 from accounts.actions import mfa as mfa_actions
+from accounts.actions.core import ENROLL_CODE_SESSION_KEY
 from accounts.assurance import required_assurance
 from accounts.forms import (
     ApiTokenForm,
@@ -41,7 +42,6 @@ from ztconsole.core.roles import (
 )
 
 User = get_user_model()
-ENROLL_CODE_SESSION_KEY = "zt_enroll_code_id"
 ENROLL_DEVICE_SESSION_KEY = "zt_enroll_device_id"
 NEXT_SESSION_KEY = "zt_next"
 

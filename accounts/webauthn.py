@@ -9,6 +9,7 @@ at all); passwordless sign-in is off: a security key is the second factor after 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from django.conf import settings
@@ -24,11 +25,9 @@ from django_otp_webauthn.views import (
 )
 from webauthn.helpers.structs import AttestationConveyancePreference
 
-from accounts.actions.core import VERIFIED_AT_SESSION_KEY, spend_enrollment_code
+from accounts.actions.core import ENROLL_CODE_SESSION_KEY, VERIFIED_AT_SESSION_KEY, spend_enrollment_code
 from accounts.models import Assurance
 from ztconsole.core import audit
-
-ENROLL_CODE_SESSION_KEY = "zt_enroll_code_id"  # the same key the first-enrollment page sets
 
 
 def rp_id(request) -> str:
@@ -158,7 +157,7 @@ class RegistrationCompleteView(CompleteCredentialRegistrationView):
             raise
         if first_enrollment:
             request.session.cycle_key()
-        request.session[VERIFIED_AT_SESSION_KEY] = _now()
+        request.session[VERIFIED_AT_SESSION_KEY] = time.time()
         request.session.pop(ENROLL_CODE_SESSION_KEY, None)
         return response
 
@@ -203,11 +202,5 @@ class AuthenticationCompleteView(CompleteCredentialAuthenticationView):
             return self.handle_exception(exc)
         if not step_up:
             request.session.cycle_key()
-        request.session[VERIFIED_AT_SESSION_KEY] = _now()
+        request.session[VERIFIED_AT_SESSION_KEY] = time.time()
         return response
-
-
-def _now() -> float:
-    import time
-
-    return time.time()

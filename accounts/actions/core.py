@@ -40,6 +40,8 @@ PRIVILEGED_ROLES = (ADMINISTRATOR, SECURITY_OFFICER)
 
 User = get_user_model()
 VERIFIED_AT_SESSION_KEY = "zt_otp_verified_at"
+# Set by the first-enrollment page once the enrollment code checks out; every enrollment method reads it.
+ENROLL_CODE_SESSION_KEY = "zt_enroll_code_id"
 
 
 class ActionError(Exception):

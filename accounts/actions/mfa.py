@@ -172,42 +172,27 @@ def enroll_yubikey(
     user: Any, *, otp: str, request: HttpRequest, enrollment_code_id: int | None = None
 ) -> YubikeyDevice | None:
     """Enroll a YubiKey from the inventory by touching it once: the OTP names the key and proves possession."""
-    attempts = cache.get(_attempts_key(user), 0)
-    if attempts >= ENROLL_ATTEMPTS_PER_HOUR:
-        raise ActionError("too many failed enrollment attempts; try again in an hour", field="otp")
+    attempts = _check_enrollment_attempts(user, "otp")
     parts = split_otp(otp)
     if parts is None:
         raise ActionError("that is not a YubiKey OTP: touch the key with the cursor in the field", field="otp")
     record = YubikeyRecord.objects.select_for_update().filter(public_id=parts[0]).first()
     if record is None:
         raise ActionError("this YubiKey is not in the inventory", field="otp")
-    if record.state not in (TokenState.IN_STOCK, TokenState.ASSIGNED):
-        raise ActionError(f"this YubiKey is {record.get_state_display().lower()} and cannot be enrolled", "otp")
-    if record.state == TokenState.ASSIGNED and record.assigned_to_id != user.pk:
-        raise ActionError("this YubiKey is assigned to someone else", field="otp")
+    _check_enrollable(record, user, what="YubiKey", field="otp")
     device = YubikeyDevice(
         user=user, name=f"YubiKey {record.public_id}", confirmed=True, record=record, public_id=record.public_id
     )
     device.secret = record.secret
     if not device.accept(otp):
-        cache.set(_attempts_key(user), attempts + 1, timeout=3600)
-        audit.record(user, "mfa.enrollment_failed", record, {"public_id": record.public_id}, request=request)
+        _enrollment_failed(user, attempts, record, {"public_id": record.public_id}, request)
         return None
     if enrollment_code_id is not None:
         spend_enrollment_code(user, enrollment_code_id)
     device.save()
     YubikeyRecord.objects.filter(pk=record.pk).update(state=TokenState.ENROLLED, assigned_to=user)
-    cache.delete(_attempts_key(user))
-    audit.record(
-        user,
-        "mfa.device_enrolled",
-        device,
-        {"type": "yubikey otp", "public_id": record.public_id, "assurance": Assurance.HARDWARE},
-        request=request,
-    )
-    _mark_verified(request, device)
-    if enrollment_code_id is not None:
-        audit.record(user, "auth.login", user, {"device": device.persistent_id, "first_enrollment": True}, request)
+    details = {"type": "yubikey otp", "public_id": record.public_id, "assurance": Assurance.HARDWARE}
+    _enrolled(user, device, details, request, enrollment_code_id)
     return device
 
 
@@ -229,6 +214,37 @@ def _synchronise(token: HardwareToken | OathDevice, code1: str, code2: str) -> d
     return {"drift": drift, "last_step": current + drift}
 
 
+def _check_enrollment_attempts(user: Any, field: str) -> int:
+    attempts = cache.get(_attempts_key(user), 0)
+    if attempts >= ENROLL_ATTEMPTS_PER_HOUR:
+        raise ActionError("too many failed enrollment attempts; try again in an hour", field=field)
+    return attempts
+
+
+def _check_enrollable(item: HardwareToken | YubikeyRecord, user: Any, *, what: str, field: str) -> None:
+    """An inventory item a person may enroll: in stock, or assigned to that person."""
+    if item.state == TokenState.ENROLLED:
+        raise ActionError(f"this {what} is already enrolled", field=field)
+    if item.state not in (TokenState.IN_STOCK, TokenState.ASSIGNED):
+        raise ActionError(f"this {what} is {item.get_state_display().lower()} and cannot be enrolled", field)
+    if item.state == TokenState.ASSIGNED and item.assigned_to_id != user.pk:
+        raise ActionError(f"this {what} is assigned to someone else", field=field)
+
+
+def _enrollment_failed(user: Any, attempts: int, item: Any, details: dict, request: HttpRequest) -> None:
+    cache.set(_attempts_key(user), attempts + 1, timeout=3600)
+    audit.record(user, "mfa.enrollment_failed", item, details, request=request)
+
+
+def _enrolled(user: Any, device: Any, details: dict, request: HttpRequest, enrollment_code_id: int | None) -> None:
+    """Audit a new device and verify the session with it: enrolling it has just proved possession."""
+    cache.delete(_attempts_key(user))
+    audit.record(user, "mfa.device_enrolled", device, details, request=request)
+    _mark_verified(request, device)
+    if enrollment_code_id is not None:
+        audit.record(user, "auth.login", user, {"device": device.persistent_id, "first_enrollment": True}, request)
+
+
 @transaction.atomic
 def enroll_hardware_token(
     user: Any,
@@ -244,22 +260,14 @@ def enroll_hardware_token(
     Works for a token in stock or one an administrator assigned to this user. Returns None for wrong codes
     (the failure is audited and counted); raises ActionError for a serial that cannot be enrolled.
     """
-    attempts = cache.get(_attempts_key(user), 0)
-    if attempts >= ENROLL_ATTEMPTS_PER_HOUR:
-        raise ActionError("too many failed enrollment attempts; try again in an hour", field="serial")
+    attempts = _check_enrollment_attempts(user, "serial")
     token = HardwareToken.objects.select_for_update().filter(serial=serial.strip()).first()
     if token is None:
         raise ActionError("no token with this serial is in the inventory", field="serial")
-    if token.state == TokenState.ENROLLED:
-        raise ActionError("this token is already enrolled", field="serial")
-    if token.state not in (TokenState.IN_STOCK, TokenState.ASSIGNED):
-        raise ActionError(f"this token is {token.get_state_display().lower()} and cannot be enrolled", "serial")
-    if token.state == TokenState.ASSIGNED and token.assigned_to_id != user.pk:
-        raise ActionError("this token is assigned to someone else", field="serial")
+    _check_enrollable(token, user, what="token", field="serial")
     state = _synchronise(token, code1, code2)
     if state is None:
-        cache.set(_attempts_key(user), attempts + 1, timeout=3600)
-        audit.record(user, "mfa.enrollment_failed", token, {"serial": token.serial}, request=request)
+        _enrollment_failed(user, attempts, token, {"serial": token.serial}, request)
         return None
     if enrollment_code_id is not None:
         spend_enrollment_code(user, enrollment_code_id)
@@ -278,18 +286,8 @@ def enroll_hardware_token(
     )
     device.save()
     HardwareToken.objects.filter(pk=token.pk).update(state=TokenState.ENROLLED, assigned_to=user)
-    cache.delete(_attempts_key(user))
-    audit.record(
-        user,
-        "mfa.device_enrolled",
-        device,
-        {"type": f"{token.kind} hardware", "serial": token.serial, "assurance": Assurance.HARDWARE},
-        request=request,
-    )
-    # Two consecutive codes just proved possession: the session is now verified by this (hardware) device.
-    _mark_verified(request, device)
-    if enrollment_code_id is not None:
-        audit.record(user, "auth.login", user, {"device": device.persistent_id, "first_enrollment": True}, request)
+    details = {"type": f"{token.kind} hardware", "serial": token.serial, "assurance": Assurance.HARDWARE}
+    _enrolled(user, device, details, request, enrollment_code_id)
     return device
 
 
@@ -341,9 +339,12 @@ def suspend_device(
     live.end_sessions(device.user_id)
 
 
-def _new_static_codes(count: int) -> list[str]:
+def _store_new_codes(device: StaticCodeDevice, count: int) -> list[str]:
+    """Fresh single-use codes for ``device``: stored as digests, returned in the clear to be shown once."""
     alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
-    return ["".join(secrets.choice(alphabet) for _ in range(10)) for _ in range(count)]
+    codes = ["".join(secrets.choice(alphabet) for _ in range(10)) for _ in range(count)]
+    StaticCode.objects.bulk_create([StaticCode(device=device, code_hash=static_code_digest(device, c)) for c in codes])
+    return codes
 
 
 @transaction.atomic
@@ -373,8 +374,7 @@ def issue_temporary_codes(
         expires_at=timezone.now() + timedelta(hours=hours),
         issued_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
-    codes = _new_static_codes(count)
-    StaticCode.objects.bulk_create([StaticCode(device=device, code_hash=static_code_digest(device, c)) for c in codes])
+    codes = _store_new_codes(device, count)
     audit.record(
         actor,
         "mfa.temporary_codes_issued",
@@ -390,8 +390,7 @@ def generate_backup_codes(user: Any, request: HttpRequest | None = None, count: 
     """Replace the user's backup codes; the new ones are shown once."""
     StaticCodeDevice.objects.filter(user=user, purpose="backup").delete()
     device = StaticCodeDevice.objects.create(user=user, name="Backup codes", confirmed=True, purpose="backup")
-    codes = _new_static_codes(count)
-    StaticCode.objects.bulk_create([StaticCode(device=device, code_hash=static_code_digest(device, c)) for c in codes])
+    codes = _store_new_codes(device, count)
     audit.record(user, "mfa.backup_codes_generated", device, {"count": count}, request=request)
     return codes
 
