@@ -43,7 +43,7 @@ from certificates.models import (
 )
 from certificates.profiles import ensure_default_profiles
 from certificates.tls import DEFAULT_TLS12_CIPHERS, DEFAULT_TLS13_SUITES, TlsProfileError, validate_tls_profile
-from ztconsole.core import audit
+from ztconsole.core import audit, hooks
 from ztconsole.core.crypto import encrypt
 
 ROOT_LIFETIME_DAYS = 20 * 365
@@ -545,6 +545,15 @@ def revoke_certificate(
         raise CertificateError(f"this certificate is {cert.status}; it cannot be revoked", field="status")
     cert.refresh_from_db()
     crl = generate_crl(actor, authority=cert.issuer)
+    hooks.fire(
+        "credential.revoked",
+        environment=cert.identity.environment,
+        certificates=[cert.sha256],
+        identities=[],
+        devices=[],
+        actor=actor,
+        request=request,
+    )
     audit.record(
         actor,
         "certificate.revoked",
@@ -572,24 +581,33 @@ def revoke_certificates_of_identity(actor: Any, identity: Identity, *, request: 
     live = list(
         Certificate.objects.select_for_update()
         .filter(identity=identity, status__in=(CertificateStatus.ACTIVE, CertificateStatus.SUPERSEDED))
-        .values_list("pk", "serial", "issuer_id")
+        .values_list("pk", "serial", "issuer_id", "sha256")
     )
     if not live:
         return 0
-    Certificate.objects.filter(pk__in=[pk for pk, _, _ in live]).update(
+    Certificate.objects.filter(pk__in=[pk for pk, _, _, _ in live]).update(
         status=CertificateStatus.REVOKED,
         revocation_reason=reason,
         revocation_comment="identity revoked",
         revoked_at=timezone.now(),
         revoked_by=_actor(actor),
     )
-    for issuer_id in {issuer for _, _, issuer in live}:
+    for issuer_id in {issuer for _, _, issuer, _ in live}:
         generate_crl(actor, authority=CertificateAuthority.objects.get(pk=issuer_id))
+    hooks.fire(
+        "credential.revoked",
+        environment=identity.environment,
+        certificates=[sha256 for _, _, _, sha256 in live],
+        identities=[],
+        devices=[],
+        actor=actor,
+        request=request,
+    )
     audit.record(
         actor,
         "certificate.revoked_with_identity",
         identity,
-        {"serials": [serial for _, serial, _ in live], "reason": reason},
+        {"serials": [serial for _, serial, _, _ in live], "reason": reason},
         request=request,
     )
     return len(live)
@@ -762,6 +780,9 @@ def watch_certificate_expiry() -> int:
             )
     if expired:
         audit.record(None, "certificate.expired", None, {"count": expired})
+    from certificates.console import renew_console_credential_if_due
+
+    renew_console_credential_if_due()  # the console's own client certificate is renewed by the same watch
     return raised
 
 

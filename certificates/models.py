@@ -12,6 +12,7 @@ from django.utils import timezone
 from ztconsole.core.crypto import EncryptedSecretField
 
 CA_KEY_CONTEXT = "ca-key"
+CONSOLE_KEY_CONTEXT = "console-client-key"
 
 
 class CertificatesAccess(models.Model):
@@ -294,3 +295,33 @@ class TlsProfile(models.Model):
             "renegotiation": False,
             "client_certificate": "required",
         }
+
+
+class ConsoleCredential(models.Model):
+    """The console's own certificate (profile ``console``) and its encrypted key: the client certificate it
+    presents to every enforcement point's control API. One is active; the expiry watch renews it."""
+
+    certificate_pem = models.TextField()
+    private_key = EncryptedSecretField(context=CONSOLE_KEY_CONTEXT)
+    serial = models.CharField(max_length=40, unique=True)
+    sha256 = models.CharField(max_length=64, unique=True)
+    uri = models.CharField(max_length=200)
+    not_before = models.DateTimeField()
+    not_after = models.DateTimeField()
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["active"], condition=Q(active=True), name="one_active_console_credential")
+        ]
+
+    def __str__(self) -> str:
+        return f"console client certificate {self.serial[:16]}"
+
+    def private_key_pem(self) -> bytes:
+        """For the delivery client only (written to a private temporary file); never shown or logged."""
+        from ztconsole.core.crypto import decrypt
+
+        return decrypt(self.private_key, context=CONSOLE_KEY_CONTEXT)

@@ -25,8 +25,8 @@ DEFAULT_PROFILES: dict[str, dict] = {
         "include_comp_ids": False,
     },
     "console": {
-        "description": "The console's own HTTPS endpoint",
-        "extended_key_usage": ["serverAuth"],
+        "description": "The console's own HTTPS endpoint, and its client certificate for the PEP control API",
+        "extended_key_usage": ["serverAuth", "clientAuth"],
         "max_lifetime_days": 397,
         "allowed_san_kinds": ["uri", "dns"],
         "include_comp_ids": False,

@@ -653,6 +653,10 @@ def approve_publication(actor: Any, publication: PolicyVersion, *, request=None)
         {"environment": locked.environment, "version": locked.version, "sha256": locked.sha256},
         request,
     )
+    # The outbox: one delivery per active enforcement point, in this transaction; sent after commit.
+    from policies.distribution.actions import enqueue_publication
+
+    enqueue_publication(locked)
     return locked
 
 

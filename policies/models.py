@@ -31,6 +31,8 @@ class PoliciesAccess(models.Model):
             ("publish_policy", "Can request the publication of a draft, or a rollback"),
             ("approve_publication", "Can approve or reject someone else's publication request"),
             ("simulate", "Can run the decision simulator against the draft and the published policy"),
+            ("view_enforcement_points", "Can read the enforcement points, their deliveries and convergence"),
+            ("manage_enforcement_points", "Can register, edit and retire enforcement points"),
         ]
 
     def __str__(self) -> str:
@@ -303,3 +305,32 @@ class SavedTestCase(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# The distribution models live in their own module; importing them here registers them with the app.
+from policies.distribution.models import (  # noqa: E402
+    Delivery,
+    DeliveryAttempt,
+    DistributionAlert,
+    EnforcementPoint,
+    RevocationDelta,
+)
+
+__all__ = [
+    "AccessRule",
+    "Bands",
+    "CountryRange",
+    "Delivery",
+    "DeliveryAttempt",
+    "DistributionAlert",
+    "EnforcementPoint",
+    "NetworkZone",
+    "PolicyVersion",
+    "RevocationDelta",
+    "RiskRule",
+    "SavedTestCase",
+    "Segment",
+    "SegmentFlow",
+    "SegmentResource",
+    "SigningKey",
+]

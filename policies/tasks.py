@@ -1,9 +1,29 @@
 from celery import shared_task
+from django.db import OperationalError
 
 from policies import actions
+from policies.distribution import actions as distribution
 
 
 @shared_task(name="policies.tasks.expire_publications", autoretry_for=(Exception,), retry_backoff=True, max_retries=3)
 def expire_publications() -> int:
     """Pending publication requests older than ZT_PUBLICATION_TTL_HOURS become expired; returns how many."""
     return actions.expire_publications()
+
+
+@shared_task(name="policies.tasks.deliver", acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True)
+def deliver(delivery_id: int) -> str:
+    """Send one outbox row to its enforcement point (idempotent: claimed, then recorded by its outcome)."""
+    return distribution.deliver(delivery_id)
+
+
+@shared_task(name="policies.tasks.reconcile_enforcement_points")
+def reconcile_enforcement_points() -> dict:
+    """Beat: bring every active enforcement point to the version in force and the latest revocations."""
+    return distribution.reconcile()
+
+
+@shared_task(name="policies.tasks.probe_point")
+def probe_point(point_id: int) -> str:
+    """Ask one enforcement point for its status (a point that has been silent too long)."""
+    return distribution.probe(point_id)

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from policies import views
+from policies.distribution import views as enforcement
 
 app_name = "policies"
 
@@ -57,4 +58,9 @@ urlpatterns = [
     path("publications/<int:pk>/reject/", views.RejectView.as_view(), name="reject"),
     path("signing-key.pem", views.SigningKeyView.as_view(), name="signing_key"),
     path("simulator/", views.SimulatorView.as_view(), name="simulator"),
+    path("enforcement/", enforcement.LedgerView.as_view(), name="enforcement"),
+    path("enforcement/register/", enforcement.RegisterPointView.as_view(), name="enforcement_register"),
+    path("enforcement/<int:pk>/", enforcement.PointDetailView.as_view(), name="enforcement_point"),
+    path("enforcement/<int:pk>/edit/", enforcement.EditPointView.as_view(), name="enforcement_edit"),
+    path("enforcement/<int:pk>/retire/", enforcement.RetirePointView.as_view(), name="enforcement_retire"),
 ]

@@ -32,7 +32,14 @@ from policies.models import (
     SigningKey,
 )
 from ztconsole.core.permissions import ConsoleView
-from ztconsole.core.roles import APPROVE_PUBLICATION, EDIT_POLICY, PUBLISH_POLICY, SIMULATE, VIEW_POLICY
+from ztconsole.core.roles import (
+    APPROVE_PUBLICATION,
+    EDIT_POLICY,
+    PUBLISH_POLICY,
+    SIMULATE,
+    VIEW_ENFORCEMENT_POINTS,
+    VIEW_POLICY,
+)
 
 
 def _environment(request: HttpRequest) -> str:
@@ -415,6 +422,10 @@ class PublicationDetailView(ConsoleView, View):
             "can_reject": pending and user.has_perm(APPROVE_PUBLICATION),
             "reject_form": reject_form or forms.RejectForm(),
         }
+        if user.has_perm(VIEW_ENFORCEMENT_POINTS) and pv.state == PublicationState.APPROVED:
+            from policies.distribution.selectors import publication_acknowledgements
+
+            context["acknowledgements"] = publication_acknowledgements(pv)
         return render(request, "policies/publication.html", context, status=status)
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:

@@ -17,6 +17,7 @@ from policies.api.views import (
     SegmentViewSet,
     TestCaseViewSet,
 )
+from policies.distribution.api import EnforcementBundleView, EnforcementPointViewSet
 from ztconsole.core.api import AuditEventList
 from ztconsole.core.roles import VIEW_API_DOCS
 
@@ -42,12 +43,14 @@ router.register("policy/network-zones", NetworkZoneViewSet, basename="api-policy
 router.register("policy/country-ranges", CountryRangeViewSet, basename="api-policy-country")
 router.register("policy/test-cases", TestCaseViewSet, basename="api-policy-test-case")
 router.register("policy/publications", PublicationViewSet, basename="api-policy-publication")
+router.register("enforcement-points", EnforcementPointViewSet, basename="api-enforcement-point")
 
 urlpatterns = [
     path("me/", MeView.as_view(), name="api-me"),
     path("audit/events/", AuditEventList.as_view(), name="api-audit-events"),
     path("tls-profile/", TlsProfileApiView.as_view(), name="api-tls-profile"),
     path("policy/bands/", BandsApiView.as_view(), name="api-policy-bands"),
+    path("enforcement/bundle", EnforcementBundleView.as_view(), name="api-enforcement-bundle"),
     path("schema/", SchemaView.as_view(), name="api-schema"),
     path("docs/", SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # Agents post with or without the trailing slash; both reach the same view.

@@ -164,6 +164,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "policies.tasks.expire_publications",
         "schedule": 300.0,
     },
+    "reconcile-enforcement-points": {
+        "task": "policies.tasks.reconcile_enforcement_points",
+        "schedule": float(env_int("ZT_RECONCILE_SECONDS", 10, minimum=1, maximum=3600)),
+    },
 }
 
 # --- Authentication ----------------------------------------------------------------------------------
@@ -213,6 +217,18 @@ ZT_CRL_NEXT_UPDATE_HOURS = env_int("ZT_CRL_NEXT_UPDATE_HOURS", 24, minimum=1, ma
 ZT_PKI_BASE_URL = env_str("ZT_PKI_BASE_URL", "").rstrip("/")
 # Policy publication: a pending request (maker-checker) expires unless approved within this many hours.
 ZT_PUBLICATION_TTL_HOURS = env_int("ZT_PUBLICATION_TTL_HOURS", 48, minimum=1, maximum=24 * 30)
+# Distribution to the enforcement points (docs/distribution.md). The console's name goes in its client
+# certificate's URI SAN (urn:ztconsole:console:<name>; the host name when empty).
+ZT_CONSOLE_NAME = env_str("ZT_CONSOLE_NAME", "")
+ZT_DELIVERY_TIMEOUT_SECONDS = env_int("ZT_DELIVERY_TIMEOUT_SECONDS", 10, minimum=1, maximum=300)
+ZT_DELIVERY_BACKOFF_BASE_SECONDS = env_int("ZT_DELIVERY_BACKOFF_BASE_SECONDS", 1, minimum=1, maximum=60)
+ZT_DELIVERY_BACKOFF_MAX_SECONDS = env_int("ZT_DELIVERY_BACKOFF_MAX_SECONDS", 20, minimum=1, maximum=3600)
+# A claimed delivery whose worker died is sent again (same row, same bytes) once its claim has lapsed.
+ZT_DELIVERY_CLAIM_SECONDS = env_int("ZT_DELIVERY_CLAIM_SECONDS", 30, minimum=5, maximum=3600)
+ZT_RECONCILE_SECONDS = env_int("ZT_RECONCILE_SECONDS", 10, minimum=1, maximum=3600)
+# A PEP silent for this long gets a status probe; one behind the version in force for this long raises an alert.
+ZT_PEP_SILENCE_SECONDS = env_int("ZT_PEP_SILENCE_SECONDS", 120, minimum=5)
+ZT_PEP_BEHIND_ALERT_SECONDS = env_int("ZT_PEP_BEHIND_ALERT_SECONDS", 300, minimum=5)
 
 AXES_FAILURE_LIMIT = env_int("ZT_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = env_int("ZT_LOGIN_COOLOFF_MINUTES", 15, minimum=1) / 60  # hours

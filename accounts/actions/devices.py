@@ -24,7 +24,7 @@ from accounts.models import (
     IdentityStatus,
     PostureReport,
 )
-from ztconsole.core import audit
+from ztconsole.core import audit, hooks
 from ztconsole.core.roles import MANAGE_DEVICES
 
 _SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
@@ -126,6 +126,16 @@ def retire_device(
         "device.retired",
         device,
         {"owner": device.owner.username, "reason": reason.strip()[:200], "revoked_api_access": tokens},
+        request=request,
+    )
+    # Enforcement points must stop trusting the device at once (a higher app reacts to the hook).
+    hooks.fire(
+        "credential.revoked",
+        environment="",
+        certificates=[],
+        identities=[],
+        devices=[device.serial],
+        actor=actor,
         request=request,
     )
     return device

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.actions.core import ActionError
 from accounts.models import ApiToken, Desk, Environment, Identity, IdentityKind, IdentityStatus
-from ztconsole.core import audit, live
+from ztconsole.core import audit, hooks, live
 
 User = get_user_model()
 _COMP_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
@@ -122,7 +122,21 @@ def suspend_identity(actor: Any, identity: Identity, *, reason: str, request: Ht
     _guard_last_administrator(identity)
     identity = _transition(identity, (IdentityStatus.ACTIVE,), IdentityStatus.SUSPENDED, reason)
     audit.record(actor, "identity.suspended", identity, {"reason": reason}, request=request)
+    _identity_blocked(identity, actor, request)
     return identity
+
+
+def _identity_blocked(identity: Identity, actor: Any, request: HttpRequest | None) -> None:
+    """Enforcement points must stop this identity's live sessions (a higher app reacts to the hook)."""
+    hooks.fire(
+        "credential.revoked",
+        environment=identity.environment,
+        certificates=[],
+        identities=[identity.username],
+        devices=[],
+        actor=actor,
+        request=request,
+    )
 
 
 @transaction.atomic
@@ -150,6 +164,7 @@ def revoke_identity(actor: Any, identity: Identity, *, reason: str, request: Htt
     # A revoked identity's password can never be used again, even if someone flips is_active by hand.
     User.objects.filter(pk=identity.user_id).update(password=f"!revoked-{secrets.token_hex(8)}")
     audit.record(actor, "identity.revoked", identity, {"reason": reason, "api_tokens_revoked": tokens}, request)
+    _identity_blocked(identity, actor, request)
     return identity
 
 

@@ -42,6 +42,63 @@
     });
   }
 
+  function shortTime(text) {
+    return text ? text.replace("T", " ").slice(0, 19) : "";
+  }
+
+  function showPoint(message) {
+    const point = message.point;
+    document.querySelectorAll("[data-live-ledger]").forEach(function (summary) {
+      if (!point) { if (message.environment === "" || message.environment === summary.dataset.environment) window.setTimeout(function () { refreshLedger(summary); }, 300); return; }
+      if (point.environment !== summary.dataset.environment) return;
+      if (point.in_force != null && String(point.in_force) !== summary.dataset.inForce) { refreshLedger(summary); return; }
+      const row = document.querySelector('[data-ledger-table] tr[data-point="' + CSS.escape(point.name) + '"]');
+      if (!row) { refreshLedger(summary); return; }
+      const set = function (field, text, html) {
+        const td = row.querySelector('[data-field="' + field + '"]');
+        if (!td) return;
+        if (html) { td.replaceChildren(html); } else { td.textContent = text; }
+      };
+      const code = document.createElement("code");
+      code.textContent = point.sha256 ? point.sha256.slice(0, 12) + "…" : "—";
+      set("version", point.version ? "v" + point.version : "—");
+      set("sha256", null, code);
+      set("acknowledged_at", shortTime(point.acknowledged_at) || "—");
+      const lag = document.createElement("span");
+      if (point.lag === 0) { lag.className = "badge ok"; lag.textContent = "in force"; }
+      else if (point.lag != null) { lag.className = "badge warn"; lag.textContent = point.lag + " behind"; }
+      else { lag.textContent = "—"; }
+      set("lag", null, lag);
+      set("revocation_sequence", "#" + point.revocation_sequence);
+      set("last_contact_at", shortTime(point.last_contact_at) || "never");
+      set("last_refusal", point.last_refusal || "—");
+      set("alerts", String(point.alerts));
+      row.dataset.converged = point.converged ? "yes" : "no";
+      row.dataset.status = point.status;
+      row.classList.add("fresh");
+      const rows = document.querySelectorAll('[data-ledger-table] tr[data-status="active"]');
+      let converged = 0;
+      rows.forEach(function (r) { if (r.dataset.converged === "yes") converged += 1; });
+      summary.querySelectorAll("[data-converged-count]").forEach(function (el) { el.textContent = String(converged); });
+      summary.querySelectorAll("[data-active-count]").forEach(function (el) { el.textContent = String(rows.length); });
+    });
+  }
+
+  // A new version in force changes every row and the heading: fetch the page again and swap the ledger in.
+  function refreshLedger(summary) {
+    window.fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        const doc = new DOMParser().parseFromString(html, "text/html");
+        const fresh = doc.querySelector("[data-live-ledger]");
+        const table = doc.querySelector("[data-ledger-table]");
+        if (fresh) summary.replaceWith(fresh);
+        const current = document.querySelector("[data-ledger-table]");
+        if (table && current) current.replaceWith(table);
+      });
+  }
+
   function setStatus(text, on) {
     document.querySelectorAll("[data-live-status]").forEach(function (el) {
       el.textContent = text;
@@ -57,6 +114,7 @@
       const data = JSON.parse(message.data);
       if (data.type === "hello") setStatus("live", true);
       else if (data.type === "audit") showAudit(data.event);
+      else if (data.type === "enforcement") showPoint(data);
     });
     socket.addEventListener("close", function (event) {
       if (event.code === 4401 || event.code === 4403) { setStatus("not authorised", false); return; }
@@ -67,7 +125,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    if (document.querySelector("[data-live-audit]")) connect(0);
+    if (document.querySelector("[data-live-audit], [data-live-ledger]")) connect(0);
   });
 
   // A security key registered (django-otp-webauthn's event): reload, so the page shows the new device or,

@@ -6,7 +6,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from ztconsole.core.audit import AUDIT_GROUP
-from ztconsole.core.roles import VIEW_AUDIT, VIEW_CONSOLE
+from ztconsole.core.roles import VIEW_AUDIT, VIEW_CONSOLE, VIEW_ENFORCEMENT_POINTS
+
+ENFORCEMENT_GROUP = "enforcement"  # convergence of the enforcement points (policies.distribution)
 
 CLOSE_UNAUTHENTICATED = 4401
 
@@ -19,8 +21,8 @@ CLOSE_FORBIDDEN = 4403
 
 
 @database_sync_to_async
-def _permissions(user) -> tuple[bool, bool]:
-    return user.has_perm(VIEW_CONSOLE), user.has_perm(VIEW_AUDIT)
+def _permissions(user) -> tuple[bool, bool, bool]:
+    return user.has_perm(VIEW_CONSOLE), user.has_perm(VIEW_AUDIT), user.has_perm(VIEW_ENFORCEMENT_POINTS)
 
 
 class ConsoleEventsConsumer(AsyncJsonWebsocketConsumer):
@@ -33,11 +35,13 @@ class ConsoleEventsConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated or self.scope.get("otp_device") is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        may_use, may_audit = await _permissions(user)
+        may_use, may_audit, may_see_points = await _permissions(user)
         if not may_use:
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.groups_joined = [AUDIT_GROUP] if may_audit else []
+        if may_see_points:
+            self.groups_joined.append(ENFORCEMENT_GROUP)
         # Every socket of a user listens on their own group, so sign-out or suspension can close it.
         self.groups_joined.append(user_group(user.pk))
         for group in self.groups_joined:
@@ -59,3 +63,8 @@ class ConsoleEventsConsumer(AsyncJsonWebsocketConsumer):
 
     async def audit_event(self, message) -> None:
         await self.send_json({"type": "audit", "event": message["event"]})
+
+    async def enforcement_update(self, message) -> None:
+        await self.send_json(
+            {"type": "enforcement", "environment": message.get("environment", ""), "point": message.get("point")}
+        )

@@ -37,6 +37,8 @@ EDIT_POLICY = "policies.edit_policy"
 PUBLISH_POLICY = "policies.publish_policy"
 APPROVE_PUBLICATION = "policies.approve_publication"
 SIMULATE = "policies.simulate"
+VIEW_ENFORCEMENT_POINTS = "policies.view_enforcement_points"
+MANAGE_ENFORCEMENT_POINTS = "policies.manage_enforcement_points"
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     ADMINISTRATOR: (
@@ -59,6 +61,8 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         PUBLISH_POLICY,
         APPROVE_PUBLICATION,
         SIMULATE,
+        VIEW_ENFORCEMENT_POINTS,
+        MANAGE_ENFORCEMENT_POINTS,
     ),
     SECURITY_OFFICER: (
         VIEW_CONSOLE,
@@ -77,6 +81,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VIEW_POLICY,
         APPROVE_PUBLICATION,
         SIMULATE,
+        VIEW_ENFORCEMENT_POINTS,
     ),
     TRADER: (VIEW_CONSOLE, VIEW_DEVICES, VIEW_CERTIFICATES, REQUEST_CERTIFICATE),
     COMPLIANCE_OFFICER: (
@@ -87,6 +92,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VIEW_DEVICES,
         VIEW_CERTIFICATES,
         VIEW_POLICY,
+        VIEW_ENFORCEMENT_POINTS,
     ),
 }
 

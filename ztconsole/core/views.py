@@ -12,7 +12,14 @@ from accounts.models import ApiToken, OathDevice
 from ztconsole.core.health import run_checks
 from ztconsole.core.models import AuditEvent, AuditHead
 from ztconsole.core.permissions import PUBLIC, ConsoleView
-from ztconsole.core.roles import VIEW_AUDIT, VIEW_CERTIFICATES, VIEW_CONSOLE, VIEW_POLICY, role_of
+from ztconsole.core.roles import (
+    VIEW_AUDIT,
+    VIEW_CERTIFICATES,
+    VIEW_CONSOLE,
+    VIEW_ENFORCEMENT_POINTS,
+    VIEW_POLICY,
+    role_of,
+)
 
 AUDIT_PAGE_SIZE = 50
 
@@ -42,6 +49,11 @@ class DashboardView(ConsoleView, View):
             from policies.selectors import dashboard_summary
 
             policy = dashboard_summary()
+        enforcement = None
+        if user.has_perm(VIEW_ENFORCEMENT_POINTS):
+            from policies.distribution.selectors import dashboard_summary as enforcement_summary
+
+            enforcement = enforcement_summary()
         return render(
             request,
             "core/dashboard.html",
@@ -52,6 +64,7 @@ class DashboardView(ConsoleView, View):
                 "role": role_of(user),
                 "certificates": certificates,
                 "policy": policy,
+                "enforcement": enforcement,
             },
         )
 

@@ -37,3 +37,9 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         self.stdout.write(f"Issuing CA {ca.name} ({ca.key_description}) under {ca.parent.name}; keys encrypted.")
         self.stdout.write("Chain: /pki/chain.pem, CRL: /pki/crl.pem and /pki/crl.der")
+        from certificates.console import issue_console_credential
+
+        credential = issue_console_credential(None)
+        self.stdout.write(
+            f"Console client certificate {credential.serial} ({credential.uri}) until {credential.not_after}"
+        )
