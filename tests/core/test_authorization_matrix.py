@@ -30,6 +30,7 @@ CERT_ISSUERS = frozenset({"admin", "security"})
 CERT_REVOKERS = frozenset({"security"})
 POLICY_READERS = frozenset({"admin", "security", "compliance"})
 POLICY_APPROVERS = frozenset({"admin", "security"})  # approve_publication and simulate
+POINT_READERS = frozenset({"admin", "security", "compliance"})  # view_enforcement_points
 PUBLIC = "public"
 NOT_SIGN_IN = {
     "healthz",
@@ -197,6 +198,16 @@ MATRIX: dict[str, Row] = {
         POLICY_APPROVERS, method="post", api=True, kwargs={"pk": "policy_publication"}
     ),
     "api-policy-publication-rollback": Row(ADMIN, method="post", api=True),
+    "policies:enforcement": Row(POINT_READERS),
+    "policies:enforcement_register": Row(ADMIN),
+    "policies:enforcement_point": Row(POINT_READERS, kwargs={"pk": "enforcement_point"}),
+    "policies:enforcement_edit": Row(ADMIN, method="post", kwargs={"pk": "enforcement_point"}),
+    "policies:enforcement_retire": Row(ADMIN, method="post", kwargs={"pk": "enforcement_point"}),
+    "api-enforcement-point-list": Row(POINT_READERS, api=True),
+    "api-enforcement-point-detail": Row(POINT_READERS, api=True, kwargs={"pk": "enforcement_point"}),
+    "api-enforcement-point-retire": Row(ADMIN, method="post", api=True, kwargs={"pk": "enforcement_point"}),
+    # Only an enforcement point's own bearer token (tests/distribution/test_bundle_pull.py): every persona is refused.
+    "api-enforcement-bundle": Row(frozenset(), api=True),
 }
 
 
@@ -261,6 +272,10 @@ def _resolve_kwargs(row: Row, personas) -> dict:
             from tests.certificates.helpers import matrix_certificate
 
             values[key] = matrix_certificate(personas, request=ref == "certificate_request").pk
+        elif ref == "enforcement_point":
+            from tests.distribution.helpers import matrix_point
+
+            values[key] = matrix_point(personas)
         elif ref.startswith("policy_"):
             from tests.policies.helpers import matrix_object
 
