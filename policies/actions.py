@@ -538,6 +538,14 @@ def active_signing_key() -> SigningKey:
 # --- publication -----------------------------------------------------------------------------------------
 
 
+def revocation_sequence(environment: str) -> int:
+    """The last revocation delta numbered in ``environment`` (0 before any): a bundle includes up to it."""
+    from policies.distribution.models import RevocationDelta
+
+    latest = RevocationDelta.objects.filter(environment=environment).order_by("-sequence").first()
+    return latest.sequence if latest else 0
+
+
 def latest_approved(environment: str) -> PolicyVersion | None:
     return PolicyVersion.objects.filter(environment=environment, state=PublicationState.APPROVED).first()
 
@@ -604,7 +612,9 @@ def request_publication(actor: Any, *, environment: str, request=None) -> Policy
     return _create_version(
         actor,
         environment,
-        lambda version, issued_at: compiler.compile_payload(environment, version=version, issued_at=issued_at),
+        lambda version, issued_at: compiler.compile_payload(
+            environment, version=version, issued_at=issued_at, revocation_sequence=revocation_sequence(environment)
+        ),
         rollback_of=None,
         request=request,
     )
@@ -621,7 +631,11 @@ def rollback_to(actor: Any, *, environment: str, version: int, request=None) -> 
     content = json.loads(earlier.payload)
 
     def payload_of(new_version: int, issued_at: str) -> dict[str, Any]:
-        return {**content, "version": new_version, "issued_at": issued_at}
+        payload = {**content, "version": new_version, "issued_at": issued_at}
+        if "revocations" in content:
+            # Revocations are never rolled back: the earlier content, today's revocations.
+            payload["revocations"] = compiler.revocations(environment, revocation_sequence(environment))
+        return payload
 
     return _create_version(actor, environment, payload_of, rollback_of=version, request=request)
 

@@ -158,6 +158,11 @@ def _tls_profile() -> dict[str, Any]:
 TLS_GROUPS = ("X25519", "prime256v1", "secp384r1")
 
 
+def revocations(environment: str, sequence: int) -> dict[str, Any]:
+    """The bundle's ``revocations`` section as of revocation delta ``sequence`` (a rollback refreshes it)."""
+    return _revocations(environment, sequence)
+
+
 def _revocations(environment: str, sequence: int) -> dict[str, Any]:
     """Every revoked certificate, revoked identity and retired device in the environment's scope."""
     from accounts.models import DeviceStatus, IdentityStatus

@@ -8,7 +8,9 @@ from policies.distribution.models import Delivery, DeliveryKind, DeliveryState
 from tests.distribution.helpers import register
 
 
-def test_approval_writes_one_delivery_per_active_point_of_its_environment(personas, published, django_capture_on_commit_callbacks):
+def test_approval_writes_one_delivery_per_active_point_of_its_environment(
+    personas, published, django_capture_on_commit_callbacks
+):
     ldn, nyc = register("pep-ldn"), register("pep-nyc")
     register("pep-uat", environment="uat")
     retired = register("pep-gone")
@@ -27,12 +29,10 @@ def test_approval_writes_one_delivery_per_active_point_of_its_environment(person
 def test_a_rolled_back_approval_writes_and_queues_nothing(personas, published, django_capture_on_commit_callbacks):
     register("pep-ldn")
     pv = policy_actions.request_publication(personas["admin"].user, environment="prod")
-    with django_capture_on_commit_callbacks() as callbacks:
-        with pytest.raises(RuntimeError):
-            with transaction.atomic():
-                policy_actions.approve_publication(personas["security"].user, pv)
-                assert Delivery.objects.count() == 1  # written inside the transaction...
-                raise RuntimeError("the request failed after the approval")
+    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(RuntimeError), transaction.atomic():
+        policy_actions.approve_publication(personas["security"].user, pv)
+        assert Delivery.objects.count() == 1  # written inside the transaction...
+        raise RuntimeError("the request failed after the approval")
     assert Delivery.objects.count() == 0  # ...and gone with it
     assert callbacks == []
     pv.refresh_from_db()

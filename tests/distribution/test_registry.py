@@ -79,7 +79,11 @@ def test_retiring_revokes_its_certificate_and_tells_the_other_points(personas, p
 def test_draining_points_receive_nothing_new(personas, published):
     creds = register("pep-drain", actor=personas["admin"].user)
     actions.update_enforcement_point(
-        personas["admin"].user, creds.point, control_url="https://127.0.0.1:9444", segments=["rfq-gateway"], status="draining"
+        personas["admin"].user,
+        creds.point,
+        control_url="https://127.0.0.1:9444",
+        segments=["rfq-gateway"],
+        status="draining",
     )
     published()
     assert not Delivery.objects.filter(point=creds.point).exists()
@@ -157,7 +161,9 @@ def test_api_registration_needs_step_up_and_returns_the_token_once(personas, pki
     )
     assert detail.status_code == 200 and "token" not in detail.json()
     bad = verified_client(personas["admin"]).post(
-        reverse("api-enforcement-point-list"), {**body, "name": "pep-api2", "control_url": "x"}, content_type="application/json"
+        reverse("api-enforcement-point-list"),
+        {**body, "name": "pep-api2", "control_url": "x"},
+        content_type="application/json",
     )
     assert bad.status_code == 400 and bad.json()["field"] == "control_url"
 

@@ -57,7 +57,9 @@ def test_sequences_are_contiguous_per_environment(personas, pki, signing_key):
     revoke_identity(None, personas["compliance"].user.identity, reason="left")
     for environment in ("prod", "uat", "dev"):
         numbers = list(
-            RevocationDelta.objects.filter(environment=environment).order_by("sequence").values_list("sequence", flat=True)
+            RevocationDelta.objects.filter(environment=environment)
+            .order_by("sequence")
+            .values_list("sequence", flat=True)
         )
         assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 2
     first = RevocationDelta.objects.get(environment="prod", sequence=1)
@@ -77,8 +79,7 @@ def test_retiring_a_device_revokes_it_at_the_points(personas, pki, signing_key):
 
 def test_a_failed_revocation_leaves_no_delta(personas, pki, signing_key, algo_cert):
     register("pep-prod")
-    with pytest.raises(RuntimeError):
-        with transaction.atomic():
-            revoke_certificate(None, algo_cert, reason="keyCompromise")
-            raise RuntimeError("rolled back")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        revoke_certificate(None, algo_cert, reason="keyCompromise")
+        raise RuntimeError("rolled back")
     assert not RevocationDelta.objects.exists() and not Delivery.objects.exists()
