@@ -29,3 +29,58 @@ def published(personas, pki, signing_key):
         return policy_actions.approve_publication(personas["security"].user, pv)
 
     return publish
+
+
+@pytest.fixture
+def pep_fleet(tmp_path):
+    """Starts real `python -m pep serve` processes for registered points; stops them all at the end."""
+    from tests.distribution.helpers import register
+    from tests.distribution.peps import PepProcess, free_port
+
+    started = []
+
+    class Fleet:
+        def register(self, name: str, environment: str = "prod", port: int | None = None):
+            return register(name, environment=environment, port=port or free_port())
+
+        def process(self, creds, *, control_port=None, console_url=None, environment="prod") -> PepProcess:
+            port = control_port or int(creds.point.control_url.rsplit(":", 1)[1])
+            pep = PepProcess(creds, tmp_path, environment=environment, control_port=port, console_url=console_url)
+            started.append(pep)
+            return pep
+
+        def start(self, creds, **kwargs) -> PepProcess:
+            return self.process(creds, **kwargs).start()
+
+    yield Fleet()
+    for pep in started:
+        pep.kill()
+
+
+def purge_queue() -> None:
+    """Drop task messages left by earlier tests (their rows are gone; a fresh row may reuse the id)."""
+    from ztconsole.celery import app
+
+    app.control.purge()
+
+
+@pytest.fixture
+def quiet_queue():
+    """For tests that call deliver() themselves: no stale message delivers behind their back."""
+    purge_queue()
+    yield
+    purge_queue()
+
+
+@pytest.fixture
+def worker_process(transactional_db, tmp_path):
+    """A Celery worker process with the beat scheduler (reconcile every 2 s), on the shared Redis."""
+    from django.conf import settings
+
+    from tests.distribution.peps import WorkerProcess
+
+    purge_queue()
+    worker = WorkerProcess(tmp_path / "worker", redis_url=settings.REDIS_URL, beat=True).start()
+    yield worker
+    worker.stop()
+    purge_queue()

@@ -1,0 +1,191 @@
+"""Real enforcement points for the tests: `python -m pep serve` processes, and the console-side services.
+
+Every PEP gets its own certificate from our CA (registered through the console's action), the policy
+signing public key and the CA chain, and listens for the control API on a port chosen here so that the
+registered control URL stays valid across a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(interval)
+
+
+class PepProcess:
+    """One `python -m pep serve` process; ``start`` returns once it printed its ready line."""
+
+    def __init__(self, creds, workdir: Path, *, environment: str, control_port: int, console_url: str | None = None):
+        from certificates.actions import chain_pem
+        from policies.models import SigningKey
+
+        self.creds, self.name, self.control_port = creds, creds.name, control_port
+        self.dir = workdir / creds.name
+        cert, key = creds.write(self.dir)
+        (self.dir / "chain.pem").write_text(chain_pem())
+        keys = []
+        for index, signing_key in enumerate(SigningKey.objects.order_by("created_at")):
+            path = self.dir / f"signing-{index}.pem"
+            path.write_text(signing_key.public_key_pem)
+            keys.append(path.name)
+        console = ""
+        if console_url:
+            (self.dir / "token").write_text(creds.token + "\n")
+            console = f'[console]\nurl = "{console_url}"\ntoken_file = "token"\npoll_interval_seconds = 1.0\n'
+        self.config = self.dir / "pep.toml"
+        self.config.write_text(
+            f'[pep]\nname = "{creds.name}"\nenvironment = "{environment}"\nstate_dir = "state"\n'
+            f"public_keys = {json.dumps(keys)}\n\n"
+            f'[tls]\nca_chain = "chain.pem"\ncertificate = "{cert.name}"\nprivate_key = "{key.name}"\n\n'
+            f'[control]\nlisten = "127.0.0.1:{control_port}"\n\n{console}\n'
+            f'[[listeners]]\nname = "rfq"\nlisten = "127.0.0.1:0"\ntarget = "rfq-gateway"\nupstream = "127.0.0.1:9"\n'
+        )
+        self.process: subprocess.Popen | None = None
+        self.ready: dict = {}
+
+    def start(self, timeout: float = 30.0) -> PepProcess:
+        log = open(self.dir / "pep.log", "ab")  # noqa: SIM115 - handed to the child
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pep", "serve", "--config", str(self.config)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        deadline = time.monotonic() + timeout
+        line = b""
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if line.startswith(b"{"):
+                break
+            if self.process.poll() is not None:
+                break
+        if not line.startswith(b"{"):
+            self.stop()
+            raise RuntimeError(f"{self.name} did not start: {(self.dir / 'pep.log').read_text()[-2000:]}")
+        self.ready = json.loads(line)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.process = None
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+        self.process = None
+
+    def status(self) -> dict:
+        """GET /status over the control API with the console's own client (a real mutual-TLS call)."""
+        from policies.distribution.actions import control_client
+
+        answer = control_client().call(
+            f"https://127.0.0.1:{self.control_port}", "GET", "/status", None, pinned=self.creds.certificate.sha256
+        )
+        return answer.body
+
+
+def database_url() -> str:
+    """The test database as a URL, for worker processes started by a test."""
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings['NAME']}"
+    host, port, user = settings.get("HOST") or "127.0.0.1", settings.get("PORT") or 5432, settings.get("USER")
+    return f"postgres://{user}@{host}:{port}/{settings['NAME']}"
+
+
+class WorkerProcess:
+    """A Celery worker (and, with ``beat``, the beat scheduler) in its own process, on the test database."""
+
+    def __init__(
+        self, workdir: Path, *, redis_url: str, beat: bool = False, reconcile_seconds: int = 2, concurrency: int = 4
+    ):
+        self.workdir, self.redis_url, self.beat = workdir, redis_url, beat
+        self.reconcile_seconds, self.concurrency = reconcile_seconds, concurrency
+        self.process: subprocess.Popen | None = None
+
+    def env(self) -> dict:
+        from django.conf import settings
+
+        return {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "DJANGO_SETTINGS_MODULE": "ztconsole.settings_test",
+            "DATABASE_URL": database_url(),
+            "REDIS_URL": self.redis_url,
+            "ZT_REDIS_PREFIX": settings.REDIS_KEY_PREFIX,
+            "ZT_RECONCILE_SECONDS": str(self.reconcile_seconds),
+            "ZT_DELIVERY_BACKOFF_MAX_SECONDS": "4",
+            "ZT_DELIVERY_CLAIM_SECONDS": "5",
+        }
+
+    def start(self) -> WorkerProcess:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "ztconsole",
+            "worker",
+            "--pool=threads",
+            f"--concurrency={self.concurrency}",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            f"--hostname=test-{os.getpid()}-{time.monotonic_ns()}@%h",
+        ]
+        if self.beat:
+            command += ["--beat", f"--schedule={self.workdir / 'beat-schedule'}"]
+        log = open(self.workdir / "worker.log", "ab")  # noqa: SIM115 - handed to the child
+        self.process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=self.env())
+        return self
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.process = None
