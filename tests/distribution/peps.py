@@ -136,6 +136,7 @@ class WorkerProcess:
         self.workdir, self.redis_url, self.beat = workdir, redis_url, beat
         self.reconcile_seconds, self.concurrency = reconcile_seconds, concurrency
         self.process: subprocess.Popen | None = None
+        self.env_extra: dict[str, str] = {}
 
     def env(self) -> dict:
         from django.conf import settings
@@ -150,6 +151,7 @@ class WorkerProcess:
             "ZT_RECONCILE_SECONDS": str(self.reconcile_seconds),
             "ZT_DELIVERY_BACKOFF_MAX_SECONDS": "4",
             "ZT_DELIVERY_CLAIM_SECONDS": "5",
+            **self.env_extra,
         }
 
     def start(self) -> WorkerProcess:
