@@ -134,7 +134,8 @@ def test_redis_restarted_mid_publish_loses_no_delivery(personas, published, pep_
             "from policies.models import PolicyVersion\n"
             "from django.contrib.auth import get_user_model\n"
             "from policies.actions import approve_publication\n"
-            f"approve_publication(get_user_model().objects.get(username='sam'), PolicyVersion.objects.get(pk={pv.pk}))\n",
+            "officer = get_user_model().objects.get(username='sam')\n"
+            f"approve_publication(officer, PolicyVersion.objects.get(pk={pv.pk}))\n",
             url,
         )
         wait_for(lambda: _version(creds[0]) == pv.version, message="the first point acknowledged")
