@@ -808,7 +808,6 @@ def reconcile() -> dict[str, int]:
     """Beat: every active point gets what it lacks; due deliveries whose message was lost are queued again;
     points silent too long are probed; points behind too long raise an alert."""
     now = _now()
-    opened: list[int] = []
     probes: list[int] = []
     behind_alerts = 0
     current = {env: in_force(env) for env in Environment.values}
@@ -827,7 +826,7 @@ def reconcile() -> dict[str, int]:
                 if not Delivery.objects.filter(
                     point=point, kind=DeliveryKind.BUNDLE, number=version.version, state=DeliveryState.REFUSED
                 ).exists():
-                    pk = _open_delivery(
+                    _open_delivery(
                         point,
                         kind=DeliveryKind.BUNDLE,
                         number=version.version,
@@ -835,8 +834,6 @@ def reconcile() -> dict[str, int]:
                         publication=version,
                         reopen=True,
                     )
-                    if pk:
-                        opened.append(pk)
                 if point.behind_since is None:
                     EnforcementPoint.objects.filter(pk=point.pk).update(behind_since=now)
                 elif now - point.behind_since > timedelta(seconds=settings.ZT_PEP_BEHIND_ALERT_SECONDS):
@@ -848,19 +845,20 @@ def reconcile() -> dict[str, int]:
                     )
             for sequence in range(point.revocation_sequence + 1, latest_seq.get(point.environment, 0) + 1):
                 delta = RevocationDelta.objects.get(environment=point.environment, sequence=sequence)
-                pk = _open_delivery(
+                _open_delivery(
                     point, kind=DeliveryKind.REVOCATION, number=sequence, sha256=delta.sha256, revocation=delta
                 )
-                if pk:
-                    opened.append(pk)
         if point.last_contact_at is None or now - point.last_contact_at > silence:
             probes.append(point.pk)
-    due = list(
+    # Everything pending and due that no live worker holds: what was just opened, and rows whose message
+    # was lost (broker restarted, worker killed: its claim has lapsed).
+    now = _now()
+    queue = list(
         Delivery.objects.filter(state=DeliveryState.PENDING, next_attempt_at__lte=now)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .order_by("kind", "number", "pk")
         .values_list("pk", flat=True)[:1000]
     )
-    queue = sorted(set(opened) | set(due))
     dispatch(queue)
     if probes:
         from policies.tasks import probe_point
