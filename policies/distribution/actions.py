@@ -559,6 +559,11 @@ def deliver(delivery_id: int, *, _depth: int = 0) -> str:
         return "not-due"
     delivery = Delivery.objects.select_related("point", "publication", "revocation").get(pk=delivery_id)
     point = delivery.point
+    if point.status != PointStatus.ACTIVE:  # drained or retired since the row was written
+        Delivery.objects.filter(pk=delivery.pk, state=DeliveryState.PENDING).update(
+            state=DeliveryState.CANCELLED, claimed_until=None, detail=f"point {point.status}"
+        )
+        return "cancelled"
     if delivery.kind == DeliveryKind.BUNDLE and _already_beyond(delivery):
         return "superseded"
     if delivery.kind == DeliveryKind.BUNDLE:
@@ -885,7 +890,7 @@ def probe(point_id: int) -> str:
         return "pin_mismatch"
     except ControlError as exc:
         silence = timedelta(seconds=settings.ZT_PEP_SILENCE_SECONDS)
-        if point.last_contact_at is None or _now() - point.last_contact_at > silence:
+        if _now() - (point.last_contact_at or point.created_at) > silence:
             with transaction.atomic():
                 _raise_alert(point, AlertKind.UNREACHABLE, f"no answer from {point.control_url}: {exc}")
             _publish_point(point)

@@ -66,3 +66,26 @@ def test_a_point_missing_revocations_gets_them(personas, published, queued):
     Delivery.objects.filter(point=creds.point, kind="revocation").delete()
     actions.reconcile()
     assert Delivery.objects.filter(point=creds.point, kind="revocation", number=1, state="pending").exists()
+
+
+def test_a_point_drained_after_its_row_was_written_is_not_sent_to(personas, published, queued):
+    from policies.distribution.actions import deliver, update_enforcement_point
+
+    creds = register("pep-drained")
+    pv = published()
+    update_enforcement_point(None, creds.point, control_url=creds.point.control_url, segments=[], status="draining")
+    delivery = Delivery.objects.get(point=creds.point, number=pv.version)
+    assert deliver(delivery.pk) == "cancelled"
+    assert Delivery.objects.get(pk=delivery.pk).state == DeliveryState.CANCELLED
+
+
+def test_an_unreachable_point_alerts_only_after_the_silence_threshold(personas, published, settings):
+    creds = register("pep-silent")  # port 9: nothing listens there
+    assert actions.probe(creds.point.pk) == "unreachable"
+    assert not DistributionAlert.objects.filter(point=creds.point).exists()  # just registered
+    EnforcementPoint.objects.filter(pk=creds.point.pk).update(
+        created_at=timezone.now() - timedelta(seconds=settings.ZT_PEP_SILENCE_SECONDS + 1)
+    )
+    assert actions.probe(creds.point.pk) == "unreachable"
+    alert = DistributionAlert.objects.get(point=creds.point, resolved_at__isnull=True)
+    assert alert.kind == AlertKind.UNREACHABLE
