@@ -24,7 +24,7 @@ from bench.results import Result
 POINTS = int(os.environ.get("ZT_BENCH_PEPS", "100"))
 PUBLISH_BUDGET = 2.0
 REVOCATION_BUDGET = 1.0
-ROUNDS = 3
+ROUNDS = int(os.environ.get("ZT_BENCH_ROUNDS", "3"))
 REVOCATION_ROUNDS = 5
 ROOT = Path(__file__).resolve().parents[1]
 CLIENT_TIMEOUT = 120  # a PEP's answer includes verifying and loading the bundle: never cut a slow one short
