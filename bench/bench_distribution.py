@@ -11,6 +11,7 @@ sequential loop of HTTPS PUTs (same client certificate, same pinning), each PEP'
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -78,9 +79,13 @@ class _Fleet:
 
         chain = chain_pem()
         public = SigningKey.objects.get(active=True).public_key_pem
-        EnforcementPoint.objects.filter(name__startswith="bench-").delete()
+        from policies.distribution.models import PointStatus
+
+        # Points of an earlier run on the same database are drained: this run's fleet is the only one served.
+        EnforcementPoint.objects.filter(name__startswith="bench-").update(status=PointStatus.DRAINING)
+        run = secrets.token_hex(3)
         for n in range(count):
-            name = f"bench-{n:03d}"
+            name = f"bench-{run}-{n:03d}"
             key_pem, csr = _pep_key_and_csr(name)
             port = _free_port()
             point, cert, _ = register_enforcement_point(
