@@ -323,6 +323,9 @@ SPECTACULAR_SETTINGS = {
         "DeviceKindEnum": "accounts.models.DeviceKind",
         "CertificateStatusEnum": "certificates.models.CertificateStatus",
         "RevocationReasonEnum": "certificates.models.RevocationReason",
+        "EnforcementPointStatusEnum": "policies.distribution.models.PointStatus",
+        "EnforcementPointUpdatableStatusEnum": "policies.distribution.api.UPDATABLE_STATUSES",
+        "DeliveryStateEnum": "policies.distribution.models.DeliveryState",
     },
 }
 

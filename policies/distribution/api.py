@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpResponse
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -90,13 +91,16 @@ class RegisteredSerializer(EnforcementPointSerializer):
         return self.context["token"]
 
 
+UPDATABLE_STATUSES = [("active", "active"), ("draining", "draining")]
+
+
 class UpdateSerializer(serializers.Serializer):
     control_url = serializers.CharField(max_length=300)
     segments = serializers.ListField(child=serializers.CharField(max_length=64), required=False, default=list)
-    status = serializers.ChoiceField(choices=[("active", "active"), ("draining", "draining")])
+    status = serializers.ChoiceField(choices=UPDATABLE_STATUSES)
 
 
-class RetireSerializer(serializers.Serializer):
+class RetirePointSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=200)
 
 
@@ -168,10 +172,10 @@ class EnforcementPointViewSet(
         )
         return Response(EnforcementPointSerializer(point).data)
 
-    @extend_schema(request=RetireSerializer, responses=EnforcementPointSerializer)
+    @extend_schema(request=RetirePointSerializer, responses=EnforcementPointSerializer)
     @action(detail=True, methods=["post"])
     def retire(self, request, pk=None):
-        data = self._data(RetireSerializer)
+        data = self._data(RetirePointSerializer)
         point = actions.retire_enforcement_point(
             request.user, self.get_object(), reason=data["reason"], request=request
         )
@@ -196,6 +200,14 @@ class EnforcementPointTokenAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+class EnforcementPointTokenScheme(OpenApiAuthenticationExtension):
+    target_class = EnforcementPointTokenAuthentication
+    name = "enforcementPointToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "ztpep_<prefix>_<secret>"}
 
 
 class IsEnforcementPoint(BasePermission):

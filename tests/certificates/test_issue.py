@@ -51,7 +51,7 @@ def test_fix_client_certificate_names_the_identity_and_its_comp_ids(ca, algo):
     [
         ("fix-server", ["serverAuth"], rsa_key),
         ("pep", ["serverAuth", "clientAuth"], lambda: ec_key(ec.SECP384R1())),
-        ("console", ["serverAuth"], ed_key),
+        ("console", ["serverAuth", "clientAuth"], ed_key),  # also its client certificate towards the PEPs
     ],
 )
 def test_server_profiles_take_dns_names(ca, algo, profile, ekus, key):

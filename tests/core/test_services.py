@@ -92,7 +92,7 @@ def test_websocket_accepted_with_a_verified_session_and_streams_audit_events(asg
         socket = await _connect(asgi_server, _session_cookie(client))
         try:
             hello = json.loads(await asyncio.wait_for(socket.recv(), timeout=10))
-            assert hello == {"type": "hello", "user": "carla", "streams": ["audit"]}
+            assert hello == {"type": "hello", "user": "carla", "streams": ["audit", "enforcement"]}
 
             def write_event():
                 with transaction.atomic():
