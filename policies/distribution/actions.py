@@ -538,10 +538,12 @@ def control_client() -> ControlClient:
 def _claim(delivery_id: int) -> bool:
     """Take the delivery for this worker until the claim lapses (a dead worker's claim lapses too)."""
     now = _now()
+    # Held at least as long as a call may take, so a slow point is never sent the same row twice at once.
+    hold = max(settings.ZT_DELIVERY_CLAIM_SECONDS, settings.ZT_DELIVERY_TIMEOUT_SECONDS * 2 + 5)
     return bool(
         Delivery.objects.filter(pk=delivery_id, state=DeliveryState.PENDING, next_attempt_at__lte=now)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .update(claimed_until=now + timedelta(seconds=settings.ZT_DELIVERY_CLAIM_SECONDS), attempts=F("attempts") + 1)
+        .update(claimed_until=now + timedelta(seconds=hold), attempts=F("attempts") + 1)
     )
 
 

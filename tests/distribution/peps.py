@@ -151,6 +151,7 @@ class WorkerProcess:
             "ZT_RECONCILE_SECONDS": str(self.reconcile_seconds),
             "ZT_DELIVERY_BACKOFF_MAX_SECONDS": "4",
             "ZT_DELIVERY_CLAIM_SECONDS": "5",
+            "ZT_DELIVERY_TIMEOUT_SECONDS": "4",
             **self.env_extra,
         }
 
