@@ -10,7 +10,7 @@ from policies import actions as policy_actions
 from tests.browser.test_console_in_chromium import oath_totp, shot, sign_in
 from tests.distribution.conftest import pep_fleet, pki, published, signing_key, worker_process  # noqa: F401
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
 
 
 def test_the_ledger_updates_live_while_a_publication_is_approved(page, personas, published, pep_fleet, worker_process):  # noqa: F811

@@ -21,7 +21,7 @@ from policies.distribution.models import (
 from tests.distribution.peps import wait_for
 from ztconsole.core.models import AuditEvent
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(400)]  # real processes on a shared box
 
 
 def _acknowledged(points, version) -> bool:

@@ -17,7 +17,7 @@ from policies.distribution.models import Delivery, DeliveryState, EnforcementPoi
 from tests.distribution.peps import ROOT, WorkerProcess, free_port, wait_for
 from ztconsole.core.models import AuditEvent
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(400)]  # real processes on a shared box
 
 
 def _version(creds) -> int | None:
@@ -138,12 +138,12 @@ def test_redis_restarted_mid_publish_loses_no_delivery(personas, published, pep_
             f"approve_publication(officer, PolicyVersion.objects.get(pk={pv.pk}))\n",
             url,
         )
-        wait_for(lambda: _version(creds[0]) == pv.version, message="the first point acknowledged")
+        wait_for(lambda: _version(creds[0]) == pv.version, timeout=90, message="the first point acknowledged")
         redis.stop()  # queued messages, scheduled retries and results are gone (no persistence)
         in_flight = Delivery.objects.filter(point__in=[c.point for c in creds[1:]], number=pv.version)
         wait_for(
             lambda: all(d.attempt_log.filter(outcome="error").exists() for d in in_flight),
-            timeout=30,
+            timeout=60,
             message="the frozen points' first attempts timing out while Redis is down",
         )
         assert {d.state for d in in_flight} == {DeliveryState.PENDING}
