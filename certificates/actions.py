@@ -514,6 +514,9 @@ def renew_certificate(
     if crl is not None:
         details["crl_number"] = crl.number
     audit.record(actor, "certificate.renewed", new, details, request=request)
+    if revoke_old:
+        old.refresh_from_db()
+        hooks.certificate_revoked.fire(actor, old, request=request)
     return new
 
 
@@ -545,15 +548,6 @@ def revoke_certificate(
         raise CertificateError(f"this certificate is {cert.status}; it cannot be revoked", field="status")
     cert.refresh_from_db()
     crl = generate_crl(actor, authority=cert.issuer)
-    hooks.fire(
-        "credential.revoked",
-        environment=cert.identity.environment,
-        certificates=[cert.sha256],
-        identities=[],
-        devices=[],
-        actor=actor,
-        request=request,
-    )
     audit.record(
         actor,
         "certificate.revoked",
@@ -567,6 +561,7 @@ def revoke_certificate(
         },
         request=request,
     )
+    hooks.certificate_revoked.fire(actor, cert, request=request)
     return cert
 
 
@@ -581,35 +576,28 @@ def revoke_certificates_of_identity(actor: Any, identity: Identity, *, request: 
     live = list(
         Certificate.objects.select_for_update()
         .filter(identity=identity, status__in=(CertificateStatus.ACTIVE, CertificateStatus.SUPERSEDED))
-        .values_list("pk", "serial", "issuer_id", "sha256")
+        .values_list("pk", "serial", "issuer_id")
     )
     if not live:
         return 0
-    Certificate.objects.filter(pk__in=[pk for pk, _, _, _ in live]).update(
+    Certificate.objects.filter(pk__in=[pk for pk, _, _ in live]).update(
         status=CertificateStatus.REVOKED,
         revocation_reason=reason,
         revocation_comment="identity revoked",
         revoked_at=timezone.now(),
         revoked_by=_actor(actor),
     )
-    for issuer_id in {issuer for _, _, issuer, _ in live}:
+    for issuer_id in {issuer for _, _, issuer in live}:
         generate_crl(actor, authority=CertificateAuthority.objects.get(pk=issuer_id))
-    hooks.fire(
-        "credential.revoked",
-        environment=identity.environment,
-        certificates=[sha256 for _, _, _, sha256 in live],
-        identities=[],
-        devices=[],
-        actor=actor,
-        request=request,
-    )
     audit.record(
         actor,
         "certificate.revoked_with_identity",
         identity,
-        {"serials": [serial for _, serial, _, _ in live], "reason": reason},
+        {"serials": [serial for _, serial, _ in live], "reason": reason},
         request=request,
     )
+    for cert in Certificate.objects.filter(pk__in=[pk for pk, _, _ in live]).order_by("pk"):
+        hooks.certificate_revoked.fire(actor, cert, request=request)
     return len(live)
 
 

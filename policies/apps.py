@@ -8,8 +8,12 @@ class PoliciesConfig(AppConfig):
     verbose_name = "Policies"
 
     def ready(self) -> None:
-        from policies.distribution.actions import record_revocation
+        from policies.distribution import reactions
         from ztconsole.core import hooks
 
-        # Revocations in accounts and certificates become signed deltas for every enforcement point.
-        hooks.connect("credential.revoked", record_revocation)
+        # Revocations in accounts and certificates become signed deltas for every enforcement point, written
+        # in the revoking action's transaction (docs/distribution.md).
+        hooks.certificate_revoked.connect(reactions.certificate_revoked)
+        hooks.identity_suspended.connect(reactions.identity_blocked)
+        hooks.identity_revoked.connect(reactions.identity_blocked)
+        hooks.device_retired.connect(reactions.device_retired)

@@ -128,16 +128,7 @@ def retire_device(
         {"owner": device.owner.username, "reason": reason.strip()[:200], "revoked_api_access": tokens},
         request=request,
     )
-    # Enforcement points must stop trusting the device at once (a higher app reacts to the hook).
-    hooks.fire(
-        "credential.revoked",
-        environment="",
-        certificates=[],
-        identities=[],
-        devices=[device.serial],
-        actor=actor,
-        request=request,
-    )
+    hooks.device_retired.fire(actor, device, request=request)
     return device
 
 

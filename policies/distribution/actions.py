@@ -325,7 +325,7 @@ def record_revocation(
     request: HttpRequest | None = None,
     **_: Any,
 ) -> list[RevocationDelta]:
-    """The ``credential.revoked`` hook: one signed delta per environment concerned, and its deliveries.
+    """One signed delta per environment concerned, and its deliveries (``reactions`` calls this from the hooks).
 
     Runs inside the revoking action's transaction (certificate revoked, identity suspended or revoked, device
     retired); the sends are queued for after commit.
