@@ -18,6 +18,7 @@ from accounts.models import (
     IdentityKind,
     IdentityStatus,
 )
+from ztconsole.core.countries import is_country_code
 from ztconsole.core.roles import ROLES
 
 User = get_user_model()
@@ -85,9 +86,9 @@ class CountryListField(CommaListField):
 
     def validate(self, value):
         super().validate(value)
-        bad = [code for code in value if len(code) != 2 or not code.isalpha()]
+        bad = [code for code in value if not is_country_code(code.upper())]
         if bad:
-            raise forms.ValidationError(f"Not two-letter country codes: {', '.join(bad)}")
+            raise forms.ValidationError(f"Not ISO 3166-1 alpha-2 country codes: {', '.join(bad)}")
 
 
 def sponsor_choices():

@@ -45,6 +45,7 @@ from certificates.profiles import ensure_default_profiles
 from certificates.tls import DEFAULT_TLS12_CIPHERS, DEFAULT_TLS13_SUITES, TlsProfileError, validate_tls_profile
 from ztconsole.core import audit
 from ztconsole.core.crypto import encrypt
+from ztconsole.core.pagination import parse_position
 
 ROOT_LIFETIME_DAYS = 20 * 365
 ISSUING_LIFETIME_DAYS = 10 * 365
@@ -242,7 +243,7 @@ def check_key(profile: CertificateProfile, key: pki.KeyInfo) -> None:
 def _foreign_uri_owner(uri: str) -> str | None:
     if uri.startswith(pki.IDENTITY_URI_PREFIX):
         ident = uri.removeprefix(pki.IDENTITY_URI_PREFIX)
-        other = Identity.objects.filter(pk=int(ident)).first() if ident.isdigit() else None
+        other = Identity.objects.filter(pk=pk).first() if (pk := parse_position(ident)) is not None else None
         return str(other) if other else "an unknown identity"
     if uri.startswith(pki.COMP_ID_URI_PREFIX):
         comp_id = uri.removeprefix(pki.COMP_ID_URI_PREFIX)

@@ -51,13 +51,13 @@ from policies.models import (
     SubjectKind,
 )
 from ztconsole.core import audit
+from ztconsole.core.countries import is_country_code
 from ztconsole.core.crypto import encrypt
 from ztconsole.core.roles import APPROVE_PUBLICATION, ROLES
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _MSG_TYPE = re.compile(r"^(\*|[0-9A-Za-z]{1,4})$")
 _HHMM = re.compile(r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
 _ADDRESS = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}$")
 
 
@@ -91,7 +91,7 @@ def _cidr(value: str, field: str) -> str:
 
 def _country(value: str, field: str = "country") -> str:
     value = (value or "").strip().upper()
-    if not _COUNTRY.match(value):
+    if not is_country_code(value):
         raise PolicyError(f"{value!r} is not an ISO 3166 alpha-2 country code", field=field)
     return value
 

@@ -9,6 +9,7 @@ from django import forms
 from accounts.models import Desk, DeviceRegistration, Environment, Identity
 from pep.attributes import ATTRIBUTES
 from policies.models import FlowProtocol, Segment, SegmentResource, SubjectKind
+from ztconsole.core.countries import is_country_code
 from ztconsole.core.roles import ROLES
 
 DAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
@@ -187,7 +188,7 @@ class SimulatorForm(forms.Form):
 
     def clean_country(self) -> str:
         value = self.cleaned_data["country"].strip().upper()
-        if value and (len(value) != 2 or not value.isalpha()):
+        if value and not is_country_code(value):
             raise forms.ValidationError("an ISO 3166 alpha-2 code, e.g. GB")
         return value
 

@@ -367,7 +367,12 @@ class PublishView(ConsoleView, StepUpRequiredMixin, View):
     http_method_names = ["post"]
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        environment = _environment(request)
+        form = forms.PublishForm(request.POST)
+        if not form.is_valid():
+            # No default: a state-changing request names its environment.
+            messages.error(request, "Choose the environment to publish.")
+            return redirect("policies:publications")
+        environment = form.cleaned_data["environment"]
         try:
             pv = actions.request_publication(request.user, environment=environment, request=request)
         except actions.PolicyError as exc:

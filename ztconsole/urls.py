@@ -12,3 +12,8 @@ urlpatterns = [
     path("policies/", include("policies.urls")),
     path("healthz", core_views.HealthView.as_view(), name="healthz"),
 ]
+
+handler400 = "ztconsole.core.api.bad_request"
+handler403 = "ztconsole.core.api.permission_denied"
+handler404 = "ztconsole.core.api.page_not_found"
+handler500 = "ztconsole.core.api.server_error"

@@ -33,6 +33,7 @@ from accounts.models import (
     normalize_enrollment_code,
 )
 from ztconsole.core import audit, live
+from ztconsole.core.countries import is_country_code
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.roles import ADMINISTRATOR, MANAGE_API_TOKENS, ROLES, SECURITY_OFFICER, role_of
 
@@ -104,8 +105,8 @@ def normalize_countries(codes: list[str]) -> list[str]:
         code = code.strip().upper()
         if not code:
             continue
-        if len(code) != 2 or not code.isalpha():
-            raise ActionError(f"{code!r} is not a two-letter country code", field="expected_countries")
+        if not is_country_code(code):
+            raise ActionError(f"{code!r} is not an ISO 3166-1 alpha-2 country code", field="expected_countries")
         if code not in result:
             result.append(code)
     return result

@@ -162,9 +162,11 @@ class RiskRuleViewSet(DraftViewSet):
         return self._respond(rule, status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs):
-        data = self._data()
+        rule = self.get_object()
+        data = dict(self._data())
         data.pop("environment", None), data.pop("name", None)
-        rule = actions.update_risk_rule(request.user, self.get_object(), request=request, **data)
+        data.setdefault("enabled", rule.enabled)  # optional in the schema: an omitted flag keeps its value
+        rule = actions.update_risk_rule(request.user, rule, request=request, **data)
         return self._respond(rule)
 
 

@@ -11,6 +11,7 @@ from django.views import View
 from accounts.models import ApiToken, OathDevice
 from ztconsole.core.health import run_checks
 from ztconsole.core.models import AuditEvent, AuditHead
+from ztconsole.core.pagination import parse_position
 from ztconsole.core.permissions import PUBLIC, ConsoleView
 from ztconsole.core.roles import VIEW_AUDIT, VIEW_CERTIFICATES, VIEW_CONSOLE, VIEW_POLICY, role_of
 
@@ -80,8 +81,8 @@ class AuditLogView(ConsoleView, View):
             queryset = queryset.filter(action__startswith=action)
         if actor:
             queryset = queryset.filter(actor_label=actor)
-        if before.isdigit():
-            queryset = queryset.filter(seq__lt=int(before))
+        if (position := parse_position(before)) is not None:
+            queryset = queryset.filter(seq__lt=position)
         events = list(queryset[: AUDIT_PAGE_SIZE + 1])
         has_more = len(events) > AUDIT_PAGE_SIZE
         events = events[:AUDIT_PAGE_SIZE]
