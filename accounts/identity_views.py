@@ -23,11 +23,12 @@ from accounts.forms import (
     SponsorForm,
     TradingHoursForm,
 )
-from accounts.models import Desk, Identity, IdentityStatus, OathDevice, StaticCodeDevice
+from accounts.models import Desk, Identity, IdentityStatus, OathDevice, RoleGrant, RoleGrantState, StaticCodeDevice
 from accounts.stepup import StepUpRequiredMixin
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.permissions import ConsoleView
 from ztconsole.core.roles import (
+    APPROVE_ROLE_GRANTS,
     ISSUE_ENROLLMENT_CODE,
     ISSUE_TEMPORARY_CODES,
     MANAGE_IDENTITIES,
@@ -148,6 +149,10 @@ class IdentityDetailView(ConsoleView, StepUpRequiredMixin, View):
             "desk_form": MoveToDeskForm(initial={"desk": identity.desk_id}),
             "hours_form": TradingHoursForm(initial=identity.trading_hours or None),
             "can_manage": request.user.has_perm(MANAGE_IDENTITIES),
+            "pending_grant": RoleGrant.objects.filter(subject=identity.user, state=RoleGrantState.PENDING)
+            .select_related("requested_by")
+            .first(),
+            "can_approve_grants": request.user.has_perm(APPROVE_ROLE_GRANTS),
             "can_suspend": request.user.has_perm(SUSPEND_IDENTITIES),
             "can_issue_code": request.user.has_perm(ISSUE_ENROLLMENT_CODE),
             "can_manage_mfa": request.user.has_perm(MANAGE_MFA),
@@ -169,11 +174,16 @@ class IdentityDetailView(ConsoleView, StepUpRequiredMixin, View):
                 form.add_error("role", "Roles belong to people; non-person identities have none.")
             else:
                 try:
-                    actions.change_role(request.user, identity.user, form.cleaned_data["role"], request=request)
+                    grant = actions.change_role(request.user, identity.user, form.cleaned_data["role"], request=request)
                 except actions.ActionError as exc:
                     form.add_error("role", str(exc))
                 else:
-                    messages.success(request, f"{identity} is now {form.cleaned_data['role']}.")
+                    if grant is None:
+                        messages.success(request, f"{identity} is now {form.cleaned_data['role']}.")
+                    else:
+                        messages.success(
+                            request, f"{grant.role} for {identity} requested: a second privileged person must approve."
+                        )
                     return redirect("accounts:identity_detail", pk=identity.pk)
         return self._render(request, identity, status=400, role_form=form)
 
@@ -289,3 +299,30 @@ class DeskListView(ConsoleView, StepUpRequiredMixin, View):
                 messages.success(request, f"Desk {desk} created.")
                 return redirect("accounts:desk_list")
         return self._render(request, form, status=400)
+
+
+class RoleGrantDecisionView(ConsoleView, StepUpRequiredMixin, View):
+    """POST-only: approve or reject a request for a privileged role (a second privileged person, step-up)."""
+
+    permission_required = APPROVE_ROLE_GRANTS
+    http_method_names = ["post"]
+    verb = "approve"
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        grant = get_object_or_404(RoleGrant.objects.select_related("subject__identity"), pk=pk)
+        identity = grant.subject.identity
+        try:
+            if self.verb == "approve":
+                actions.approve_role_grant(request.user, grant, request=request)
+                messages.success(request, f"{identity} is now {grant.role}; they must enroll MFA again.")
+            else:
+                form = ReasonForm(request.POST)
+                reason = form.cleaned_data["reason"] if form.is_valid() else ""
+                actions.reject_role_grant(request.user, grant, reason=reason, request=request)
+                messages.success(request, f"The request for {grant.role} was rejected.")
+        except actions.ActionError as exc:
+            messages.error(request, str(exc))
+            detail = IdentityDetailView()
+            detail.request = request
+            return detail._render(request, Identity.objects.for_list().get(pk=identity.pk), status=400)
+        return redirect("accounts:identity_detail", pk=identity.pk)

@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import SimpleRouter
 
 from accounts.api.devices import DevicePostureView, DeviceViewSet
+from accounts.api.grants import RoleGrantViewSet
 from accounts.api.identities import IdentityViewSet
 from accounts.api.views import ApiTokenViewSet, MeView
 from certificates.api.views import CertificateViewSet, TlsProfileApiView
@@ -32,6 +33,7 @@ class SwaggerView(SpectacularSwaggerSplitView):
 router = SimpleRouter()
 router.register("tokens", ApiTokenViewSet, basename="api-token")
 router.register("identities", IdentityViewSet, basename="api-identity")
+router.register("role-grants", RoleGrantViewSet, basename="api-role-grant")
 router.register("devices", DeviceViewSet, basename="api-device")
 router.register("certificates", CertificateViewSet, basename="api-certificate")
 router.register("policy/segments", SegmentViewSet, basename="api-policy-segment")

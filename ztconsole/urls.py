@@ -13,7 +13,7 @@ urlpatterns = [
     path("healthz", core_views.HealthView.as_view(), name="healthz"),
 ]
 
-handler400 = "ztconsole.core.api.bad_request"
-handler403 = "ztconsole.core.api.permission_denied"
-handler404 = "ztconsole.core.api.page_not_found"
-handler500 = "ztconsole.core.api.server_error"
+handler400 = "ztconsole.core.errors.bad_request"
+handler403 = "ztconsole.core.errors.permission_denied"
+handler404 = "ztconsole.core.errors.page_not_found"
+handler500 = "ztconsole.core.errors.server_error"

@@ -12,7 +12,6 @@ from accounts.actions.core import (
     ActionError,
     BootstrapResult,
     bootstrap_admin,
-    change_role,
     check_enrollment_code,
     complete_totp_enrollment,
     create_api_token,
@@ -44,6 +43,7 @@ from accounts.actions.identities import (
     set_trading_hours,
     suspend_identity,
 )
+from accounts.actions.roles import approve_role_grant, change_role, reject_role_grant
 
 __all__ = [
     "OTP_OK",
@@ -53,6 +53,7 @@ __all__ = [
     "ActionError",
     "BootstrapResult",
     "approve_device",
+    "approve_role_grant",
     "bootstrap_admin",
     "change_role",
     "change_sponsor",
@@ -72,6 +73,7 @@ __all__ = [
     "record_posture",
     "record_sign_out",
     "register_device",
+    "reject_role_grant",
     "reset_lockout",
     "retire_device",
     "revoke_api_token",

@@ -34,10 +34,7 @@ from accounts.models import (
 )
 from ztconsole.core import audit, live
 from ztconsole.core.countries import is_country_code
-from ztconsole.core.models import AuditEvent
-from ztconsole.core.roles import ADMINISTRATOR, MANAGE_API_TOKENS, ROLES, SECURITY_OFFICER, role_of
-
-PRIVILEGED_ROLES = (ADMINISTRATOR, SECURITY_OFFICER)
+from ztconsole.core.roles import ADMINISTRATOR, MANAGE_API_TOKENS, PRIVILEGED_ROLES, ROLES
 
 User = get_user_model()
 VERIFIED_AT_SESSION_KEY = "zt_otp_verified_at"
@@ -78,7 +75,10 @@ def create_identity(
     countries = normalize_countries(expected_countries or [])
     first, _, last = full_name.strip().partition(" ")
     user = User.objects.create_user(username=username, email=email, password=password, first_name=first, last_name=last)
-    user.groups.add(Group.objects.get(name=role))
+    # A privileged role asked for by a person waits for a second person's approval: no role until then.
+    pending = role in PRIVILEGED_ROLES and getattr(actor, "pk", None) is not None
+    if not pending:
+        user.groups.add(Group.objects.get(name=role))
     identity = Identity.objects.create(
         user=user,
         kind=IdentityKind.HUMAN,
@@ -86,15 +86,19 @@ def create_identity(
         desk=desk,
         expected_countries=countries,
         employment_status=employment_status,
-        privileged=role in PRIVILEGED_ROLES,
+        privileged=role in PRIVILEGED_ROLES and not pending,
     )
     audit.record(
         actor,
         "identity.created",
         identity,
-        {"kind": "human", "role": role, "email": email, "desk": desk.name if desk else None},
+        {"kind": "human", "role": None if pending else role, "email": email, "desk": desk.name if desk else None},
         request=request,
     )
+    if pending:
+        from accounts.actions.roles import request_privileged_role
+
+        request_privileged_role(actor, user, role, request=request)
     return user
 
 
@@ -110,25 +114,6 @@ def normalize_countries(codes: list[str]) -> list[str]:
         if code not in result:
             result.append(code)
     return result
-
-
-@transaction.atomic
-def change_role(actor: Any, user: Any, role: str, request: HttpRequest | None = None) -> None:
-    """Give ``user`` exactly one role. Refuses to leave the console without an administrator."""
-    if role not in ROLES:
-        raise ActionError(f"unknown role {role!r}", field="role")
-    user = User.objects.select_for_update().get(pk=user.pk)
-    previous = role_of(user)
-    if previous == role:
-        raise ActionError(f"{user.get_username()} already has the role {role}", field="role")
-    if previous == ADMINISTRATOR:
-        remaining = User.objects.filter(groups__name=ADMINISTRATOR, is_active=True).exclude(pk=user.pk)
-        if not remaining.exists():
-            raise ActionError("this is the last active administrator; appoint another first", field="role")
-    user.groups.remove(*Group.objects.filter(name__in=ROLES))
-    user.groups.add(Group.objects.get(name=role))
-    Identity.objects.filter(user=user).update(privileged=role in PRIVILEGED_ROLES)
-    audit.record(actor, "identity.role_changed", user.identity, {"from": previous, "to": role}, request=request)
 
 
 @dataclass(frozen=True)
@@ -157,25 +142,12 @@ def bootstrap_admin(username: str, email: str) -> BootstrapResult:
 def issue_enrollment_code(actor: Any, user: Any, request: HttpRequest | None = None) -> tuple[EnrollmentCode, str]:
     """Issue a single-use enrollment code for ``user``; earlier unused codes stop working.
 
-    Four eyes for privileged people: whoever created an administrator or security officer, or gave them
-    that role, may not also hand them the code that lets them enroll.
+    Four eyes for privileged people: whoever created an administrator or security officer, or requested
+    their role, may not also hand them the code that lets them enroll (``roles.check_may_hand_credentials``).
     """
-    if getattr(actor, "pk", None) is not None and role_of(user) in PRIVILEGED_ROLES:
-        identity = Identity.objects.filter(user=user).first()
-        last_grant = (
-            AuditEvent.objects.filter(
-                target_type="accounts.identity",
-                target_id=str(identity.pk if identity else ""),
-                action__in=["identity.created", "identity.role_changed"],
-            )
-            .order_by("-seq")
-            .first()
-        )
-        if last_grant is not None and last_grant.actor_id == actor.pk:
-            raise ActionError(
-                "you gave this person a privileged role: another administrator must issue their enrollment code",
-                field="user",
-            )
+    from accounts.actions.roles import check_may_hand_credentials
+
+    check_may_hand_credentials(actor, user, what="enrollment code")
     now = timezone.now()
     EnrollmentCode.objects.filter(user=user, used_at__isnull=True, expires_at__gt=now).update(expires_at=now)
     code = new_enrollment_code()

@@ -357,6 +357,9 @@ def issue_temporary_codes(
     """Single-use codes that expire, for someone whose token is lost; shown once, stored as digests."""
     if getattr(actor, "pk", None) == user.pk:
         raise ActionError("ask another security officer: nobody issues temporary codes to themselves", "user")
+    from accounts.actions.roles import check_may_hand_credentials
+
+    check_may_hand_credentials(actor, user, what="temporary codes")
     had_device = (
         OathDevice.objects.filter(user=user, confirmed=True).exists()
         or YubikeyDevice.objects.filter(user=user, confirmed=True).exists()

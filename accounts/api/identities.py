@@ -12,6 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts import actions
+from accounts.api.grants import RoleGrantSerializer
 from accounts.filters import IdentityFilter
 from accounts.models import Desk, EmploymentStatus, Environment, Identity, IdentityKind
 from ztconsole.core.pagination import IdCursorPagination
@@ -191,13 +192,16 @@ class IdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         reason = self._payload(ReasonSerializer)["reason"]
         return self._respond(actions.revoke_identity(request.user, self.get_object(), reason=reason, request=request))
 
-    @extend_schema(request=RoleSerializer, responses=IdentitySerializer)
+    @extend_schema(request=RoleSerializer, responses={200: IdentitySerializer, 202: RoleGrantSerializer})
     @action(detail=True, methods=["post"])
     def role(self, request, pk=None):
+        """A non-privileged role applies at once (200); a privileged one is a request to approve (202)."""
         identity = self.get_object()
         if not identity.is_human:
             raise actions.ActionError("roles belong to people; non-person identities have none", field="role")
-        actions.change_role(request.user, identity.user, self._payload(RoleSerializer)["role"], request=request)
+        grant = actions.change_role(request.user, identity.user, self._payload(RoleSerializer)["role"], request=request)
+        if grant is not None:
+            return Response(RoleGrantSerializer(grant).data, status=status.HTTP_202_ACCEPTED)
         return self._respond(identity)
 
     @extend_schema(request=SponsorSerializer, responses=IdentitySerializer)

@@ -72,6 +72,12 @@ MATRIX: dict[str, Row] = {
     "accounts:identity_unlock": Row(SUSPENDERS, method="post", kwargs={"pk": "trader"}),
     "accounts:identity_hours": Row(ADMIN, method="post", kwargs={"pk": "trader"}),
     "accounts:desk_list": Row(IDENTITY_READERS),
+    "accounts:role_grant_approve": Row(SUSPENDERS, method="post", kwargs={"pk": "role_grant"}),
+    "accounts:role_grant_reject": Row(SUSPENDERS, method="post", kwargs={"pk": "role_grant"}),
+    "api-role-grant-list": Row(IDENTITY_READERS, api=True),
+    "api-role-grant-detail": Row(IDENTITY_READERS, api=True, kwargs={"pk": "role_grant"}),
+    "api-role-grant-approve": Row(SUSPENDERS, method="post", api=True, kwargs={"pk": "role_grant"}),
+    "api-role-grant-reject": Row(SUSPENDERS, method="post", api=True, kwargs={"pk": "role_grant"}),
     "api-identity-list": Row(IDENTITY_READERS, api=True),
     "api-identity-detail": Row(IDENTITY_READERS, api=True, kwargs={"pk": "trader"}),
     "api-identity-suspend": Row(SUSPENDERS, method="post", api=True, kwargs={"pk": "trader"}),
@@ -241,6 +247,10 @@ def _resolve_kwargs(row: Row, personas) -> dict:
                 user=personas["trader"].user, name="key", confirmed=True, credential_id=b"matrix", public_key=b"pk"
             )
             values[key] = credential.pk
+        elif ref == "role_grant":
+            from accounts.models import RoleGrant
+
+            values[key] = RoleGrant.objects.create(subject=personas["compliance"].user, role="Security Officer").pk
         elif ref == "trader_device":
             values[key] = personas["trader"].device.pk
         elif ref == "hardware_token":
