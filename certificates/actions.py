@@ -422,6 +422,21 @@ def _issued_details(cert: Certificate) -> dict:
     }
 
 
+def check_not_own_identity(actor: Any, identity: Identity) -> None:
+    """Four eyes on certificates: nobody issues, renews or approves one for themselves or an identity they sponsor.
+
+    Those go through a request (``request_certificate``) that another issuer approves.
+    """
+    actor_id = getattr(actor, "pk", None)
+    if actor_id is None:
+        return
+    sponsor_user_id = identity.sponsor.user_id if identity.sponsor_id else None
+    if actor_id in (identity.user_id, sponsor_user_id):
+        raise CertificateError(
+            "you are or sponsor this identity: another issuer must issue its certificates", field="identity"
+        )
+
+
 @transaction.atomic
 def issue_from_csr(
     actor: Any,
@@ -434,6 +449,7 @@ def issue_from_csr(
 ) -> Certificate:
     """Verify the CSR against the profile and the identity, then sign it with the issuing CA."""
     identity = Identity.objects.select_for_update().select_related("user").get(pk=identity.pk)
+    check_not_own_identity(actor, identity)
     checked = check_csr(profile, identity, csr_pem, lifetime_days)
     cert = _sign_and_store(
         actor,
@@ -473,6 +489,7 @@ def renew_certificate(
     if old.status != CertificateStatus.ACTIVE:
         raise CertificateError(f"only an active certificate is renewed; this one is {old.status}", field="status")
     profile, identity = old.profile, old.identity
+    check_not_own_identity(actor, identity)
     if csr_pem:
         checked = check_csr(profile, identity, csr_pem, lifetime_days)
         public_key, sans, days = checked.info.csr.public_key(), checked.sans, checked.lifetime_days

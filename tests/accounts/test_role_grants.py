@@ -162,3 +162,10 @@ def test_role_grants_through_the_api(personas, verified_client):
     approved = verified_client(personas["security"]).post(reverse("api-role-grant-approve", kwargs={"pk": grant_id}))
     assert approved.status_code == 200 and approved.json()["state"] == "approved"
     assert role_of(personas["trader"].user) == ADMINISTRATOR
+
+
+def test_nobody_lifts_their_own_sign_in_lockout(personas):
+    officer = personas["security"].user
+    with pytest.raises(actions.ActionError, match="your own sign-in lockout"):
+        actions.reset_lockout(officer, officer.identity)
+    assert actions.reset_lockout(personas["admin"].user, officer.identity) == 0
