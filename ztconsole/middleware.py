@@ -26,7 +26,8 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 # Paths served without an OTP-verified session. Everything under /api/ answers for itself: DRF only
 # authenticates API tokens and OTP-verified sessions, and replies 401/403 in JSON.
-_OPEN_PREFIXES = ("/healthz", "/static/", "/pki/", "/api/", "/accounts/webauthn/")
+_OPEN_PREFIXES = ("/static/", "/pki/", "/api/", "/accounts/webauthn/")
+_OPEN_PATHS = frozenset({"/healthz"})  # exactly: /healthz/details is for signed-in operators
 _PASSWORD_STEP_PATHS = ("accounts:login", "accounts:verify", "accounts:enroll", "accounts:logout")
 # Reachable by a verified user whose device is weaker than their role requires: enough to enroll a stronger one.
 _UPGRADE_PATHS = (
@@ -101,7 +102,7 @@ class OTPRequiredMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         path = request.path_info
-        if path.startswith(_OPEN_PREFIXES) or path in self._password_step_paths():
+        if path.startswith(_OPEN_PREFIXES) or path in _OPEN_PATHS or path in self._password_step_paths():
             return self.get_response(request)
         user = request.user
         if user.is_authenticated and user.is_verified():

@@ -11,6 +11,7 @@ urlpatterns = [
     path("pki/", include("certificates.pki_urls")),
     path("policies/", include("policies.urls")),
     path("healthz", core_views.HealthView.as_view(), name="healthz"),
+    path("healthz/details", core_views.HealthDetailsView.as_view(), name="healthz-details"),
 ]
 
 handler400 = "ztconsole.core.errors.bad_request"

@@ -38,6 +38,7 @@ NOT_SIGN_IN = {
     "pki-chain-pem",
     "pki-ocsp",
     "pki-ocsp-get",
+    "healthz-details",  # auditors only, but it needs a Celery worker: tests/core/test_services.py covers it
 }  # public, tested by their own suites
 PERSONAS = ("anonymous", "password_only", "outsider", "trader", "compliance", "security", "admin")
 
@@ -128,6 +129,7 @@ MATRIX: dict[str, Row] = {
     # Only a device-scoped token or accounts.report_posture (no role has it): every persona is refused.
     "api-device-posture": Row(frozenset(), method="post", api=True, kwargs={"pk": "trader_registered_device"}),
     "healthz": Row(PUBLIC),
+    "healthz-details": Row(AUDITORS),
     "certificates:list": Row(CERT_READERS),
     "certificates:detail": Row(CERT_READERS, kwargs={"pk": "certificate"}),
     "certificates:issue": Row(CERT_ISSUERS),

@@ -26,8 +26,15 @@ def test_celery_task_round_trip_through_the_broker(celery_worker_thread, setting
     assert celery_worker_thread.conf.task_always_eager is False
 
 
-def test_healthz_reports_every_dependency(celery_worker_thread):
+def test_healthz_tells_the_public_only_ok(celery_worker_thread):
     response = Client().get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_health_details_report_every_dependency_to_operators(celery_worker_thread, personas, verified_client):
+    assert Client().get("/healthz/details").status_code == 302  # to sign-in: details are not public
+    assert verified_client(personas["trader"]).get("/healthz/details").status_code == 403
+    response = verified_client(personas["security"]).get("/healthz/details")
     body = response.json()
     assert response.status_code == 200, body
     assert body["status"] == "ok"
@@ -38,11 +45,13 @@ def test_healthz_reports_every_dependency(celery_worker_thread):
     }
 
 
-def test_healthz_fails_loudly_when_redis_is_unreachable(settings, celery_worker_thread):
+def test_healthz_fails_loudly_but_says_why_only_to_operators(settings, celery_worker_thread, personas, verified_client):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     response = Client().get("/healthz")
-    assert response.status_code == 503
-    assert response.json()["checks"]["redis"]["status"] == "fail"
+    assert response.status_code == 503 and response.json() == {"status": "fail"}
+    details = verified_client(personas["admin"]).get("/healthz/details")
+    assert details.status_code == 503
+    assert details.json()["checks"]["redis"]["status"] == "fail"
 
 
 # --- websockets ------------------------------------------------------------------------------------

@@ -58,9 +58,23 @@ class DashboardView(ConsoleView, View):
 
 
 class HealthView(View):
-    """Load-balancer and operator probe: database, Redis and a Celery worker, each a real round trip."""
+    """Load-balancer probe: database, Redis and a Celery worker, each a real round trip; says only ok or fail.
+
+    Vendors, versions, host names and error texts help an attacker: they are on /healthz/details, for
+    signed-in operators.
+    """
 
     permission_required = PUBLIC
+
+    def get(self, request: HttpRequest) -> JsonResponse:
+        healthy, _ = run_checks()
+        return JsonResponse({"status": "ok" if healthy else "fail"}, status=200 if healthy else 503)
+
+
+class HealthDetailsView(ConsoleView, View):
+    """The same checks with each dependency's status, timing, version and error, for operators."""
+
+    permission_required = VIEW_AUDIT
 
     def get(self, request: HttpRequest) -> JsonResponse:
         healthy, checks = run_checks()
