@@ -109,7 +109,7 @@ MATRIX: dict[str, Row] = {
     "otp_webauthn:credential-authentication-begin": Row(PASSWORD_STEP_DONE, method="post", api=True),
     "otp_webauthn:credential-authentication-complete": Row(PASSWORD_STEP_DONE, method="post", api=True),
     "otp_webauthn:js-i18n-catalog": Row(PUBLIC),
-    "api-me": Row(VERIFIED, api=True),  # who am I: any verified caller, whatever their role
+    "api-me": Row(ALL_ROLES, api=True),  # who am I: core.view_console, like every other page
     "api-audit-events": Row(AUDITORS, api=True),
     "api-schema": Row(AUDITORS, api=True),
     "api-docs": Row(AUDITORS, api=True, accept="text/html"),

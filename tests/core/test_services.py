@@ -72,26 +72,36 @@ def _session_cookie(client: Client) -> str:
     return f"sessionid={client.cookies['sessionid'].value}"
 
 
-async def _expect_refused(base: str, cookie: str | None) -> None:
-    try:
-        socket = await _connect(base, cookie)
-    except websockets.exceptions.InvalidStatus as exc:
-        assert exc.response.status_code == 403
-        return
-    # Some servers accept the handshake then close at once: either way nothing is served.
+async def _close_code(base: str, cookie: str | None) -> int:
+    """The documented refusal: the handshake completes, then the server closes with 4401 or 4403."""
+    socket = await _connect(base, cookie)
     with pytest.raises(websockets.exceptions.ConnectionClosed) as info:
         await asyncio.wait_for(socket.recv(), timeout=5)
-    assert info.value.rcvd.code in (4401, 4403, 1006)
+    return info.value.rcvd.code
 
 
 def test_websocket_refused_without_a_session(asgi_server):
-    run_async(_expect_refused, asgi_server, None)
+    assert run_async(_close_code, asgi_server, None) == 4401
 
 
 def test_websocket_refused_with_a_password_only_session(asgi_server, personas):
     client = Client()
     client.force_login(personas["admin"].user)
-    run_async(_expect_refused, asgi_server, _session_cookie(client))
+    assert run_async(_close_code, asgi_server, _session_cookie(client)) == 4401
+
+
+def test_websocket_refused_to_a_verified_user_without_a_role(asgi_server, personas):
+    client = verify_session(Client(), personas["outsider"])
+    assert run_async(_close_code, asgi_server, _session_cookie(client)) == 4403
+
+
+def test_websocket_from_a_foreign_origin_is_refused_at_the_handshake(asgi_server):
+    async def scenario():
+        with pytest.raises(websockets.exceptions.InvalidStatus) as info:
+            await websockets.connect(_ws_url(asgi_server), additional_headers={"Origin": "https://evil.example"})
+        return info.value.response.status_code
+
+    assert run_async(scenario) == 403
 
 
 def test_websocket_accepted_with_a_verified_session_and_streams_audit_events(asgi_server, personas):
