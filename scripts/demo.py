@@ -21,6 +21,8 @@ VAR = ROOT / "var" / "demo"
 LOGS = VAR / "log"
 HOST, PORT = "127.0.0.1", int(os.environ.get("ZT_DEMO_PORT", "8000"))
 PY = sys.executable
+sys.path.insert(0, str(ROOT))
+from ztconsole.serving import proxy_count, uvicorn_proxy_args  # noqa: E402 - plain module, no Django
 
 
 def free_port() -> int:
@@ -187,7 +189,8 @@ def main() -> int:
                 HOST,
                 "--port",
                 str(PORT),
-                "--proxy-headers",
+                # X-Forwarded-For is believed only when ZT_PROXY_COUNT declares a proxy in front.
+                *uvicorn_proxy_args(proxy_count(env)),
                 "--ws",
                 "websockets",
             ],
