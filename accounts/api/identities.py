@@ -15,6 +15,7 @@ from accounts import actions
 from accounts.api.grants import RoleGrantSerializer
 from accounts.filters import IdentityFilter
 from accounts.models import Desk, EmploymentStatus, Environment, Identity, IdentityKind
+from ztconsole.core.fields import BlankAsNullChoiceField, BlankAsNullEmailField
 from ztconsole.core.pagination import IdCursorPagination
 from ztconsole.core.permissions import DeclaredPermission, StepUpForSessions
 from ztconsole.core.roles import MANAGE_IDENTITIES, ROLES, SUSPEND_IDENTITIES, VIEW_IDENTITIES, role_of
@@ -34,10 +35,12 @@ class PersonByUsernameField(serializers.SlugRelatedField):
 
 class IdentitySerializer(serializers.ModelSerializer):
     username = serializers.CharField(source="user.username", read_only=True)
-    email = serializers.EmailField(source="user.email", read_only=True)
+    email = BlankAsNullEmailField(source="user.email")
     role = serializers.SerializerMethodField()
-    desk = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    sponsor = serializers.CharField(source="sponsor.user.username", read_only=True, default=None)
+    desk = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    sponsor = serializers.CharField(source="sponsor.user.username", read_only=True, default=None, allow_null=True)
+    environment = BlankAsNullChoiceField(choices=Environment.choices, help_text="Non-person identities only.")
+    employment_status = BlankAsNullChoiceField(choices=EmploymentStatus.choices, help_text="People only.")
 
     class Meta:
         model = Identity

@@ -1,8 +1,9 @@
 """Schemathesis against our own OpenAPI schema, on the live ASGI app, as every role and as an API token.
 
 Every operation of the schema gets generated requests (valid and invalid) from each caller; every response
-runs through every schemathesis check. The test fails on any 5xx, any response that does not match the
-schema, and any other check failure, and lists them all (operation, caller, check, curl to reproduce).
+runs through every schemathesis check but one (see EXCLUDED_CHECKS). The test fails on any 5xx, any response
+that does not match the schema, and any other check failure, and lists them all (operation, caller, check,
+status, URL).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ztconsole.core.roles import ADMINISTRATOR
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis import GenerationMode  # noqa: E402
 from schemathesis.core.failures import Failure, FailureGroup  # noqa: E402
+from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: E402
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(900)]
 
@@ -33,7 +35,10 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(900)]
 EXAMPLES = {"admin": 3, "security": 2, "trader": 1, "compliance": 1, "token": 2}
 
 
-EXCLUDED_CHECKS: list = []
+# Every check runs but one: positive_data_acceptance wants any schema-valid request accepted, yet a valid
+# shape can still name an identity that does not exist, carry text that is not a CSR, or ask for a state
+# change the object is not in; the API refuses those with a 400 naming the field, as it must.
+EXCLUDED_CHECKS = [positive_data_acceptance]
 
 
 @dataclass
