@@ -24,7 +24,7 @@ from accounts.models import (
     IdentityStatus,
     PostureReport,
 )
-from ztconsole.core import audit
+from ztconsole.core import audit, hooks
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.roles import MANAGE_DEVICES
 
@@ -136,6 +136,7 @@ def retire_device(
         {"owner": device.owner.username, "reason": reason.strip()[:200], "revoked_api_access": tokens},
         request=request,
     )
+    hooks.device_retired.fire(actor, device, request=request)
     return device
 
 

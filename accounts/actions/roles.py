@@ -18,9 +18,9 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django_otp import devices_for_user
 
-from accounts.actions.core import ActionError
 from accounts.models import EnrollmentCode, Identity, RoleGrant, RoleGrantState
 from ztconsole.core import audit, live
+from ztconsole.core.errors import ActionError
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.roles import ADMINISTRATOR, APPROVE_ROLE_GRANTS, PRIVILEGED_ROLES, ROLES, role_of
 

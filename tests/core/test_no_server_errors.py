@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from policies.models import RiskRule
 from tests.policies.conftest import rfq_policy, signing_key  # noqa: F401 - fixtures
-from ztconsole.core.errors import server_error
+from ztconsole.core.error_pages import server_error
 
 UNICODE_DIGIT = "²"
 HUGE = "99999999999999999999999"
