@@ -7,8 +7,10 @@ scope says when the engine evaluates it, which is what keeps decisions fast:
 * ``session``: ``evaluate(signals) -> condition``, once per distinct (identity, certificate, authentication,
   device, source IP, country) tuple, then cached until the next bundle, so it may read only those request
   fields;
-* ``time``: ``evaluate(identity, epoch_seconds) -> condition``, on every decision, but only for identities for
-  which ``applies(identity)`` is true (the others keep fully cached decisions).
+* ``time``: ``evaluate(identity, epoch_seconds) -> condition``, for identities for which ``applies(identity)``
+  is true. An attribute that also gives ``span(identity, epoch_seconds) -> (start, end)``, the epoch seconds
+  between which its condition cannot change, lets the engine cache a decision for that long; without ``span``
+  such decisions are evaluated on every call.
 
 Returning ``None`` means no condition holds, hence no contribution.
 """
@@ -44,6 +46,7 @@ class RiskAttribute:
     evaluate: Callable[..., str | None]
     description: str
     applies: Callable[[IdentityRecord], bool] = _always
+    span: Callable[[IdentityRecord, float], tuple[int, int]] | None = None
 
 
 ATTRIBUTES: dict[str, RiskAttribute] = {}
@@ -89,6 +92,12 @@ def _trading_hours(identity: IdentityRecord, epoch: float) -> str:
     return "inside" if hours.contains(epoch) else "outside"
 
 
+def _trading_hours_span(identity: IdentityRecord, epoch: float) -> tuple[int, int]:
+    hours = identity.trading_hours
+    assert hours is not None  # guarded by applies()
+    return hours.span(epoch)
+
+
 def _has_trading_hours(identity: IdentityRecord) -> bool:
     return identity.trading_hours is not None
 
@@ -132,6 +141,7 @@ register(
         _trading_hours,
         "request time against the identity's trading hours (identities without trading hours: no contribution)",
         applies=_has_trading_hours,
+        span=_trading_hours_span,
     )
 )
 
