@@ -8,9 +8,9 @@ scope says when the engine evaluates it, which is what keeps decisions fast:
   device, source IP, country) tuple, then cached until the next bundle, so it may read only those request
   fields;
 * ``time``: ``evaluate(identity, epoch_seconds) -> condition``, for identities for which ``applies(identity)``
-  is true. An attribute that also gives ``span(identity, epoch_seconds) -> (start, end)``, the epoch seconds
-  between which its condition cannot change, lets the engine cache a decision for that long; without ``span``
-  such decisions are evaluated on every call.
+  is true. An attribute that also gives ``span(identity, epoch_seconds) -> (condition, start, end)``, with
+  the epoch seconds between which the condition cannot change, lets the engine cache a decision for that long
+  (and is called instead of ``evaluate``); without ``span`` such decisions are evaluated on every call.
 
 Returning ``None`` means no condition holds, hence no contribution.
 """
@@ -46,7 +46,7 @@ class RiskAttribute:
     evaluate: Callable[..., str | None]
     description: str
     applies: Callable[[IdentityRecord], bool] = _always
-    span: Callable[[IdentityRecord, float], tuple[int, int]] | None = None
+    span: Callable[[IdentityRecord, float], tuple[str | None, int, int]] | None = None
 
 
 ATTRIBUTES: dict[str, RiskAttribute] = {}
@@ -92,10 +92,11 @@ def _trading_hours(identity: IdentityRecord, epoch: float) -> str:
     return "inside" if hours.contains(epoch) else "outside"
 
 
-def _trading_hours_span(identity: IdentityRecord, epoch: float) -> tuple[int, int]:
+def _trading_hours_span(identity: IdentityRecord, epoch: float) -> tuple[str, int, int]:
     hours = identity.trading_hours
     assert hours is not None  # guarded by applies()
-    return hours.span(epoch)
+    inside, start, end = hours.state(epoch)
+    return ("inside" if inside else "outside"), start, end
 
 
 def _has_trading_hours(identity: IdentityRecord) -> bool:

@@ -83,46 +83,25 @@ class DecisionRequest(NamedTuple):
         return cls(**fields, authentication=auth, time=when)
 
 
-class Decision:
+class Decision(NamedTuple):
     """The answer, with its explanation. ``contributions`` sum to ``score``; ``matched_rule`` is the access rule
     that granted the target, or None when access was not granted.
 
-    ``reason`` is formatted on first read: most decisions at a gateway are enforced, not explained, and string
-    formatting would otherwise be the most expensive step of a decision. ``valid_from`` / ``valid_until`` (epoch
-    seconds, None when the answer does not depend on the clock) bound the times for which the engine may give
-    the same decision again.
+    A named tuple because one is built (in C) on every decision that is not cached. ``reason`` is formatted when
+    read, from ``explanation``: most decisions at a gateway are enforced, not explained, and string formatting
+    would otherwise be the most expensive step of a decision. ``valid_from`` / ``valid_until`` (epoch seconds,
+    None when the answer does not depend on the clock) bound the times for which the engine gives the same
+    decision again.
     """
 
-    __slots__ = (
-        "_reason",
-        "bundle_version",
-        "contributions",
-        "matched_rule",
-        "outcome",
-        "score",
-        "valid_from",
-        "valid_until",
-    )
-
-    def __init__(
-        self,
-        outcome: str,
-        score: int,
-        contributions: tuple[Contribution, ...],
-        matched_rule: str | None,
-        reason: str | tuple[Any, ...],
-        bundle_version: int,
-        valid_from: float | None = None,
-        valid_until: float | None = None,
-    ) -> None:
-        self.outcome = outcome
-        self.score = score
-        self.contributions = contributions
-        self.matched_rule = matched_rule
-        self._reason = reason
-        self.bundle_version = bundle_version
-        self.valid_from = valid_from
-        self.valid_until = valid_until
+    outcome: str
+    score: int
+    contributions: tuple[Contribution, ...]
+    matched_rule: str | None
+    explanation: str | tuple[Any, ...]
+    bundle_version: int
+    valid_from: float | None = None
+    valid_until: float | None = None
 
     @property
     def version(self) -> int:
@@ -132,10 +111,8 @@ class Decision:
     @property
     def reason(self) -> str:
         """Why: the granting rule and the band, or why access was refused."""
-        reason = self._reason
-        if isinstance(reason, tuple):
-            reason = self._reason = _explain(self, *reason)
-        return reason
+        explanation = self.explanation
+        return explanation if isinstance(explanation, str) else _explain(self, *explanation)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, as ``python -m pep decide`` prints it."""
@@ -246,24 +223,6 @@ class _AddressTable:
         return _NO_LOCATION
 
 
-def parse_address(text: str) -> tuple[int, int] | None:
-    """``(version, integer)`` of an IP address in text form, or None; ``::ffff:a.b.c.d`` is the IPv4 peer.
-
-    ``inet_pton`` is as strict as :mod:`ipaddress` (no leading zeros, no short forms) at a tenth of the cost.
-    """
-    try:
-        if ":" not in text:
-            return 4, _from_bytes(_inet_pton(_AF_INET, text), "big")
-        if "%" in text:  # a zone index (fe80::1%eth0) says which link, not which address
-            text = text.partition("%")[0]
-        packed = _inet_pton(_AF_INET6, text)
-    except (OSError, ValueError, TypeError):
-        return None
-    if packed[:12] == _V4_MAPPED:
-        return 4, _from_bytes(packed[12:], "big")
-    return 6, _from_bytes(packed, "big")
-
-
 def _rule_id(grant: Grant) -> str:
     return grant.rule_id
 
@@ -345,7 +304,6 @@ class Engine:
         frozen = {key: {t: tuple(gs) for t, gs in targets.items()} for key, targets in per_subject.items()}
 
         identities: dict[str, IdentityRecord] = {}
-        merged_by_keys: dict[tuple[tuple[str, str], ...], dict[str, tuple[Grant, ...]]] = {}
         risk_classes: dict[tuple[Contribution, ...], int] = {}
         shared_time_attrs: dict[tuple[str, ...], tuple[Any, ...]] = {}
         identity_attrs = self._identity_attrs
@@ -364,24 +322,18 @@ class Engine:
                 tuple(roles),
                 frozenset(item["certificates"]) if item["certificates"] else no_countries,
             )
-            keys = [("identity", record.id)]
-            if desk is not None:
-                keys.append(("desk", desk))
-            if groups:
-                keys += [("group", g) for g in groups]
-            if roles:
-                keys += [("role", r) for r in roles]
-            reachable = tuple(k for k in keys if k in frozen)
-            grants = merged_by_keys.get(reachable)
-            if grants is None:
-                # Identities with the same memberships share one read-only dict: most differ only by desk.
-                grants = dict(frozen[reachable[0]]) if reachable else {}
-                for key in reachable[1:]:
-                    for target, gs in frozen[key].items():
-                        previous = grants.get(target)
-                        grants[target] = gs if previous is None else tuple(sorted(previous + gs, key=_rule_id))
-                merged_by_keys[reachable] = grants
-            record.grants = grants
+            # The grant tables of the identity and of each of its memberships, looked up per target when a decision
+            # needs them: merging them per identity here would copy a few hundred entries for each of 10k identities.
+            tables = [frozen[("identity", record.id)]] if ("identity", record.id) in frozen else []
+            if desk is not None and ("desk", desk) in frozen:
+                tables.append(frozen[("desk", desk)])
+            for group in groups:
+                if ("group", group) in frozen:
+                    tables.append(frozen[("group", group)])
+            for role in roles:
+                if ("role", role) in frozen:
+                    tables.append(frozen[("role", role)])
+            record.grant_tables = tuple(tables)
             score, contributions = 0, ()
             for attribute, table in identity_attrs:
                 condition = attribute.evaluate(record)
@@ -397,8 +349,24 @@ class Engine:
         return identities
 
     def identity(self, identity_id: str) -> IdentityRecord | None:
-        """The compiled identity (its grants, flags and base risk), for the simulator and tooling."""
+        """The compiled identity (its grant tables, flags and base risk), for the simulator and tooling."""
         return self._identities.get(identity_id)
+
+    @staticmethod
+    def grants(identity: IdentityRecord, target: str) -> tuple[Grant, ...]:
+        """The grants of ``target`` reachable from the identity and its memberships, in rule-id order."""
+        found: tuple[Grant, ...] = ()
+        merges = 0
+        for table in identity.grant_tables:
+            grants = table.get(target)
+            if grants is not None:
+                found += grants
+                merges += 1
+        return tuple(sorted(found, key=_rule_id)) if merges > 1 else found
+
+    def targets(self, identity: IdentityRecord) -> set[str]:
+        """Every target some access rule grants the identity something on (whatever the time)."""
+        return {target for table in identity.grant_tables for target in table}
 
     # -- lookups --------------------------------------------------------------------------------------------------
 
@@ -410,17 +378,26 @@ class Engine:
         found = cache.get(source_ip, False)
         if found is not False:
             return found  # type: ignore[return-value]
-        parsed = parse_address(source_ip) if isinstance(source_ip, str) else None
-        if parsed is None:
-            found = None
-        else:
-            version, address = parsed
-            found = _NO_LOCATION
-            for shift, table in self._addresses.v4 if version == 4 else self._addresses.v6:
-                hit = table.get(address >> shift)
-                if hit is not None:
-                    found = hit
-                    break
+        found = None
+        if isinstance(source_ip, str):
+            try:
+                if ":" not in source_ip:
+                    tables, address = self._addresses.v4, _from_bytes(_inet_pton(_AF_INET, source_ip), "big")
+                else:
+                    packed = _inet_pton(_AF_INET6, source_ip.partition("%")[0])  # a zone index names a link
+                    if packed[:12] == _V4_MAPPED:  # ::ffff:a.b.c.d from a dual-stack socket is the IPv4 peer
+                        tables, address = self._addresses.v4, _from_bytes(packed[12:], "big")
+                    else:
+                        tables, address = self._addresses.v6, _from_bytes(packed, "big")
+            except (OSError, ValueError):
+                pass
+            else:
+                found = _NO_LOCATION
+                for shift, table in tables:
+                    hit = table.get(address >> shift)
+                    if hit is not None:
+                        found = hit
+                        break
         if len(cache) >= ADDRESS_CACHE_LIMIT:
             cache.clear()
         cache[source_ip] = found
@@ -438,7 +415,9 @@ class Engine:
         elif identity.certificates and (request.certificate_fingerprint or "").lower() not in identity.certificates:
             session = (None, self._deny(f"certificate is not bound to identity {identity.id!r}"), 0, ())
         else:
-            located = self.locate(request.source_ip)
+            located = self._ip_cache.get(request.source_ip, False)
+            if located is False:
+                located = self.locate(request.source_ip)
             if located is None:
                 session = (None, self._deny(f"source IP {request.source_ip!r} is not an IP address"), 0, ())
             else:
@@ -524,12 +503,15 @@ class Engine:
                 now = _time.time()
             valid_from, valid_until = -_NEVER, _NEVER
             for attribute, table in time_attrs:
-                condition = attribute.evaluate(identity, now)
                 if attribute.span is None:
+                    condition = attribute.evaluate(identity, now)
                     valid_from = valid_until = now  # no span: an empty validity, never reused
                 else:
-                    lo, hi = attribute.span(identity, now)
-                    valid_from, valid_until = max(valid_from, lo), min(valid_until, hi)
+                    condition, lo, hi = attribute.span(identity, now)
+                    if lo > valid_from:
+                        valid_from = lo
+                    if hi < valid_until:
+                        valid_until = hi
                 if condition is not None:
                     s, c = table.get(condition, _NOTHING)
                     score, contributions = score + s, contributions + c
@@ -537,7 +519,20 @@ class Engine:
         message_type = request.message_type
         matched: str | None = None
         refusals: tuple[str, ...] = ()
-        for grant in identity.grants.get(target, ()):
+        grant_tables = identity.grant_tables
+        if len(grant_tables) == 1:
+            grants = grant_tables[0].get(target, ())
+        else:
+            grants = ()
+            merges = 0
+            for table in grant_tables:
+                found = table.get(target)
+                if found is not None:
+                    grants += found
+                    merges += 1
+            if merges > 1:
+                grants = tuple(sorted(grants, key=_rule_id))
+        for grant in grants:
             if grant.message_types is not None and message_type not in grant.message_types:
                 continue
             expires_at, window = grant.expires_at, grant.window
@@ -566,7 +561,9 @@ class Engine:
         else:
             outcome = DENY if score >= self.deny else STEP_UP if score >= self.step_up else ALLOW
         explain = (identity.id, target, message_type, self.step_up, self.deny, refusals)
-        decision = Decision(outcome, score, contributions, matched, explain, self.version, valid_from, valid_until)
+        decision = _new_tuple(
+            Decision, (outcome, score, contributions, matched, explain, self.version, valid_from, valid_until)
+        )
         by_type = decisions.get(target)
         if by_type is None:
             if len(decisions) >= TARGETS_PER_SESSION_LIMIT:

@@ -140,8 +140,9 @@ class IdentityRecord:
     groups: tuple[str, ...]
     roles: tuple[str, ...]
     certificates: frozenset[str]
-    # target id -> grants; filled by the engine
-    grants: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    # target id -> grants, one table for the identity itself and one per membership that has grants; shared
+    # between identities and merged per target when a decision needs it (Engine.grants)
+    grant_tables: tuple[dict[str, tuple[Any, ...]], ...] = ()
     # identity-scoped risk, folded in at load time: (score, contributions)
     base_score: int = 0
     base_contributions: tuple[Any, ...] = ()
