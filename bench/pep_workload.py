@@ -2,8 +2,9 @@
 
 The stream is built the way a gateway sees traffic: distinct FIX sessions (identity, certificate,
 authentication, device, source address, country override) open at times spread over a week, mostly during
-trading hours, and each sends a few messages to the targets its identity is granted (plus a tail of what a
-gateway must refuse) over the minutes that follow. Requests are in time order, so the first request of every
+trading hours, each to one target (mostly one its identity is granted), and send messages of several types
+(mostly granted ones, plus a tail of what a gateway must refuse) over the minutes that follow. Requests are
+in time order, so the first request of every
 session is a cold decision for an enforcement point and the others are warm.
 """
 
@@ -225,16 +226,16 @@ def build_workload(
     for n in rnd.sample(range(len(opened)), max(0, requests - sum(counts))):
         counts[n] += 1
     for n, ((key, start), count) in enumerate(zip(opened, counts, strict=True)):
+        # A FIX session is a connection to one venue: its target is fixed, its messages vary in type.
         granted = reachable[key[0]]
-        grant_targets = sorted(granted)
+        if granted and rnd.random() < 0.85:
+            target = rnd.choice(sorted(granted))
+            types = sorted(granted[target])
+        else:
+            target, types = rnd.choice(targets), []
         at = start
         for _ in range(count):
-            if grant_targets and rnd.random() < 0.85:
-                target = rnd.choice(grant_targets)
-                types = sorted(granted[target])
-                message_type = rnd.choice(types) if rnd.random() < 0.9 else rnd.choice(MESSAGE_TYPES)
-            else:
-                target, message_type = rnd.choice(targets), rnd.choice(MESSAGE_TYPES)
+            message_type = rnd.choice(types) if types and rnd.random() < 0.9 else rnd.choice(MESSAGE_TYPES)
             events.append((at, n, target, message_type))
             at += int(rnd.expovariate(1 / 90))  # a message every minute and a half on average
     events.sort()

@@ -47,6 +47,10 @@ class RiskAttribute:
     description: str
     applies: Callable[[IdentityRecord], bool] = _always
     span: Callable[[IdentityRecord, float], tuple[str | None, int, int]] | None = None
+    # Session scope: what ``evaluate`` reads besides the resolved signals (device health, zone, countries), as
+    # "request.<field>" / "identity.<field>". When every session attribute says so, the engine memoises session
+    # risk on those values; one that leaves it None makes the engine evaluate every attribute per session.
+    reads: tuple[str, ...] | None = None
 
 
 ATTRIBUTES: dict[str, RiskAttribute] = {}
@@ -111,6 +115,7 @@ register(
         Scope.SESSION,
         _authentication,
         "authentication assurance: hardware token, software token (MFA), or password only",
+        reads=("request.authentication",),
     )
 )
 register(
@@ -120,10 +125,13 @@ register(
         Scope.SESSION,
         _device,
         "device health; a device the bundle does not list is unknown",
+        reads=(),
     )
 )
 register(
-    RiskAttribute("network", ("known", "unknown"), Scope.SESSION, _network, "source IP inside a known network zone")
+    RiskAttribute(
+        "network", ("known", "unknown"), Scope.SESSION, _network, "source IP inside a known network zone", reads=()
+    )
 )
 register(
     RiskAttribute(
@@ -132,6 +140,7 @@ register(
         Scope.SESSION,
         _geography,
         "country (override, else the bundle's CIDR table) against the identity's expected countries",
+        reads=("identity.expected_countries",),
     )
 )
 register(

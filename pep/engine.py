@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import ipaddress
 import time as _time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from operator import attrgetter
 from socket import AF_INET as _AF_INET
 from socket import AF_INET6 as _AF_INET6
 from socket import inet_pton as _inet_pton
@@ -171,6 +172,10 @@ _from_bytes = int.from_bytes
 _new_tuple = tuple.__new__
 
 
+def _nothing_read(_: Any) -> None:
+    return None
+
+
 # A session entry is a tuple, the cheapest object to build on the cold path:
 # (decisions: target -> message type -> Decision, identity, score, contributions) for an admitted session, or
 # (None, the denial, 0, ()) for a session refused before any grant is looked at.
@@ -285,6 +290,20 @@ class Engine:
         self._identity_attrs = by_scope[Scope.IDENTITY]
         self._session_attrs = by_scope[Scope.SESSION]
         self._session_evaluators = tuple(attribute.evaluate for attribute, _ in self._session_attrs)
+        # When every session attribute declares what it reads besides the resolved signals, session risk is
+        # memoised on those values: a cold decision then builds one small tuple instead of calling each attribute.
+        reads = [attribute.reads for attribute, _ in self._session_attrs]
+        self._memo_reads: tuple[Callable[[Any], Any], Callable[[Any], Any]] | None = None
+        if all(r is not None for r in reads):
+            fields = sorted({f for r in reads for f in r})  # type: ignore[union-attr]
+            on_request = [f.removeprefix("request.") for f in fields if f.startswith("request.")]
+            on_identity = [f.removeprefix("identity.") for f in fields if f.startswith("identity.")]
+            if len(on_request) + len(on_identity) != len(fields):
+                raise ValueError(f"session attributes may read request.* and identity.* fields only: {fields}")
+            self._memo_reads = (
+                attrgetter(*on_request) if on_request else _nothing_read,
+                attrgetter(*on_identity) if on_identity else _nothing_read,
+            )
         self._time_attrs = by_scope[Scope.TIME]
 
     def _compile_identities(self, payload: Mapping[str, Any]) -> dict[str, IdentityRecord]:
@@ -424,21 +443,26 @@ class Engine:
                 zone, ip_country = located
                 device = request.device
                 country = request.country
-                signals = _new_tuple(
-                    Signals,
-                    (
-                        identity,
-                        request,
-                        self._devices.get(device, "unknown") if device else "unknown",
+                health = self._devices.get(device, "unknown") if device else "unknown"
+                country = country.upper() if country else ip_country
+                memo = self._memo_reads
+                if memo is not None:
+                    memo_key = (
+                        identity.risk_class,
+                        health,
                         zone,
                         ip_country,
-                        country.upper() if country else ip_country,
-                    ),
-                )
-                conditions = (identity.risk_class, *[evaluate(signals) for evaluate in self._session_evaluators])
-                risk = self._session_risk.get(conditions)
-                if risk is None:
-                    risk = self._session_risk_for(identity, conditions)
+                        country,
+                        memo[0](request),
+                        memo[1](identity),
+                    )
+                    risk = self._session_risk.get(memo_key)
+                    if risk is None:
+                        signals = _new_tuple(Signals, (identity, request, health, zone, ip_country, country))
+                        risk = self._session_risk_for(identity, memo_key, signals)
+                else:
+                    signals = _new_tuple(Signals, (identity, request, health, zone, ip_country, country))
+                    risk = self._session_risk_for(identity, None, signals)
                 session = ({}, identity, *risk)
         sessions = self._sessions
         if len(sessions) >= SESSION_CACHE_LIMIT:
@@ -447,18 +471,21 @@ class Engine:
         return session
 
     def _session_risk_for(
-        self, identity: IdentityRecord, conditions: tuple[Any, ...]
+        self, identity: IdentityRecord, memo_key: tuple[Any, ...] | None, signals: Signals
     ) -> tuple[int, tuple[Contribution, ...]]:
-        # Memoised per (identity risk class, session conditions): a few hundred combinations, each summed once.
+        # Memoised per (identity risk class, everything the session attributes read): a few thousand
+        # combinations, each summed and its explanation tuple built once per bundle.
         score, contributions = identity.base_score, identity.base_contributions
-        for (_attribute, table), condition in zip(self._session_attrs, conditions[1:], strict=True):
+        for attribute, table in self._session_attrs:
+            condition = attribute.evaluate(signals)
             if condition is not None:
                 s, c = table.get(condition, _NOTHING)
                 score, contributions = score + s, contributions + c
         risk = (score, contributions)
-        if len(self._session_risk) >= SESSION_CACHE_LIMIT:
-            self._session_risk.clear()
-        self._session_risk[conditions] = risk
+        if memo_key is not None:
+            if len(self._session_risk) >= SESSION_CACHE_LIMIT:
+                self._session_risk.clear()
+            self._session_risk[memo_key] = risk
         return risk
 
     # -- deciding -------------------------------------------------------------------------------------------------
