@@ -289,7 +289,6 @@ class Engine:
             by_scope[attribute.scope].append((attribute, tables[name]))
         self._identity_attrs = by_scope[Scope.IDENTITY]
         self._session_attrs = by_scope[Scope.SESSION]
-        self._session_evaluators = tuple(attribute.evaluate for attribute, _ in self._session_attrs)
         # When every session attribute declares what it reads besides the resolved signals, session risk is
         # memoised on those values: a cold decision then builds one small tuple instead of calling each attribute.
         reads = [attribute.reads for attribute, _ in self._session_attrs]
