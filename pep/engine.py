@@ -392,10 +392,11 @@ class Engine:
         """``(network zone, country)`` of an address from the bundle's tables; None if it is not an IP address."""
         if source_ip is None:
             return _NO_LOCATION
-        cache = self._ip_cache
-        found = cache.get(source_ip, False)
-        if found is not False:
-            return found  # type: ignore[return-value]
+        found = self._ip_cache.get(source_ip, False)
+        return self._resolve(source_ip) if found is False else found  # type: ignore[return-value]
+
+    def _resolve(self, source_ip: Any) -> tuple[str | None, str | None] | None:
+        # locate() on a cache miss: parse, one longest-prefix pass, remember.
         found = None
         if isinstance(source_ip, str):
             try:
@@ -416,6 +417,7 @@ class Engine:
                     if hit is not None:
                         found = hit
                         break
+        cache = self._ip_cache
         if len(cache) >= ADDRESS_CACHE_LIMIT:
             cache.clear()
         cache[source_ip] = found
@@ -433,9 +435,10 @@ class Engine:
         elif identity.certificates and (request.certificate_fingerprint or "").lower() not in identity.certificates:
             session = (None, self._deny(f"certificate is not bound to identity {identity.id!r}"), 0, ())
         else:
-            located = self._ip_cache.get(request.source_ip, False)
+            source_ip = request.source_ip
+            located = self._ip_cache.get(source_ip, False) if source_ip is not None else _NO_LOCATION
             if located is False:
-                located = self.locate(request.source_ip)
+                located = self._resolve(source_ip)
             if located is None:
                 session = (None, self._deny(f"source IP {request.source_ip!r} is not an IP address"), 0, ())
             else:
@@ -502,6 +505,7 @@ class Engine:
         session = self._sessions.get(key)
         if session is None:
             session = self._open_session(key, request)
+            return session[1] if session[0] is None else self._decide(session, request)
         decisions = session[0]
         if decisions is None:
             return session[1]
@@ -591,11 +595,10 @@ class Engine:
             Decision, (outcome, score, contributions, matched, explain, self.version, valid_from, valid_until)
         )
         by_type = decisions.get(target)
-        if by_type is None:
-            if len(decisions) >= TARGETS_PER_SESSION_LIMIT:
-                return decision
-            by_type = decisions[target] = {}
-        by_type[message_type] = decision
+        if by_type is not None:
+            by_type[message_type] = decision
+        elif len(decisions) < TARGETS_PER_SESSION_LIMIT:
+            decisions[target] = {message_type: decision}
         return decision
 
     def band(self, score: int) -> str:
