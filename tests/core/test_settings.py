@@ -23,6 +23,7 @@ PRODUCTION_ENV = {
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "ZT_SECRETS_KEYS": "p1:cHJvZHVjdGlvbi1jaGVjay1rZXktMzItYnl0ZXMhISE=",
     "ZT_WEBAUTHN_ORIGINS": "https://console.example.com",
+    "ZT_AUDIT_SIGNING_KEY": "cHJvZC1jaGVjay1hdWRpdC1jaGVja3BvaW50LWstMzI=",
 }
 
 
