@@ -7,31 +7,15 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
 
+from tests.core.audit_helpers import record_events, tamper
 from ztconsole.core import audit
 from ztconsole.core.models import AuditEvent, AuditRefused
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _record(n: int) -> list[AuditEvent]:
-    events = []
-    for i in range(n):
-        with transaction.atomic():
-            events.append(audit.record(None, "test.event", ("test.thing", str(i), f"thing {i}"), {"i": i}))
-    return events
-
-
-def _tamper(sql: str, params: list) -> None:
-    """Changes rows behind the application's back, as an attacker with database access would."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # Superuser-only: bypasses the append-only trigger for this session.
-            cursor.execute("SET session_replication_role = replica")
-        try:
-            cursor.execute(sql, params)
-        finally:
-            if connection.vendor == "postgresql":
-                cursor.execute("SET session_replication_role = DEFAULT")
+_record = record_events
+_tamper = tamper
 
 
 def _verify_fails_at(seq: int) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -105,7 +106,13 @@ class _Entry:
     request_id: str
 
 
-def _entry(actor: Any, action: str, target: Any, details: dict | None, request: HttpRequest | None) -> _Entry:
+def _entry(
+    actor: Any,
+    action: str,
+    target: Any = None,
+    details: dict[str, Any] | None = None,
+    request: HttpRequest | None = None,
+) -> _Entry:
     if not action or len(action) > 64:
         raise ValueError("action must be 1-64 characters")
     actor_obj = actor if getattr(actor, "is_authenticated", False) else None
@@ -454,3 +461,23 @@ def configured_outside_checkpoints() -> list[Checkpoint]:
     if not path.exists():
         return []
     return auditverify.read_checkpoints(path)
+
+
+# --- export ---------------------------------------------------------------------------------------------
+
+
+def export_events(write: Callable[[str], Any]) -> tuple[AuditCheckpoint, int]:
+    """Write every event up to a fresh export checkpoint as JSON Lines (``ztconsole.auditverify`` reads them).
+
+    The checkpoint is signed first, so the file ends exactly at a head the console vouched for and that was
+    sent outside the database; returns it and the number of events written.
+    """
+    made = checkpoint(CheckpointReason.EXPORT)
+    assert made is not None  # only periodic checkpoints are ever skipped
+    count = 0
+    for rows in _event_rows(upto_seq=made.seq):
+        for row in rows:
+            details = json.loads(row[8]) if isinstance(row[8], str) else row[8]
+            write(auditverify.export_line((*row[:8], details, *row[9:12]), row[12]) + "\n")
+            count += 1
+    return made, count

@@ -9,7 +9,7 @@ def ping() -> dict:
     return {"pong": True, "worker": socket.gethostname()}
 
 
-@shared_task(name="core.audit_checkpoint", ignore_result=True)
+@shared_task(name="core.audit_checkpoint", ignore_result=False)
 def audit_checkpoint() -> int | None:
     """Beat, every ZT_AUDIT_CHECKPOINT_MINUTES: sign the audit chain's head when it moved (docs/audit.md)."""
     from ztconsole.core import audit
