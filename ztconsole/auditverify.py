@@ -68,6 +68,14 @@ def canonical_event(values: Iterable) -> bytes:
 
 
 def _fast_canonical(row: tuple, details: object) -> bytes:
+    return layout(row, _ENCODER.encode(details))
+
+
+def layout(row: tuple, details_json: str) -> bytes:
+    """canonical_event for a row whose details are already encoded as canonical JSON text (``encode_details``).
+
+    Raises TypeError when a value does not have the type the console writes; callers then use canonical_event.
+    """
     seq, created_at, actor_id, actor_label, action, target_type, target_id, target_label = row[:8]
     ip_address, request_id, prev_hash = row[9:12]
     if (
@@ -83,7 +91,7 @@ def _fast_canonical(row: tuple, details: object) -> bytes:
             "null" if actor_id is None else actor_id,
             _quote(actor_label),
             _quote(created_at),
-            _ENCODER.encode(details),
+            details_json,
             "null" if ip_address is None else _quote(ip_address),
             _quote(prev_hash),
             _quote(request_id),
@@ -93,6 +101,11 @@ def _fast_canonical(row: tuple, details: object) -> bytes:
             _quote(target_type),
         )
     ).encode()
+
+
+def encode_details(details: object) -> str:
+    """The canonical JSON text of an event's details, as it appears inside canonical_event."""
+    return _ENCODER.encode(details)
 
 
 def event_hash(values: Iterable) -> str:
@@ -327,7 +340,7 @@ class ChainVerifier:
         """Checks rows; returns False (and stops) at the first broken event."""
         if self.failure is not None:
             return False
-        by_seq, loads, sha256, fast = self.by_seq, json.loads, hashlib.sha256, _fast_canonical
+        by_seq, loads, sha256, fast, fast_layout = self.by_seq, json.loads, hashlib.sha256, _fast_canonical, layout
         for row in rows:
             seq = row[_SEQ]
             if type(seq) is not int:
@@ -341,13 +354,29 @@ class ChainVerifier:
                 self._fail(seq, "prev_hash does not match the previous event")
                 return False
             details = row[8]
-            if type(details) is str:
-                details = loads(details)
-            try:
-                encoded = fast(row, details)
-            except TypeError:
-                encoded = canonical_event((*row[:8], details, *row[9:12]))
             stored = row[-1]
+            encoded = None
+            if type(details) is str:
+                # Parsed first: only valid JSON may be laid out as it is. Stored as canonical text already (the
+                # console writes it so on SQLite)? Then the bytes hash to the stored hash as they are, and equal
+                # bytes are an equal JSON document; anything else is re-encoded below.
+                try:
+                    parsed = loads(details)
+                except ValueError:
+                    self._fail(seq, "details are not JSON (modified)")
+                    return False
+                try:
+                    encoded = fast_layout(row, details)
+                except TypeError:
+                    encoded = None
+                if encoded is not None and sha256(encoded).hexdigest() != stored:
+                    encoded = None
+                details = parsed
+            if encoded is None:
+                try:
+                    encoded = fast(row, details)
+                except TypeError:
+                    encoded = canonical_event((*row[:8], details, *row[9:12]))
             if sha256(encoded).hexdigest() != stored:
                 self._fail(seq, "content does not match its hash (modified)")
                 return False

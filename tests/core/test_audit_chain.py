@@ -114,3 +114,38 @@ def test_secrets_in_details_are_redacted():
         event = audit.record(None, "test.secret", None, {"password": "hunter2hunter2", "note": "token=abc123"})
     assert event.details["password"] == "[redacted]"
     assert "abc123" not in event.details["note"]
+
+
+def test_concurrent_appends_keep_one_total_order():
+    """Writers on their own connections, single events and batches mixed: every seq once, every link intact."""
+    import threading
+
+    from django.db import connections
+
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(20):
+                if i % 5 == 0:
+                    with transaction.atomic():
+                        audit.record_batch(
+                            [(None, "test.batch", ("test.thing", f"{n}-{i}-{j}", "t")) for j in range(3)]
+                        )
+                else:
+                    audit.record(None, "test.single", ("test.thing", f"{n}-{i}", "t"), {"n": n, "i": i})
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    seqs = list(AuditEvent.objects.order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, 4 * (16 + 4 * 3) + 1))
+    report = audit.verify_chain()
+    assert report.ok and report.checked == len(seqs), report.summary()

@@ -46,6 +46,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 AUDIT_GROUP = "audit"
+LIVE_BATCH_TAIL = 50  # events of one record_batch sent to the live audit views
 _INSERT_CHUNK = 1000  # rows per multi-row INSERT: below SQLite's 32,766 bound parameters
 _COLUMNS = ", ".join((*HASHED_FIELDS, "hash"))
 
@@ -151,11 +152,16 @@ def _lock_head(cursor) -> tuple[int, str]:
 
 
 def _chain(entries: list[_Entry], seq: int, prev_hash: str) -> list[tuple]:
-    """Gives each entry its seq and hashes: rows of HASHED_FIELDS + hash, ``created_at`` still a datetime."""
+    """Gives each entry its seq and hash: rows of HASHED_FIELDS + hash, ready to insert.
+
+    ``created_at`` stays a datetime (the database adapts it); ``details`` becomes its canonical JSON text, the
+    same text the hash covers, so it is encoded once.
+    """
     rows = []
     for entry in entries:
         seq += 1
         kind, ident, label = entry.target
+        details_json = auditverify.encode_details(entry.details)
         values = [
             seq,
             _ts(entry.created_at),
@@ -170,29 +176,36 @@ def _chain(entries: list[_Entry], seq: int, prev_hash: str) -> list[tuple]:
             entry.request_id,
             prev_hash,
         ]
-        prev_hash = hashlib.sha256(auditverify.canonical_event(values)).hexdigest()
+        try:
+            encoded = auditverify.layout(values, details_json)
+        except TypeError:
+            encoded = auditverify.canonical_event(values)
+        prev_hash = hashlib.sha256(encoded).hexdigest()
         values[1] = entry.created_at
+        values[8] = details_json
         values.append(prev_hash)
         rows.append(tuple(values))
     return rows
 
 
 def _insert(cursor, rows: list[tuple]) -> int | None:
-    """Inserts the rows and moves the head to the last one; returns the id of a single row."""
-    ops = connection.ops
+    """Inserts the rows and moves the head to the last one; returns the id of the last row."""
+    postgresql = connection.vendor == "postgresql"
+    adapt_ip = connection.ops.adapt_ipaddressfield_value
     params: list[Any] = []
     for row in rows:
         params.extend(row)
         base = len(params) - len(row)
-        params[base + 1] = ops.adapt_datetimefield_value(row[1])
-        params[base + 8] = ops.adapt_json_value(row[8], None)
-        params[base + 9] = ops.adapt_ipaddressfield_value(row[9])
-    placeholders = "(" + ", ".join(["%s"] * (len(HASHED_FIELDS) + 1)) + ")"
+        if not postgresql:  # SQLite keeps Django's text form of a UTC datetime
+            params[base + 1] = row[1].astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+        params[base + 9] = adapt_ip(row[9])
+    cast = "%s::jsonb" if postgresql else "%s"
+    placeholders = "(" + ", ".join(cast if name == "details" else "%s" for name in (*HASHED_FIELDS, "hash")) + ")"
     values_sql = ", ".join([placeholders] * len(rows))
     last_seq, last_hash = rows[-1][0], rows[-1][-1]
     # Only constant column names and placeholders are formatted in; every value is a bound parameter.
     insert = f"INSERT INTO core_auditevent ({_COLUMNS}) VALUES {values_sql}"  # noqa: S608
-    if connection.vendor == "postgresql":
+    if postgresql:
         # One round trip: the insert and the head's move travel as one statement.
         cursor.execute(
             f"WITH event AS ({insert} RETURNING id), "  # noqa: S608
@@ -236,6 +249,7 @@ def record(
     (row,), row_id = _append([entry])
     fields = dict(zip(HASHED_FIELDS, row[:-1], strict=True))
     del fields["actor_id"]
+    fields["details"] = entry.details
     event = AuditEvent(id=row_id, actor=entry.actor, hash=row[-1], **fields)
     event._state.adding = False
     event._state.db = connection.alias
@@ -253,7 +267,9 @@ def record_batch(events: Iterable[tuple | dict[str, Any]]) -> int:
     if not entries:
         return 0
     rows, _ = _append(entries)
-    transaction.on_commit(lambda: live.publish(AUDIT_GROUP, *(_live_message(row) for row in rows)))
+    # The live feed shows the newest events; a bulk append sends only its tail (the pages read the rest).
+    tail = rows[-LIVE_BATCH_TAIL:]
+    transaction.on_commit(lambda: live.publish(AUDIT_GROUP, *(_live_message(row) for row in tail)))
     return len(rows)
 
 
