@@ -58,7 +58,7 @@ def measure() -> dict[str, float]:
         with transaction.atomic():
             audit.record_batch(batch)
     figures["batch"] = bulk / (time.perf_counter() - started)
-    live.wait_idle()  # the live feed drains in the background; keep it out of the verification figure
+    live.wait_idle(timeout=900)  # the live feed drains in the background; keep it out of the verification figure
 
     started = time.perf_counter()
     report = audit.verify_chain()
