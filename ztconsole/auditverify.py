@@ -300,8 +300,13 @@ class ChainVerifier:
         checkpoints: Iterable[Checkpoint],
         keys: dict[str, Ed25519PublicKey] | None,
         anchor: tuple[int, str] = (0, GENESIS_HASH),
+        *,
+        details_text_may_be_canonical: bool = True,
     ) -> None:
         # ``anchor``: the (seq, hash) the first fed event follows; the genesis unless verifying from a checkpoint.
+        # ``details_text_may_be_canonical``: details given as text may already be the canonical JSON (SQLite
+        # stores it so); False where it never is (PostgreSQL's jsonb prints its own way), to skip a wasted hash.
+        self.try_text = details_text_may_be_canonical
         self.expected_seq = anchor[0] + 1
         self.expected_prev = anchor[1]
         self.failure: ChainReport | None = None
@@ -341,6 +346,7 @@ class ChainVerifier:
         if self.failure is not None:
             return False
         by_seq, loads, sha256, fast, fast_layout = self.by_seq, json.loads, hashlib.sha256, _fast_canonical, layout
+        try_text = self.try_text
         for row in rows:
             seq = row[_SEQ]
             if type(seq) is not int:
@@ -365,12 +371,13 @@ class ChainVerifier:
                 except ValueError:
                     self._fail(seq, "details are not JSON (modified)")
                     return False
-                try:
-                    encoded = fast_layout(row, details)
-                except TypeError:
-                    encoded = None
-                if encoded is not None and sha256(encoded).hexdigest() != stored:
-                    encoded = None
+                if try_text:
+                    try:
+                        encoded = fast_layout(row, details)
+                    except TypeError:
+                        encoded = None
+                    if encoded is not None and sha256(encoded).hexdigest() != stored:
+                        encoded = None
                 details = parsed
             if encoded is None:
                 try:

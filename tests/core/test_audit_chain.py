@@ -149,3 +149,11 @@ def test_concurrent_appends_keep_one_total_order():
     assert seqs == list(range(1, 4 * (16 + 4 * 3) + 1))
     report = audit.verify_chain()
     assert report.ok and report.checked == len(seqs), report.summary()
+
+
+def test_details_stored_in_an_equivalent_form_still_verify():
+    _record(3)
+    _tamper("UPDATE core_auditevent SET details = %s WHERE seq = 2", ['{ "i" :  1 }'])  # same content
+    assert audit.verify_chain().ok
+    _tamper("UPDATE core_auditevent SET details = %s WHERE seq = 2", ['{"i": 2}'])
+    assert "modified" in _verify_fails_at(2)

@@ -58,3 +58,23 @@ def test_unexpected_types_take_the_definition_path_in_the_verifier():
     forged_hash = hashlib.sha256(auditverify.canonical_event([2, *values[1:2], None, *values[3:11], good])).hexdigest()
     assert not verifier.feed([(*forged, forged_hash)])
     assert "modified" in verifier.finish().problem
+
+
+def test_details_text_that_is_not_json_is_a_modification():
+    values = list(TRICKY[2])
+    good = hashlib.sha256(auditverify.canonical_event(values)).hexdigest()
+    verifier = auditverify.ChainVerifier((), None, anchor=(2, "a" * 64))
+    values[8] = '{"k":"😀"'
+    assert not verifier.feed([(*values, good)])
+    assert verifier.finish().problem == "details are not JSON (modified)"
+
+
+def test_details_text_already_canonical_verifies_as_stored():
+    values = list(TRICKY[1])
+    good = hashlib.sha256(auditverify.canonical_event(values)).hexdigest()
+    as_text = (*values[:8], auditverify.encode_details(values[8]), *values[9:], good)
+    for may_be_canonical in (True, False):
+        verifier = auditverify.ChainVerifier(
+            (), None, anchor=(1, "f" * 64), details_text_may_be_canonical=may_be_canonical
+        )
+        assert verifier.feed([as_text]), verifier.finish()

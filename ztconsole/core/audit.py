@@ -392,7 +392,9 @@ def checkpoint(reason: str = CheckpointReason.MANUAL) -> AuditCheckpoint | None:
             break
     if reason == CheckpointReason.SCHEDULE and anchor == (head_seq, head_hash):
         return None
-    verifier = auditverify.ChainVerifier((), keys, anchor=anchor)
+    verifier = auditverify.ChainVerifier(
+        (), keys, anchor=anchor, details_text_may_be_canonical=connection.vendor != "postgresql"
+    )
     for rows in _event_rows(after_seq=anchor[0], upto_seq=head_seq):
         if not verifier.feed(rows):
             break
@@ -463,7 +465,9 @@ def verify_chain(
         )
     # Checkpoints first, then the head, then the events up to that head: appends made meanwhile are outside
     # what is verified and cannot look like a mismatch.
-    verifier = auditverify.ChainVerifier([*stored_checkpoints(), *outside], keys)
+    verifier = auditverify.ChainVerifier(
+        [*stored_checkpoints(), *outside], keys, details_text_may_be_canonical=connection.vendor != "postgresql"
+    )
     head = _read_head()
     for rows in _event_rows(upto_seq=head[0]):
         if not verifier.feed(rows):
