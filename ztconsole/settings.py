@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "policies",
     "certificates",
     "sessions.apps.FixSessionsConfig",
+    "console",
 ]
 
 MIDDLEWARE = [
