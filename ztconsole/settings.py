@@ -68,6 +68,7 @@ MIDDLEWARE = [
     "ztconsole.middleware.ConsoleOTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "ztconsole.middleware.OTPRequiredMiddleware",
+    "ztconsole.middleware.SecretUnavailableMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
