@@ -5,7 +5,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.validators import RegexValidator
-from django_otp import devices_for_user
 
 from accounts.models import (
     ApiTokenScope,
@@ -42,19 +41,15 @@ class OTPCodeField(forms.CharField):
 
 
 class OTPVerifyForm(forms.Form):
-    otp_device = forms.ChoiceField(label="Device")
-    otp_token = OTPCodeField()
+    """A code from any of the user's confirmed devices: the console finds the device that accepts it."""
+
+    otp_token = OTPCodeField(
+        help_text="From your authenticator app, hardware token, YubiKey (touch it) or a single-use backup code."
+    )
 
     def __init__(self, user, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.devices = {d.persistent_id: d for d in devices_for_user(user, confirmed=True)}
-        self.fields["otp_device"].choices = [(pid, d.name) for pid, d in self.devices.items()]
-        if len(self.devices) == 1:
-            self.fields["otp_device"].widget = forms.HiddenInput()
-            self.fields["otp_device"].initial = next(iter(self.devices))
-
-    def selected_device(self):
-        return self.devices.get(self.cleaned_data.get("otp_device"))
+        self.user = user
 
 
 class EnrollmentCodeForm(forms.Form):

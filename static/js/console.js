@@ -68,6 +68,10 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     if (document.querySelector("[data-live-audit]")) connect(0);
+    // A change kept across step-up: send it again at once (the button stays for browsers without scripts).
+    document.querySelectorAll("form[data-autosubmit]").forEach(function (form) {
+      if (!form.dataset.submitted) { form.dataset.submitted = "1"; form.submit(); }
+    });
   });
 
   // A security key registered (django-otp-webauthn's event): reload, so the page shows the new device or,
