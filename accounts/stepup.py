@@ -17,7 +17,6 @@ from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
 from accounts.actions import VERIFIED_AT_SESSION_KEY
 
-
 PENDING_SESSION_KEY = "zt_step_up_pending"
 PENDING_MAX_AGE_SECONDS = 900  # a change left waiting longer than this is not replayed
 

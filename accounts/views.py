@@ -317,7 +317,9 @@ class StepUpView(ConsoleView, View):
             messages.success(request, f"Verified with {device.name}. You can continue.")
             return HttpResponseRedirect(self._next())
         if pending["files"]:
-            messages.info(request, f"Verified with {device.name}. Choose the file again and submit: a page cannot resend it.")
+            messages.info(
+                request, f"Verified with {device.name}. Choose the file again and submit: a page cannot resend it."
+            )
             return HttpResponseRedirect(_safe_next(request, pending.get("return_url")))
         return render(
             request,

@@ -90,9 +90,7 @@ class Supervisor:
 
 def run(argv: list[str], env: dict[str, str]) -> str:
     # Its own session: Ctrl-C reaches this supervisor only, so a command being interrupted prints no traceback.
-    done = subprocess.run(
-        argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False, start_new_session=True
-    )
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False, start_new_session=True)
     if done.returncode != 0:
         sys.stderr.write(done.stdout + done.stderr)
         raise SystemExit(f"demo: {' '.join(argv[1:3])} failed")
@@ -139,7 +137,7 @@ def manage(args: list[str]) -> int:
     if not args:
         args = ["help"]
     os.chdir(ROOT)
-    os.execve(PY, [PY, "manage.py", *args], env)
+    os.execve(PY, [PY, "manage.py", *args], env)  # noqa: S606 - argv list, no shell
     return 0  # not reached
 
 
@@ -240,7 +238,10 @@ def main() -> int:
         print(personas)
         print(f"These credentials are also in {credentials} (until the next run replaces them).")
         print(f"Logs: {LOGS}/")
-        print('Management commands with the demo\'s settings: make manage ARGS="verify_audit"   (or scripts/manage verify_audit)')
+        print(
+            "Management commands with the demo's settings: "
+            'make manage ARGS="verify_audit"   (or scripts/manage verify_audit)'
+        )
         print("Press Ctrl-C to stop everything.")
         while True:
             sup.check()

@@ -11,7 +11,7 @@ import os
 import sys
 
 DEMO_HINT = (
-    "To run commands against `make demo` (its database, keys and Redis), use `make manage ARGS=\"...\"` "
+    'To run commands against `make demo` (its database, keys and Redis), use `make manage ARGS="..."` '
     "or `scripts/manage ...`."
 )
 ENV_HINT = (

@@ -124,6 +124,8 @@ MATRIX: dict[str, Row] = {
     "healthz": Row(PUBLIC),
     "certificates:list": Row(CERT_READERS),
     "certificates:detail": Row(CERT_READERS, kwargs={"pk": "certificate"}),
+    "certificates:download_pem": Row(CERT_READERS, kwargs={"pk": "certificate"}),
+    "certificates:download_chain": Row(CERT_READERS, kwargs={"pk": "certificate"}),
     "certificates:issue": Row(CERT_ISSUERS),
     "certificates:revoke": Row(CERT_REVOKERS, method="post", kwargs={"pk": "certificate"}),
     "certificates:renew": Row(CERT_ISSUERS, method="post", kwargs={"pk": "certificate"}),
