@@ -1,7 +1,9 @@
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import path, re_path
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView
+from rest_framework.renderers import JSONRenderer, TemplateHTMLRenderer
 from rest_framework.routers import SimpleRouter
 from rest_framework.views import APIView
 
@@ -32,7 +34,9 @@ class SwaggerView(APIView):
     """Swagger UI inside the console's frame: our static files only (the sidecar's copy), no inline script."""
 
     required_permission = VIEW_API_DOCS
+    renderer_classes = [TemplateHTMLRenderer, JSONRenderer]  # HTML page; refusals answer in the asked format
 
+    @extend_schema(exclude=True)
     def get(self, request):
         from django.urls import reverse
 
