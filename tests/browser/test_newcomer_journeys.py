@@ -7,6 +7,7 @@ with no device to choose. Security officer: issues a certificate for the demo al
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -146,7 +147,7 @@ def test_security_officer_issues_and_downloads_a_certificate(demo, new_page, tmp
     download.value.save_as(chain_path)
     chain = x509.load_pem_x509_certificates(chain_path.read_bytes())
     assert chain[0] == leaf[0] and len(chain) >= 2
-    for child, parent in zip(chain, chain[1:], strict=False):
+    for child, parent in itertools.pairwise(chain):
         child.verify_directly_issued_by(parent)
 
     # The identity page lists the certificate too.
