@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VAR = ROOT / "var" / "demo"
+VAR = Path(os.environ.get("ZT_DEMO_DIR") or ROOT / "var" / "demo")
 LOGS = VAR / "log"
 HOST, PORT = "127.0.0.1", int(os.environ.get("ZT_DEMO_PORT", "8000"))
 PY = sys.executable
