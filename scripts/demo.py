@@ -155,6 +155,8 @@ def main() -> int:
         return 2
     env = demo_env()
     sup = Supervisor()
+    # Both set explicitly: a shell that started us in the background may have left SIGINT ignored.
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         if env.get("REDIS_URL"):

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +49,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_a_signal_stops_the_demo_without_a_traceback(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_stops_the_demo_without_a_traceback(tmp_path, signum):
     demo = subprocess.Popen(
         [sys.executable, "scripts/demo.py"],
         cwd=ROOT,
@@ -63,7 +65,7 @@ def test_a_signal_stops_the_demo_without_a_traceback(tmp_path):
         while "Migrating" not in seen and time.monotonic() < deadline:
             seen += demo.stdout.readline()
         assert "Migrating" in seen, seen
-        demo.send_signal(signal.SIGTERM)  # while `migrate` runs
+        demo.send_signal(signum)  # while `migrate` runs
         out, err = demo.communicate(timeout=60)
     finally:
         if demo.poll() is None:
