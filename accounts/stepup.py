@@ -9,13 +9,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
-from accounts.actions import VERIFIED_AT_SESSION_KEY
+from ztconsole.core.permissions import is_recently_verified
 
 PENDING_SESSION_KEY = "zt_step_up_pending"
 PENDING_MAX_AGE_SECONDS = 900  # a change left waiting longer than this is not replayed
@@ -44,11 +43,6 @@ def pop_pending_post(request: Any) -> dict[str, Any] | None:
     if not path.startswith("/") or path.startswith("//"):
         return None
     return pending
-
-
-def is_recently_verified(request: Any) -> bool:
-    verified_at = request.session.get(VERIFIED_AT_SESSION_KEY)
-    return verified_at is not None and time.time() - float(verified_at) <= settings.ZT_STEP_UP_MAX_AGE_SECONDS
 
 
 class StepUpRequiredMixin:

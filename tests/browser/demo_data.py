@@ -17,7 +17,7 @@ from django.conf import settings
 from playwright.sync_api import expect
 
 from accounts.actions import VERIFIED_AT_SESSION_KEY
-from accounts.demo import DemoPersona, load_demo_hardware_tokens, load_demo_personas, load_demo_pki
+from console.demo import DemoPersona, load_demo_hardware_tokens, load_demo_personas, load_demo_pki
 from policies.demo import load_demo_policy
 
 PERSONA_OF_ROLE = {"admin": "alice", "security": "sam", "trader": "tina", "compliance": "carla"}

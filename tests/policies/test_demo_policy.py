@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.demo import load_demo_personas, load_demo_pki
+from console.demo import load_demo_personas, load_demo_pki
 from policies import actions
 from policies.demo import load_demo_policy
 from policies.models import AccessRule, NetworkZone, PublicationState, Segment, SigningKey
