@@ -133,3 +133,20 @@ def test_sign_in_pages_fit(chromium, asgi_server):
     finally:
         context.close()
     assert not problems, "\n".join(problems)
+
+
+def test_dark_mode_follows_the_system_setting(chromium, asgi_server):
+    demo = load_demo()
+    context = chromium.new_context(base_url=asgi_server, color_scheme="dark", viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    try:
+        sign_in(page, demo.of("admin"))
+        assert page.evaluate("() => document.documentElement.dataset.bsTheme") == "dark"
+        background = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+        red, green, blue = (int(part) for part in background[background.index("(") + 1 : -1].split(",")[:3])
+        assert max(red, green, blue) < 60, background
+        path = SCREENSHOTS / "dark" / "core:dashboard.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(path), full_page=True)
+    finally:
+        context.close()
