@@ -62,8 +62,7 @@ class ClientSession(asyncio.Protocol):
 
     # -- connection and handshake ----------------------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+    def connection_made(self, transport: Any) -> None:
         self.transport = transport
         gateway = self.gateway
         gateway.counters["connections"] += 1
@@ -138,10 +137,10 @@ class ClientSession(asyncio.Protocol):
             out.append(frame.raw)
             if msg_type == fix.HEARTBEAT:
                 self.gateway.events.emit(
-                    "heartbeat", session=self.id, direction="client", seq=frame.seq, venue_seq=self.venue_seq
+                    "heartbeat", session=self.id, direction="client", msg_seq_num=frame.seq, venue_seq=self.venue_seq
                 )
             elif msg_type == fix.LOGOUT:
-                self.gateway.events.emit("logout", session=self.id, initiator="client", seq=frame.seq)
+                self.gateway.events.emit("logout", session=self.id, initiator="client", msg_seq_num=frame.seq)
             return
         if self.enforced is not self.gateway.state.current:
             self.verdicts.clear()
@@ -196,7 +195,7 @@ class ClientSession(asyncio.Protocol):
             "reject",
             session=self.id,
             msg_type=frame.msg_type,
-            seq=frame.seq,
+            msg_seq_num=frame.seq,
             reject_type=msg_type,
             rule=self.rule,
             reason=text,
@@ -250,7 +249,7 @@ class ClientSession(asyncio.Protocol):
             sender_comp_id=fields.get(49),
             target_comp_id=fields.get(56),
             begin_string=fields.get(8),
-            seq=self.client_seq,
+            msg_seq_num=self.client_seq,
             heart_bt_int=fields.get(108),
             reset_seq_num=fields.get(141) == "Y",
             username=fields.get(553),
@@ -400,8 +399,7 @@ class VenueSide(asyncio.Protocol):
         self.buf = bytearray()
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+    def connection_made(self, transport: Any) -> None:
         self.transport = transport
         self.client.venue_ready(self)
 
@@ -433,9 +431,9 @@ class VenueSide(asyncio.Protocol):
             client.gateway.counters["sessions_established"] += 1
             emit("session_live", session=client.id, venue_seq=frame.seq, identity=client.identity)
         elif frame.msg_type == fix.HEARTBEAT:
-            emit("heartbeat", session=client.id, direction="venue", seq=frame.seq, client_seq=client.client_seq)
+            emit("heartbeat", session=client.id, direction="venue", msg_seq_num=frame.seq, client_seq=client.client_seq)
         elif frame.msg_type == fix.LOGOUT:
-            emit("logout", session=client.id, initiator="venue", seq=frame.seq)
+            emit("logout", session=client.id, initiator="venue", msg_seq_num=frame.seq)
 
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
