@@ -348,6 +348,7 @@ class ClientSession(asyncio.Protocol):
             return
         self.state = CLOSED
         self.close_reason = reason
+        self.gateway.sessions.pop(self.id, None)
         if self.logon_timer is not None:
             self.logon_timer.cancel()
         if self.transport is not None:

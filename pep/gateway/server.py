@@ -317,6 +317,8 @@ class Gateway:
             return
         try:
             code, body = await asyncio.to_thread(self._fetch_bundle)
+            if code >= 500:
+                raise OSError(f"console answered {code}")
         except (OSError, urllib.error.URLError, ValueError) as exc:
             self.counters["console_pull_failures"] += 1
             if self.console_reachable is not False:
