@@ -1,6 +1,6 @@
 import pytest
 
-from tests.pep_gateway.harness import PepProcess, Venue, issue_pki, signed, payload, write_config
+from tests.pep_gateway.harness import PepProcess, Venue, issue_pki, payload, signed, write_config
 
 
 @pytest.fixture

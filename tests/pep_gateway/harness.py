@@ -6,6 +6,7 @@ from the console's CA through the certificates app's actions (CSRs made locally,
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
@@ -363,10 +364,8 @@ class Venue:
         self.closed.set()
         self.sock.close()
         for conn in self.connections:
-            try:
+            with contextlib.suppress(OSError):
                 conn.close()
-            except OSError:
-                pass
 
 
 # -- the client: FIX initiator on simplefix over ssl ------------------------------------------------------------------
