@@ -50,7 +50,8 @@ class ClientSession(asyncio.Protocol):
         self.enforced: Any = None
         self.verdicts: dict[str, str | None] = {}
         self.pending: list[bytes] = []
-        self.client_seq = 0
+        self._client_seq = 0
+        self.last_frame: fix.Frame | None = None
         self.venue_seq = 0
         self.inserted = 0
         self.messages_in = 0
@@ -59,6 +60,17 @@ class ClientSession(asyncio.Protocol):
         self.opened_at = time.time()
         self.logon_timer: asyncio.TimerHandle | None = None
         self.close_reason: str | None = None
+
+    @property
+    def client_seq(self) -> int:
+        """The client's last MsgSeqNum, read from its last message only when needed."""
+        if self.last_frame is not None:
+            self._client_seq, self.last_frame = self.last_frame.seq, None
+        return self._client_seq
+
+    @client_seq.setter
+    def client_seq(self, value: int) -> None:
+        self._client_seq, self.last_frame = value, None
 
     # -- connection and handshake ----------------------------------------------------------------------------
 
@@ -131,7 +143,7 @@ class ClientSession(asyncio.Protocol):
 
     def _relay(self, frame: fix.Frame, out: list[bytes]) -> None:
         msg_type = frame.msg_type
-        self.client_seq = frame.seq
+        self.last_frame = frame
         self.messages_in += 1
         if msg_type in fix.SESSION_TYPES:
             out.append(frame.raw)
@@ -226,7 +238,7 @@ class ClientSession(asyncio.Protocol):
         if outcome != "allow":
             self._deny(frame, fields, decision, reason)
             return
-        self._record_logon(fields, decision, "allow", reason)
+        self._record_logon(fields, decision, "allow", decision.reason)
         self.rule = decision.matched_rule
         self.enforced = self.gateway.state.current
         self.state = CONNECTING
@@ -416,12 +428,13 @@ class VenueSide(asyncio.Protocol):
         inserted = client.inserted
         out = []
         for frame in frames:
-            client.venue_seq = frame.seq
             client.messages_out += 1
             msg_type = frame.msg_type
             if msg_type in fix.SESSION_TYPES or msg_type == fix.LOGON:
                 self._session_event(frame)
             out.append(frame.raw if not inserted else fix.with_seq(frame.raw, frame.seq + inserted))
+        if frames:
+            client.venue_seq = frames[-1].seq
         if out and client.transport is not None:
             client.transport.write(b"".join(out) if len(out) > 1 else out[0])
 

@@ -148,7 +148,8 @@ class Gateway:
         session.request = request
         decision = enforced.engine.decide(request)
         if decision.outcome == ALLOW:
-            return "allow", decision, decision.reason
+            # The explanation is formatted after the decision is enforced (Decision.reason is lazy).
+            return "allow", decision, ""
         if decision.outcome == STEP_UP:
             return "step_up", decision, f"step-up required: {decision.reason}"
         return "deny", decision, decision.reason

@@ -69,18 +69,22 @@ class Pki:
     extra: dict[str, Party] = field(default_factory=dict)
 
 
-def issue_pki(root: Path, sponsor_user) -> Pki:
-    """Init the console CA and issue: two FIX clients, the PEP, the venue and the console's client certificate."""
+def issue_pki(root: Path, sponsor_user, tag: str = "") -> Pki:
+    """Init the console CA (or use the one there is) and issue: two FIX clients, the PEP, the venue and the
+    console's client certificate. ``tag`` suffixes names and CompIDs so that several sets can share a database."""
     from accounts.actions import create_non_person_identity
     from certificates import actions, pki
     from tests.certificates.helpers import ec_key, make_csr
 
     root.mkdir(parents=True, exist_ok=True)
-    ca = actions.init_ca(None)
+    from certificates.models import CertificateAuthority
+
+    ca = actions.issuing_ca() if CertificateAuthority.objects.filter(active=True).exists() else actions.init_ca(None)
     chain = root / "chain.pem"
     chain.write_text(actions.chain_pem())
 
     def party(name: str, kind: str, profile: str, comp_ids=(), dns=(), ips=()) -> Party:
+        name, comp_ids = f"{name}{tag}", tuple(f"{c}{tag.upper().replace('-', '')}" for c in comp_ids)
         identity = create_non_person_identity(
             None,
             name=name,
@@ -104,7 +108,7 @@ def issue_pki(root: Path, sponsor_user) -> Pki:
     client = party("algo-alpha", "algorithm", "fix-client", comp_ids=("ALPHA1", "ALPHA2"))
     other = party("algo-beta", "algorithm", "fix-client", comp_ids=("BETA1",))
     pep = party("pep-ldn", "fix_gateway", "pep", comp_ids=("PEPLDN",), dns=("localhost",), ips=("127.0.0.1",))
-    venue = party("venue-rfq", "fix_gateway", "fix-server", comp_ids=(VENUE_COMP,), dns=("localhost",))
+    venue = party("venue-rfq", "fix_gateway", "fix-server", comp_ids=("VENUE",), dns=("localhost",))
     # The console's client certificate: signed by the same issuing CA with the console URI and clientAuth, as
     # the distribution's `console` profile issues it.
     console_key = ec_key()
