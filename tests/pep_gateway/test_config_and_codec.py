@@ -128,3 +128,28 @@ def test_encode_and_renumber_agree_with_simplefix():
 def test_malformed_input_is_named(data, error):
     with pytest.raises(fix.FixError, match=re.escape(error)):
         fix.read_frames(bytearray(data), 4096)
+
+
+def test_the_documented_example_config_is_valid(tmp_path):
+    example = ROOT / "docs" / "pep.example.toml"
+    text = example.read_text()
+    # its files live on a gateway host; point them at stand-ins here, keep every other key as documented
+    for name in ("policy-signing.pub.pem", "ca-chain.pem", "pep.pem", "pep.key", "token"):
+        (tmp_path / name).write_text("x")
+        text = text.replace(f"/etc/ztpep/{name}", str(tmp_path / name))
+    config = parse_config(text, tmp_path)
+    assert config.environment == "prod" and config.listeners[0].target == "rfq-gateway"
+    assert config.console_url == "https://console.example:8443"
+    documented = (ROOT / "docs" / "pep.md").read_text()
+    for key in (
+        "max_bundle_age_seconds",
+        "public_keys",
+        "ca_chain",
+        "token_file",
+        "spool_max_bytes",
+        "upstream_server_name",
+        "logon_timeout_seconds",
+        "max_body_length",
+        "events_flush_interval_ms",
+    ):
+        assert f"`{key}`" in documented, key
