@@ -9,7 +9,6 @@ applied after it are kept in ``state_dir`` so that a restart while the console i
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import time
@@ -56,10 +55,6 @@ def refusal_reason(exc: BundleError) -> str:
 
 def utc_now_text() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse_time(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,10 +273,6 @@ class PolicyState:
         if self.current is None or self.confirmed_at is None:
             return None
         return max(0.0, (time.time() if now is None else now) - self.confirmed_at)
-
-
-def payload_sha256(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()
 
 
 __all__ = [
