@@ -8,6 +8,7 @@ object, which matters at 20k messages a second in one process.
 
 from __future__ import annotations
 
+import re
 import time
 
 SOH = b"\x01"
@@ -76,53 +77,81 @@ def _header_error(head: bytes, begin_strings: tuple[bytes, ...]) -> FixError:
     return FixError("garbage: BeginString is not terminated")
 
 
+_HEADER = re.compile(rb"8=(FIX\.4\.4|FIXT\.1\.1)\x019=([0-9]{1,9})\x0135=([^\x01=]{1,8})\x01")
+
+
 def read_frames(buf: bytearray, max_body_length: int, begin_strings: tuple[bytes, ...] = BEGIN_STRINGS) -> list[Frame]:
     """Remove and return every complete message at the start of ``buf``; raise :class:`FixError` on bad input.
 
     Incomplete trailing data stays in ``buf``. A message is checked for: BeginString first and allowed,
     BodyLength second, numeric and within ``max_body_length``, MsgType third, CheckSum last and correct.
-    Kept to few byte operations per message: this runs for every message the gateway relays.
+    This runs for every message relayed, so the usual case is one regular-expression match for the header and
+    a handful of byte operations; anything unusual goes through :func:`_frame_slowly`, which says what is wrong.
     """
     frames: list[Frame] = []
-    heads = tuple(b"8=" + b for b in begin_strings)
-    openings = tuple(h + b"\x019=" for h in heads)
-    find = buf.find
+    match = _HEADER.match
     start = 0
     size = len(buf)
     while start < size:
-        mark = find(b"\x019=", start, start + 16)
-        if mark < 0 or buf[start:mark] not in heads:
-            # Incomplete only while what arrived can still become "8=...": anything else fails at once.
-            if mark < 0 and any(h.startswith(buf[start : start + 16]) for h in openings):
+        head = match(buf, start)
+        if head is None or head.group(1) not in begin_strings:
+            frame = _frame_slowly(buf, start, max_body_length, begin_strings)
+            if frame is None:
                 break
-            raise _header_error(bytes(buf[start : start + 16]), begin_strings)
-        end_len = find(SOH, mark + 3, mark + 12)
-        if end_len < 0:
-            if size - mark >= 12:
-                raise FixError("BodyLength is not a number")
-            break
-        length_text = buf[mark + 3 : end_len]
-        if not length_text.isdigit():
-            raise FixError(f"BodyLength {bytes(length_text)!r} is not a number")
-        body_length = int(length_text)
+            frames.append(frame)
+            start += len(frame.raw)
+            continue
+        body_length = int(head.group(2))
         if body_length > max_body_length:
             raise FixError(f"BodyLength {body_length} exceeds the limit of {max_body_length}")
-        trailer = end_len + 1 + body_length
+        trailer = head.end(2) + 1 + body_length
         if size < trailer + 7:
             break
         tail = buf[trailer : trailer + 7]
-        if tail[:3] != b"10=" or tail[6] != 1 or not tail[3:6].isdigit():
+        if tail[:3] != b"10=" or tail[6] != 1 or not tail[3:6].isdigit() or head.end() > trailer + 1:
             raise FixError("CheckSum (10) is not where BodyLength says the body ends")
         if int(tail[3:6]) != sum(buf[start:trailer]) & 255:
             raise FixError("bad CheckSum")
-        end_type = find(SOH, end_len + 4, trailer)
-        if buf[end_len + 1 : end_len + 4] != b"35=" or end_type < end_len + 5:
-            raise FixError("MsgType (35) must be the third field")
-        frames.append(Frame(bytes(buf[start : trailer + 7]), buf[end_len + 4 : end_type].decode("latin-1")))
+        frames.append(Frame(bytes(buf[start : trailer + 7]), head.group(3).decode("latin-1")))
         start = trailer + 7
     if start:
         del buf[:start]
     return frames
+
+
+def _frame_slowly(buf: bytearray, start: int, max_body_length: int, begin_strings: tuple[bytes, ...]) -> Frame | None:
+    """One message at ``start`` checked field by field: the frame, None when incomplete, or the precise error."""
+    heads = tuple(b"8=" + b for b in begin_strings)
+    size = len(buf)
+    mark = buf.find(b"\x019=", start, start + 16)
+    if mark < 0 or buf[start:mark] not in heads:
+        # Incomplete only while what arrived can still become "8=...": anything else fails at once.
+        if mark < 0 and any((h + b"\x019=").startswith(buf[start : start + 16]) for h in heads):
+            return None
+        raise _header_error(bytes(buf[start : start + 16]), begin_strings)
+    end_len = buf.find(SOH, mark + 3, mark + 12)
+    if end_len < 0:
+        if size - mark >= 12:
+            raise FixError("BodyLength is not a number")
+        return None
+    length_text = buf[mark + 3 : end_len]
+    if not length_text.isdigit():
+        raise FixError(f"BodyLength {bytes(length_text)!r} is not a number")
+    body_length = int(length_text)
+    if body_length > max_body_length:
+        raise FixError(f"BodyLength {body_length} exceeds the limit of {max_body_length}")
+    trailer = end_len + 1 + body_length
+    if size < trailer + 7 and buf[end_len + 1 : end_len + 4] in (b"35="[: size - end_len - 1], b"35="):
+        return None
+    end_type = buf.find(SOH, end_len + 4, trailer)
+    if buf[end_len + 1 : end_len + 4] != b"35=" or end_type < end_len + 5:
+        raise FixError("MsgType (35) must be the third field")
+    tail = buf[trailer : trailer + 7]
+    if tail[:3] != b"10=" or tail[6] != 1 or not tail[3:6].isdigit():
+        raise FixError("CheckSum (10) is not where BodyLength says the body ends")
+    if int(tail[3:6]) != sum(buf[start:trailer]) & 255:
+        raise FixError("bad CheckSum")
+    return Frame(bytes(buf[start : trailer + 7]), buf[end_len + 4 : end_type].decode("latin-1"))
 
 
 def sending_time(now: float | None = None) -> str:
