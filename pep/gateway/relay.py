@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import ssl
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -25,6 +27,52 @@ if TYPE_CHECKING:
 
 AWAIT_LOGON, CONNECTING, LIVE, CLOSED = "await_logon", "connecting", "live", "closed"
 VENUE_MAX_BODY = 1 << 20
+
+
+def tls_failure(exc: BaseException) -> str:
+    """An operator's reason for a failed handshake (unsupported protocol, no shared cipher, bad certificate)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed: {exc.reason or exc}"
+    if isinstance(exc, TimeoutError):
+        return "TLS handshake timed out"
+    return f"TLS handshake failed: {exc or type(exc).__name__}"
+
+
+async def accept_forever(gateway: Gateway, listener: Listener, server_socket: socket.socket) -> None:
+    """Accept TCP, then run each TLS handshake as its own task through ``connect_accepted_socket``, which
+    raises when the handshake fails: a refused handshake (old protocol, no shared AEAD cipher, a certificate
+    not from the console CA or expired) is then recorded, where a TLS listening socket would drop it silently."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            sock, address = await loop.sock_accept(server_socket)
+        except OSError as exc:  # e.g. out of file descriptors: keep serving the sessions there are
+            gateway.counters["accept_errors"] += 1
+            gateway.events.emit("protocol_error", session="0" * 16, state="accept", reason=str(exc)[:200])
+            await asyncio.sleep(0.1)
+            continue
+        task = loop.create_task(_handshake(gateway, listener, sock, address))
+        gateway.handshakes.add(task)  # a reference, so the task is not collected mid-handshake
+        task.add_done_callback(gateway.handshakes.discard)
+
+
+async def _handshake(gateway: Gateway, listener: Listener, sock: socket.socket, address: Any) -> None:
+    session = ClientSession(gateway, listener)
+    gateway.counters["connections"] += 1
+    gateway.events.emit(
+        "connection", session=session.id, listener=listener.name, source_ip=address[0], source_port=address[1]
+    )
+    try:
+        await asyncio.get_running_loop().connect_accepted_socket(
+            lambda: session, sock, ssl=gateway.server_context, ssl_handshake_timeout=listener.logon_timeout_seconds
+        )
+    except (OSError, TimeoutError, EOFError) as exc:
+        gateway.counters["handshakes_refused"] += 1
+        gateway.events.emit("tls_refused", session=session.id, source_ip=address[0], reason=tls_failure(exc))
+        with contextlib.suppress(OSError):
+            sock.close()
 
 
 class ClientSession(asyncio.Protocol):
@@ -77,14 +125,12 @@ class ClientSession(asyncio.Protocol):
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
         gateway = self.gateway
-        gateway.counters["connections"] += 1
         peername = transport.get_extra_info("peername") or ("", 0)
         self.source_ip = peername[0]
         ssl_object = transport.get_extra_info("ssl_object")
         self.peer = read_peer(ssl_object)
         cipher = ssl_object.cipher()
         emit = gateway.events.emit
-        emit("connection", session=self.id, listener=self.listener.name, source_ip=peername[0], source_port=peername[1])
         emit(
             "tls_handshake",
             session=self.id,

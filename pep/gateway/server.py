@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import signal
+import socket
 import ssl
 import sys
 import threading
@@ -27,7 +28,7 @@ from pep.gateway import tls
 from pep.gateway.config import Config
 from pep.gateway.control import start_control
 from pep.gateway.events import EventSink
-from pep.gateway.relay import CONNECTING, LIVE, ClientSession
+from pep.gateway.relay import CONNECTING, LIVE, ClientSession, accept_forever
 from pep.gateway.state import Enforced, PolicyState, refusal_reason, verify_revocation_delta
 
 log = logging.getLogger("pep.gateway")
@@ -49,6 +50,7 @@ class Gateway:
         self.state = PolicyState(self.keys, config.environment, config.state_dir)
         self.state_lock = threading.Lock()
         self.sessions: dict[str, ClientSession] = {}
+        self.handshakes: set[asyncio.Task[None]] = set()
         self.counters: Counter[str] = Counter()
         self.timings: deque[int] = deque(maxlen=100_000)
         self.started_at = time.time()
@@ -362,19 +364,15 @@ async def _main(config: Config) -> None:
     if problem:
         gateway.events.emit("bundle_refused", source="disk", reason="stored", detail=problem)
     # The pull runs on a worker thread and calls back into the loop, so the loop must be running: serve first.
-    servers = []
+    servers: list[socket.socket] = []
+    accepting = []
     ports = {}
     for listener in config.listeners:
-        server = await loop.create_server(
-            lambda listener=listener: ClientSession(gateway, listener),
-            listener.host,
-            listener.port,
-            ssl=gateway.server_context,
-            ssl_handshake_timeout=listener.logon_timeout_seconds,
-            reuse_address=True,
-        )
+        server = socket.create_server((listener.host, listener.port), backlog=1024)
+        server.setblocking(False)
         servers.append(server)
-        ports[listener.name] = server.sockets[0].getsockname()[1]
+        accepting.append(loop.create_task(accept_forever(gateway, listener, server)))
+        ports[listener.name] = server.getsockname()[1]
     control = start_control(gateway, config.control_host, config.control_port, gateway.control_context)
     await gateway.pull()
     gateway._apply_profile()
@@ -398,6 +396,8 @@ async def _main(config: Config) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    for task in accepting:
+        task.cancel()
     for server in servers:
         server.close()
     for session in list(gateway.sessions.values()):

@@ -52,12 +52,61 @@ def test_tls12_aead_is_accepted_and_tls11_or_a_cbc_cipher_is_refused(openssl, pk
     assert cbc.returncode != 0
     assert b"Ciphersuite: ECDHE" not in cbc.stdout + cbc.stderr
     assert any(m in cbc.stderr for m in (b"handshake failure", b"no shared cipher", b"unexpected eof"))
+    refused = wait_for(
+        lambda: len(r := [e for e in spooled_events(pki.root / "state") if e["type"] == "tls_refused"]) >= 2 and r
+    )
+    reasons = " ".join(e["reason"] for e in refused)
+    assert "UNSUPPORTED_PROTOCOL" in reasons or "WRONG_VERSION" in reasons.upper() or "VERSION" in reasons
+    assert "NO_SHARED_CIPHER" in reasons
 
 
 def test_a_cipher_the_profile_leaves_out_is_refused(openssl, pki, pep):
     # AEAD, but not in the pushed profile (only ECDSA AES-GCM suites are listed there)
     refused = _s_client(pep, pki, "-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305")
     assert refused.returncode != 0 and b"Ciphersuite" not in refused.stdout + refused.stderr
+
+
+def test_a_certificate_not_from_the_console_ca_is_refused_at_the_handshake_with_the_reason(pki, pep, venue, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "impostor")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.UniformResourceIdentifier(f"urn:ztconsole:fix:sendercompid:{pki.client.comp_ids[0]}")]
+            ),
+            False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "impostor.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "impostor.key").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.create_default_context(cafile=str(pki.chain))
+    context.load_cert_chain(str(tmp_path / "impostor.pem"), str(tmp_path / "impostor.key"))
+    with pytest.raises((ssl.SSLError, ConnectionResetError, OSError)):
+        client = Client(pki, pep.port, context=context)
+        client.logon()
+        assert client.receive() is None
+        raise ConnectionResetError
+    assert venue.messages.empty()
+    refused = wait_for(lambda: [e for e in spooled_events(pki.root / "state") if e["type"] == "tls_refused"])
+    assert refused[0]["reason"].startswith("certificate verify failed")
+    assert refused[0]["source_ip"] == "127.0.0.1"
 
 
 def test_a_client_without_a_certificate_is_refused_at_the_handshake(pki, pep, venue):
