@@ -182,7 +182,9 @@ class PolicyState:
         with contextlib.suppress(OSError, ValueError):
             extra = json.loads((self.state_dir / "revocations.json").read_bytes())
         try:
-            self.apply_bundle(path.read_bytes(), persist=False, confirmed_at=extra.get("confirmed_at"))
+            # A restart is not a confirmation: the age runs on from when the console last confirmed the bundle.
+            confirmed = extra.get("confirmed_at") or path.stat().st_mtime
+            self.apply_bundle(path.read_bytes(), persist=False, confirmed_at=confirmed)
         except BundleError as exc:
             return f"stored bundle refused: {exc}"
         for payload in extra.get("deltas", []):
@@ -231,7 +233,7 @@ class PolicyState:
         """Verify and swap; ``("applied" | "already_applied", enforced)``. Raises :class:`BundleError`."""
         bundle = self.verifier.verify(raw)
         current = self.current
-        self.confirmed_at = confirmed_at or time.time()
+        self.confirmed_at = time.time() if confirmed_at is None else confirmed_at
         if current is not None and current.bundle.sha256 == bundle.sha256:
             if persist:
                 self._save_revocations()

@@ -3,6 +3,7 @@ what happens when the console is away (last good bundle, then fail closed)."""
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -138,6 +139,19 @@ def test_console_unreachable_keeps_the_last_good_bundle_then_fails_closed_past_t
     again = Client(pki, pep.port)
     again.logon()
     assert again.receive().get(35) == b"A"
+
+
+def test_a_restart_does_not_reset_the_bundle_age(pki, venue, console, start_pep):
+    console.publish(signed(pki, payload(pki, 1)))
+    first = start_pep(console=console.url, max_age=2)
+    assert first.status()["status"] == "ok"
+    first.stop()
+    console.up = False
+    time.sleep(2.5)
+    pep = start_pep(console=console.url, max_age=2)
+    status = pep.status()
+    assert (status["status"], status["version"]) == ("fail_closed", 1)
+    assert status["bundle_age_seconds"] > 2
 
 
 def test_a_restart_without_the_console_enforces_the_stored_bundle(pki, venue, console, start_pep):
