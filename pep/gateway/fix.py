@@ -31,6 +31,9 @@ def checksum(data: bytes | bytearray) -> bytes:
     return b"%03d" % (sum(data) & 255)
 
 
+_FIELD = re.compile(rb"(?<![^\x01])([0-9]+)=([^\x01]*)\x01")
+
+
 class Frame:
     """One validated message: the raw bytes and its MsgType; MsgSeqNum is read on demand (the relay needs it
     for the last message of a read, not for every message)."""
@@ -53,17 +56,18 @@ class Frame:
             raise FixError("MsgSeqNum (34) is not a number")
         return int(text)
 
+    def pairs(self) -> dict[bytes, bytes]:
+        """Every field as raw ``{tag: value}`` (last one wins for repeated tags); for the Logon, not per message.
+
+        One regular-expression pass; a field that is not ``digits=value`` makes the counts differ."""
+        found = _FIELD.findall(self.raw)
+        if len(found) != self.raw.count(SOH):
+            raise FixError("malformed field: every field must be tag=value with a numeric tag")
+        return dict(found)
+
     def fields(self) -> dict[int, str]:
-        """Every tag of the message (last one wins for repeated tags); used for the Logon, not per message."""
-        out: dict[int, str] = {}
-        for item in self.raw.split(SOH):
-            if not item:
-                continue
-            tag, sep, value = item.partition(b"=")
-            if not sep or not tag.isdigit():
-                raise FixError(f"malformed field {item[:20]!r}")
-            out[int(tag)] = value.decode("latin-1")
-        return out
+        """Every tag of the message as ``{int tag: text}``."""
+        return {int(k): v.decode("latin-1") for k, v in self.pairs().items()}
 
 
 def _header_error(head: bytes, begin_strings: tuple[bytes, ...]) -> FixError:

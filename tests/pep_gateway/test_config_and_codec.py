@@ -153,3 +153,12 @@ def test_the_documented_example_config_is_valid(tmp_path):
         "events_flush_interval_ms",
     ):
         assert re.search(rf"[`.]{key}`", documented), key
+
+
+@pytest.mark.parametrize("bad", [b"x5=1", b"abc=1", b"49ALPHA"])
+def test_a_logon_field_that_is_not_tag_equals_value_is_refused(bad):
+    raw = fix.encode("FIX.4.4", "A", [(49, "ALPHA1"), (56, "VENUE"), (34, 1)]).replace(b"34=1", bad)
+    frame = fix.Frame(raw, "A")
+    with pytest.raises(fix.FixError, match="malformed field"):
+        frame.pairs()
+    assert fix.Frame(fix.encode("FIX.4.4", "A", [(58, "a=b 9=1")]), "A").fields()[58] == "a=b 9=1"
