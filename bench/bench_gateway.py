@@ -252,6 +252,8 @@ def run() -> list[Result]:
     add50, add99 = p50 - d50, p99 - d99
     logon50 = counters["logon_decision_p50_ns"] / 1000
     logon99 = counters["logon_decision_p99_ns"] / 1000
+    cpu50 = counters["logon_decision_cpu_p50_ns"] / 1000
+    cpu99 = counters["logon_decision_cpu_p99_ns"] / 1000
     return [
         Result(
             f"gateway: Logon decision added, TLS excluded ({counters['logon_decisions_measured']} Logons), p50 / p99",
@@ -259,6 +261,11 @@ def run() -> list[Result]:
             "p99 <= 50 us",
             ratio=logon99 / 50,
             ok=logon99 <= 50,
+        ),
+        Result(
+            "gateway: Logon decision, CPU time of the PEP's thread (wall minus time not scheduled), p50 / p99",
+            f"{cpu50:.1f} us / {cpu99:.1f} us",
+            "-",
         ),
         Result(
             f"gateway: client -> venue latency direct vs through the PEP ({len(lat_pep)} msgs), p50 / p99",

@@ -265,7 +265,7 @@ class ClientSession(asyncio.Protocol):
         if frame.msg_type != fix.LOGON:
             self.fail(f"first message must be a Logon (35=A), not 35={frame.msg_type}")
             return
-        started = time.perf_counter_ns()
+        started, started_cpu = time.perf_counter_ns(), time.thread_time_ns()
         try:
             pairs = frame.pairs()
         except fix.FixError as exc:
@@ -280,6 +280,7 @@ class ClientSession(asyncio.Protocol):
         else:
             outcome, decision, reason = self.gateway.decide_logon(self, self.client_comp)
         self.gateway.timings.append(time.perf_counter_ns() - started)
+        self.gateway.cpu_timings.append(time.thread_time_ns() - started_cpu)
         # Everything below is reporting, outside the measured decision.
         self.client_seq = frame.seq
         fields = {int(k): v.decode("latin-1") for k, v in pairs.items() if k != b"554"}
