@@ -1,6 +1,7 @@
 from django.urls import reverse
 
 from ztconsole.core.roles import (
+    EXPORT_AUDIT,
     MANAGE_API_TOKENS,
     MANAGE_TOKEN_INVENTORY,
     SIMULATE,
@@ -25,6 +26,7 @@ NAVIGATION = [
     ("Hardware tokens", "accounts:token_inventory", MANAGE_TOKEN_INVENTORY),
     ("API tokens", "accounts:token_list", MANAGE_API_TOKENS),
     ("Audit log", "core:audit_list", VIEW_AUDIT),
+    ("Audit exports", "reports:audit_exports", EXPORT_AUDIT),
     ("API docs", "api-docs", VIEW_API_DOCS),
 ]
 
