@@ -34,7 +34,15 @@ from typing import IO, Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ztconsole.auditverify import HASHED_FIELDS, KeyFormatError, event_hash, key_id, load_public_keys
+from ztconsole.auditverify import (
+    HASHED_FIELDS,
+    KeyFormatError,
+    encode_details,
+    event_hash,
+    key_id,
+    layout,
+    load_public_keys,
+)
 
 EXPORT_FORMAT = "ztconsole-audit-export/1"
 MANIFEST = "manifest.json"
@@ -44,8 +52,9 @@ CSV_COLUMNS = (*HASHED_FIELDS, "hash")
 CHAIN_COLUMNS = ("seq", "prev_hash", "hash")
 SIGNATURE_ALGORITHM = "Ed25519"
 _READ_CHUNK = 1 << 20
-_NULLABLE_INT = {"actor_id"}
-_NULLABLE_TEXT = {"ip_address"}
+_CREATED_AT, _ACTOR_LABEL, _ACTION, _DETAILS = (
+    HASHED_FIELDS.index(name) for name in ("created_at", "actor_label", "action", "details")
+)
 
 csv.field_size_limit(1 << 24)  # details of one event can be long; the default 128 KiB limit is not a format rule
 
@@ -58,7 +67,7 @@ def csv_row(values: tuple, stored_hash: str) -> list[str]:
     row = []
     for name, value in zip(HASHED_FIELDS, values, strict=True):
         if name == "details":
-            row.append(json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+            row.append(encode_details(value))
         elif value is None:
             row.append("")
         else:
@@ -240,24 +249,41 @@ def _chain_rows(export: _Export, report: Report) -> Iterator[tuple[int, str, str
             yield int(row[0]), row[1], row[2]
 
 
-def _event_values_from_csv(row: list[str]) -> tuple[tuple, str]:
-    values: list[Any] = []
-    for name, cell in zip(HASHED_FIELDS, row, strict=False):
-        if name == "seq":
-            values.append(int(cell))
-        elif name in _NULLABLE_INT:
-            values.append(int(cell) if cell else None)
-        elif name in _NULLABLE_TEXT:
-            values.append(cell or None)
-        elif name == "details":
-            values.append(json.loads(cell))
-        else:
-            values.append(cell)
-    return tuple(values), row[len(HASHED_FIELDS)]
+def _event_values_from_csv(row: list[str]) -> tuple:
+    """The hashed values of an events.csv row, ``details`` still as its JSON text."""
+    return (
+        int(row[0]),
+        row[1],
+        int(row[2]) if row[2] else None,
+        *row[3:8],
+        row[8],
+        row[9] or None,
+        row[10],
+        row[11],
+    )
 
 
-def _event_rows(export: _Export, name: str, report: Report) -> Iterator[tuple[int, tuple, str]]:
-    """(line number, values in HASHED_FIELDS order, stored hash) for each event of the events file."""
+def _hash_of(values: tuple, details_text: str | None) -> str:
+    """The event's hash recomputed with auditverify's encoding.
+
+    ``details_text``: the details as the file holds them when they may already be canonical JSON (CSV). Laid out
+    as they are first (auditverify.layout, the fast form of canonical_event); only when that does not give the
+    stored hash are they parsed and re-encoded, so a changed event is still judged on its content.
+    """
+    if details_text is not None:
+        try:
+            return hashlib.sha256(layout(values, details_text)).hexdigest()
+        except TypeError:
+            pass
+    details = values[_DETAILS]
+    try:
+        return hashlib.sha256(layout(values, encode_details(details))).hexdigest()
+    except TypeError:
+        return event_hash(values)
+
+
+def _event_rows(export: _Export, name: str, report: Report) -> Iterator[tuple[int, tuple, str, str | None]]:
+    """(line number, values in HASHED_FIELDS order, stored hash, details text or None) per event of the file."""
     with export.open(name) as raw:
         text = _text(raw)
         if name.endswith(".csv"):
@@ -266,15 +292,16 @@ def _event_rows(export: _Export, name: str, report: Report) -> Iterator[tuple[in
             if tuple(header or ()) != CSV_COLUMNS:
                 report.problem(f"{name}: header is {header}, expected {list(CSV_COLUMNS)}")
                 return
+            width = len(CSV_COLUMNS)
             for number, row in enumerate(reader, 2):
                 try:
-                    if len(row) != len(CSV_COLUMNS):
-                        raise ValueError(f"{len(row)} columns, expected {len(CSV_COLUMNS)}")
-                    values, stored = _event_values_from_csv(row)
+                    if len(row) != width:
+                        raise ValueError(f"{len(row)} columns, expected {width}")
+                    values = _event_values_from_csv(row)
                 except ValueError as exc:
                     report.problem(f"{name} line {number}: not an audit event ({exc})")
                     return
-                yield number, values, stored
+                yield number, values, row[-1], row[8]
         else:
             for number, line in enumerate(text, 1):
                 if not line.strip():
@@ -286,21 +313,21 @@ def _event_rows(export: _Export, name: str, report: Report) -> Iterator[tuple[in
                 except (ValueError, KeyError, TypeError) as exc:
                     report.problem(f"{name} line {number}: not an audit event ({exc.__class__.__name__}: {exc})")
                     return
-                yield number, values, stored
+                yield number, values, stored, None
 
 
 def _matches_filters(values: tuple, filters: dict[str, Any]) -> str:
     """ "" when the event is one the export's filters select, else which filter it fails."""
-    event = dict(zip(HASHED_FIELDS, values, strict=True))
-    if filters.get("actor") and event["actor_label"] != filters["actor"]:
-        return f"actor {event['actor_label']!r} is not {filters['actor']!r}"
-    if filters.get("action_prefix") and not str(event["action"]).startswith(filters["action_prefix"]):
-        return f"action {event['action']!r} does not start with {filters['action_prefix']!r}"
+    actor, action, created_at = values[_ACTOR_LABEL], values[_ACTION], values[_CREATED_AT]
+    if filters.get("actor") and actor != filters["actor"]:
+        return f"actor {actor!r} is not {filters['actor']!r}"
+    if filters.get("action_prefix") and not str(action).startswith(filters["action_prefix"]):
+        return f"action {action!r} does not start with {filters['action_prefix']!r}"
     # Timestamps are all YYYY-MM-DDTHH:MM:SS.ffffffZ, so text order is time order.
-    if filters.get("since") and event["created_at"] < filters["since"]:
-        return f"created_at {event['created_at']} is before {filters['since']}"
-    if filters.get("until") and event["created_at"] >= filters["until"]:
-        return f"created_at {event['created_at']} is not before {filters['until']}"
+    if filters.get("since") and created_at < filters["since"]:
+        return f"created_at {created_at} is before {filters['since']}"
+    if filters.get("until") and created_at >= filters["until"]:
+        return f"created_at {created_at} is not before {filters['until']}"
     return ""
 
 
@@ -341,7 +368,7 @@ def _check_chain_and_events(export: _Export, manifest: dict[str, Any], report: R
 
     try:
         last_seen = 0
-        for number, values, stored in _event_rows(export, events_name, report):
+        for number, values, stored, details_text in _event_rows(export, events_name, report):
             seq = values[0]
             where = f"{events_name} line {number}: event seq {seq}"
             if not isinstance(seq, int) or seq <= last_seen:
@@ -353,7 +380,11 @@ def _check_chain_and_events(export: _Export, manifest: dict[str, Any], report: R
                 report.problem(f"{where}: outside the manifest's range {first}..{last}")
                 return
             try:
-                recomputed = event_hash(values)
+                recomputed = _hash_of(values, details_text)
+                if recomputed != stored and details_text is not None:
+                    # Not the canonical text: parse it, so a re-encoded but equal document still counts.
+                    values = (*values[:_DETAILS], json.loads(details_text), *values[_DETAILS + 1 :])
+                    recomputed = _hash_of(values, None)
             except (TypeError, ValueError) as exc:
                 report.problem(f"{where}: cannot be encoded ({exc})")
                 return
@@ -367,7 +398,7 @@ def _check_chain_and_events(export: _Export, manifest: dict[str, Any], report: R
             if link[2] != stored or link[1] != values[HASHED_FIELDS.index("prev_hash")]:
                 report.problem(f"{where}: its hashes differ from {CHAIN_FILE} at seq {seq}")
                 return
-            mismatch = _matches_filters(values, filters)
+            mismatch = _matches_filters(values, filters) if filters else ""
             if mismatch:
                 report.problem(f"{where}: not selected by the export's filters ({mismatch})")
                 return
