@@ -36,7 +36,7 @@ def measure() -> dict[str, float]:
 
     from ztconsole.core import audit, live
 
-    figures: dict[str, float] = {}
+    figures: dict[str, float] = {"bare_commit": _bare_commits_per_second()}
     started = time.perf_counter()
     for i in range(SINGLE):
         audit.record(None, "bench.single", ("bench.thing", str(i), f"thing {i}"), {"i": i})
@@ -68,6 +68,20 @@ def measure() -> dict[str, float]:
     figures["verified"] = report.checked
     figures["verify_per_million"] = seconds * 1_000_000 / report.checked
     return figures
+
+
+def _bare_commits_per_second(count: int = 500) -> float:
+    """What the database and disk allow at all: one-row INSERTs, each its own transaction (same run)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE bench_commit_probe (id integer PRIMARY KEY, note varchar(16))")
+        started = time.perf_counter()
+        for i in range(count):
+            cursor.execute("INSERT INTO bench_commit_probe (id, note) VALUES (%s, %s)", [i, "probe"])
+        seconds = time.perf_counter() - started
+        cursor.execute("DROP TABLE bench_commit_probe")
+    return count / seconds
 
 
 def _postgres_database() -> str | None:
@@ -130,9 +144,14 @@ def run() -> list[Result]:
         return Result(name, figure, f"{sign} {budget:,.0f} {unit}", max(ratios), max(ratios) <= 1.0)
 
     verified = int(min(columns[db]["verified"] for db in order))
+    load = os.getloadavg()[0]
     return [
         row(f"audit append, record_batch of {BATCH} per transaction", "batch", "events/s", BATCH_BUDGET, True),
         row("audit append, one record() per transaction", "single", "events/s", SINGLE_BUDGET, True),
+        Result(
+            "anchor: a bare one-row INSERT per transaction, same database, same run",
+            " · ".join(f"{db} {columns[db]['bare_commit']:,.0f} commits/s" for db in order),
+        ),
         Result(
             f"audit append, {BATCH * 4:,} record() calls in one transaction",
             " · ".join(f"{db} {columns[db]['in_transaction']:,.0f} events/s" for db in order),
@@ -144,6 +163,8 @@ def run() -> list[Result]:
             VERIFY_BUDGET_SECONDS_PER_MILLION,
             False,
         ),
+        # Wall-clock figures depend on what else runs: say how busy the machine was.
+        Result("machine load at the end (1-min load average / CPUs)", f"{load:.1f} / {os.cpu_count()}"),
     ]
 
 

@@ -77,6 +77,27 @@ def test_every_n_events_a_signed_checkpoint_is_stored_and_written_outside(every_
     assert every_five.ZT_AUDIT_SIGNING_KEY not in json.dumps(list(AuditCheckpoint.objects.values()))
 
 
+def test_every_checkpoint_fires_the_hook_other_destinations_connect_to(every_five):
+    from ztconsole.core import hooks
+
+    seen = []
+
+    def receiver(actor, subject, *, request=None):
+        seen.append((actor, subject, transaction.get_connection().in_atomic_block))
+
+    hooks.audit_checkpoint_signed.connect(receiver)
+    try:
+        events = record_events(5)
+        made = audit.checkpoint()
+    finally:
+        hooks.audit_checkpoint_signed.disconnect(receiver)
+    assert [(actor, c.seq, c.hash, c.reason, inside) for actor, c, inside in seen] == [
+        (None, 5, events[-1].hash, "events", True),
+        (None, 5, made.hash, "manual", True),
+    ]
+    assert [c.to_json() for _, c, _ in seen] == [c.to_json() for c in _outside(every_five)]
+
+
 def test_a_batch_that_crosses_a_multiple_of_n_is_checkpointed_at_its_end(every_five):
     record_events(3)
     with transaction.atomic():

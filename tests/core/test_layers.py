@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     (
         "core",
         (
-            "ztconsole",  # the package itself (it only loads the Celery app)
+            "ztconsole",  # the package itself (it imports nothing; auditverify needs no Django)
             "ztconsole.core",
             "ztconsole.env",
             "ztconsole.logging",

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from ztconsole import auditverify
 from ztconsole.auditverify import GENESIS_HASH, HASHED_FIELDS, ChainReport, Checkpoint
-from ztconsole.core import live
+from ztconsole.core import hooks, live
 from ztconsole.core.models import AuditCheckpoint, AuditEvent, CheckpointReason
 from ztconsole.logging import redact_value, request_id_var
 
@@ -36,7 +36,6 @@ __all__ = [
     "GENESIS_HASH",
     "AuditChainBroken",
     "ChainReport",
-    "add_checkpoint_sink",
     "checkpoint",
     "compute_hash",
     "record",
@@ -316,20 +315,6 @@ def public_keys() -> dict[str, Ed25519PublicKey]:
     return keys
 
 
-CheckpointSink = Callable[[Checkpoint], None]
-_sinks: list[CheckpointSink] = []
-
-
-def add_checkpoint_sink(sink: CheckpointSink) -> None:
-    """The one hook for sending checkpoints elsewhere (the SIEM forwarder registers here).
-
-    Each sink is called after the checkpoint's transaction commits, after the checkpoint file; a failing sink
-    is logged and never fails the action that triggered the checkpoint.
-    """
-    if sink not in _sinks:
-        _sinks.append(sink)
-
-
 def checkpoint_file(now: datetime | None = None) -> Path:
     """Where the next checkpoint line goes: ZT_AUDIT_CHECKPOINT_PATH itself when it names a .jsonl file,
     else a file per UTC day inside that directory."""
@@ -351,11 +336,6 @@ def _send_outside(signed: Checkpoint) -> None:
             os.close(fd)
     except OSError:
         logger.exception("audit checkpoint at seq %s not written to ZT_AUDIT_CHECKPOINT_PATH", signed.seq)
-    for sink in list(_sinks):
-        try:
-            sink(signed)
-        except Exception:
-            logger.exception("audit checkpoint sink %r failed for seq %s", sink, signed.seq)
 
 
 def _sign_and_store(seq: int, head_hash: str, reason: str) -> AuditCheckpoint:
@@ -369,6 +349,8 @@ def _sign_and_store(seq: int, head_hash: str, reason: str) -> AuditCheckpoint:
         signature=signed.signature,
     )
     transaction.on_commit(lambda: _send_outside(signed))
+    # Other destinations (the SIEM forwarder) connect here and send with transaction.on_commit.
+    hooks.audit_checkpoint_signed.fire(None, signed)
     return row
 
 
