@@ -115,7 +115,9 @@ def _fails(path: Path, key: Path) -> str:
 def test_a_changed_events_file_is_named(history, tmp_path):
     folder = _unzip(archive_of(export_now(history["compliance"])), tmp_path / "x")
     _rewrite(folder / "events.jsonl", "mallory", "mal1ory")
-    assert "events.jsonl: SHA-256" in _fails(folder, public_key_file(tmp_path))
+    stderr = _fails(folder, public_key_file(tmp_path))
+    assert "events.jsonl: SHA-256" in stderr
+    assert "events.jsonl line 2: event seq 2: content does not match its hash" in stderr
 
 
 def test_a_changed_file_with_its_hash_updated_in_the_manifest_breaks_the_signature(history, tmp_path):
