@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.urls import NoReverseMatch, reverse
 
 from ztconsole.core.roles import (
+    EXPORT_AUDIT,
     MANAGE_API_TOKENS,
     MANAGE_TOKEN_INVENTORY,
     SIMULATE,
@@ -68,6 +69,7 @@ NAVIGATION: list[tuple[str, list[NavEntry]]] = [
         [
             # Sessions, reports and alerts: their issues add entries here.
             NavEntry("Audit log", "core:audit_list", VIEW_AUDIT),
+            NavEntry("Audit exports", "reports:audit_exports", EXPORT_AUDIT),
             NavEntry("API docs", "api-docs", VIEW_API_DOCS),
         ],
     ),
