@@ -46,6 +46,21 @@ except KeyFormatError as exc:
 # Previous checkpoint public keys (PEM file) still trusted by verify_audit after a key rotation.
 ZT_AUDIT_PUBLIC_KEYS_FILE = env_str("ZT_AUDIT_PUBLIC_KEYS_FILE", "")
 
+# The export signing key (Ed25519): signs the manifest of every audit export (docs/compliance.md). Same forms as
+# the checkpoint key; best given as ZT_EXPORT_SIGNING_KEY_FILE. Retired export public keys (PEM file) are served
+# beside the current one so examiners can still verify older exports after a rotation.
+if DEBUG:
+    ZT_EXPORT_SIGNING_KEY = env_str("ZT_EXPORT_SIGNING_KEY", "ZGV2LW9ubHktYXVkaXQtZXhwb3J0LXNpZ25pbmcta3k=")
+else:
+    ZT_EXPORT_SIGNING_KEY = env_str("ZT_EXPORT_SIGNING_KEY")
+try:
+    load_private_key(ZT_EXPORT_SIGNING_KEY)
+except KeyFormatError as exc:
+    raise ImproperlyConfigured(f"ZT_EXPORT_SIGNING_KEY is not an Ed25519 private key: {exc}") from None
+ZT_EXPORT_PUBLIC_KEYS_FILE = env_str("ZT_EXPORT_PUBLIC_KEYS_FILE", "")
+# Where finished exports (zip archives) are written; readable only by the console's service account.
+ZT_EXPORT_DIR = env_str("ZT_EXPORT_DIR", str(VAR_DIR / "exports"))
+
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
@@ -70,6 +85,7 @@ INSTALLED_APPS = [
     "certificates",
     "sessions.apps.FixSessionsConfig",
     "console",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -83,6 +99,7 @@ MIDDLEWARE = [
     "ztconsole.middleware.ConsoleOTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "ztconsole.middleware.OTPRequiredMiddleware",
+    "ztconsole.middleware.SecretUnavailableMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",

@@ -10,6 +10,7 @@ os.environ.setdefault("ZT_SECURE_COOKIES", "0")
 os.environ.setdefault("ZT_HSTS_SECONDS", "0")
 os.environ.setdefault("ZT_SECRETS_KEYS", "t1:dGVzdC1vbmx5LXNlY3JldHMta2V5LTMyLWJ5dGVzISE=")
 os.environ.setdefault("ZT_AUDIT_SIGNING_KEY", "dGVzdC1vbmx5LWF1ZGl0LWNoZWNrcG9pbnQta2V5LTM=")
+os.environ.setdefault("ZT_EXPORT_SIGNING_KEY", "dGVzdC1vbmx5LWF1ZGl0LWV4cG9ydC1zaWduaW5nLWs=")
 os.environ.setdefault("ZT_REDIS_PREFIX", f"zt-test-{os.getpid()}")
 
 from ztconsole.testing.services import ensure_redis_url

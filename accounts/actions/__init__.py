@@ -23,6 +23,7 @@ from accounts.actions.core import (
     revoke_api_token,
     start_totp_enrollment,
     verify_otp,
+    verify_otp_any,
 )
 from accounts.actions.devices import (
     approve_device,
@@ -82,4 +83,5 @@ __all__ = [
     "start_totp_enrollment",
     "suspend_identity",
     "verify_otp",
+    "verify_otp_any",
 ]

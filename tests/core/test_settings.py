@@ -24,6 +24,7 @@ PRODUCTION_ENV = {
     "ZT_SECRETS_KEYS": "p1:cHJvZHVjdGlvbi1jaGVjay1rZXktMzItYnl0ZXMhISE=",
     "ZT_WEBAUTHN_ORIGINS": "https://console.example.com",
     "ZT_AUDIT_SIGNING_KEY": "cHJvZC1jaGVjay1hdWRpdC1jaGVja3BvaW50LWstMzI=",
+    "ZT_EXPORT_SIGNING_KEY": "cHJvZC1jaGVjay1hdWRpdC1leHBvcnQta2V5LTMyYi4=",
 }
 
 
@@ -104,6 +105,16 @@ def test_production_needs_a_readable_audit_checkpoint_key(tmp_path):
     result = _manage("check", extra_env={**PRODUCTION_ENV, "ZT_AUDIT_SIGNING_KEY": "bm90LWEta2V5"})
     assert result.returncode != 0
     assert "ZT_AUDIT_SIGNING_KEY is not an Ed25519 private key" in result.stderr
+
+
+def test_production_needs_a_readable_export_signing_key():
+    without = {k: v for k, v in PRODUCTION_ENV.items() if k != "ZT_EXPORT_SIGNING_KEY"}
+    result = _manage("check", extra_env=without)
+    assert result.returncode != 0
+    assert "ZT_EXPORT_SIGNING_KEY is required" in result.stderr
+    result = _manage("check", extra_env={**PRODUCTION_ENV, "ZT_EXPORT_SIGNING_KEY": "bm90LWEta2V5"})
+    assert result.returncode != 0
+    assert "ZT_EXPORT_SIGNING_KEY is not an Ed25519 private key" in result.stderr
 
 
 def test_audit_checkpoint_key_from_a_pem_file(tmp_path):
