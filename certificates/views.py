@@ -7,7 +7,6 @@ import base64
 from urllib.parse import unquote
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.decorators import method_decorator
@@ -20,6 +19,7 @@ from certificates.filters import CertificateFilter
 from certificates.forms import IssueForm, RejectForm, RenewForm, RequestForm, RevokeForm, TlsProfileForm
 from certificates.models import Certificate, CertificateRequest, RequestStatus
 from certificates.profiles import ensure_default_profiles
+from ztconsole.core.keyset import Keyset, html_page, query_without_cursor
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.permissions import PUBLIC, ConsoleView
 from ztconsole.core.roles import (
@@ -31,7 +31,7 @@ from ztconsole.core.roles import (
     VIEW_CERTIFICATES,
 )
 
-PAGE_SIZE = 50
+LIST_ORDER = Keyset(("-created_at", "-id"))
 
 
 def _visible(request: HttpRequest):
@@ -49,15 +49,12 @@ class CertificateListView(ConsoleView, View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         ensure_default_profiles()
-        filterset = CertificateFilter(request.GET, queryset=_visible(request).order_by("-created_at", "-id"))
+        filterset = CertificateFilter(request.GET, queryset=_visible(request))
         queryset = filterset.qs if filterset.is_valid() else Certificate.objects.none()
-        page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-        query = request.GET.copy()
-        query.pop("page", None)
         context = {
             "filter": filterset,
-            "page_obj": page,
-            "query": query.urlencode(),
+            "page_obj": html_page(request, queryset, LIST_ORDER),
+            "query": query_without_cursor(request),
             "can_issue": request.user.has_perm(ISSUE_CERTIFICATES),
             "can_request": request.user.has_perm(REQUEST_CERTIFICATE),
             "crl": actions.current_crl(),
