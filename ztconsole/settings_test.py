@@ -10,6 +10,9 @@ os.environ.setdefault("ZT_SECURE_COOKIES", "0")
 os.environ.setdefault("ZT_HSTS_SECONDS", "0")
 os.environ.setdefault("ZT_SECRETS_KEYS", "t1:dGVzdC1vbmx5LXNlY3JldHMta2V5LTMyLWJ5dGVzISE=")
 os.environ.setdefault("ZT_REDIS_PREFIX", f"zt-test-{os.getpid()}")
+# The test runner's own process keeps plain connections (it creates and flushes the test database); the
+# scale-out test starts its web processes with ZT_DB_POOL=1.
+os.environ.setdefault("ZT_DB_POOL", "0")
 
 from ztconsole.testing.services import ensure_redis_url
 
