@@ -211,13 +211,11 @@ def cluster(transactional_db, tmp_path):
             waiting.extend(f"{name} did not answer" for name in {"worker-1", "worker-2"} - answered)
             return not waiting
 
-        print("T start-wait", time.monotonic(), flush=True)
         try:
             _until(ready, 60, "both web processes and both workers")
         except AssertionError as exc:
             outputs = "\n".join(f"--- {name}\n{cluster.output(name)}" for name in cluster.processes)
             raise AssertionError(f"{exc}: {waiting}\n{outputs}") from None
-        print("T ready", time.monotonic(), flush=True)
         yield cluster
     finally:
         cluster.stop()
@@ -275,7 +273,6 @@ def test_two_web_processes_two_workers_one_beat_share_postgres_and_redis(cluster
 
         _until(suspension_seen, 15, "web-2's audit event on web-1's websocket", interval=0)
 
-    print("T # 200 concurrent", time.monotonic(), flush=True)
     # 200 concurrent requests over both web processes: all answered, each process within its pool.
     peak: dict[str, int] = {}
     sampling = threading.Event()
@@ -296,7 +293,6 @@ def test_two_web_processes_two_workers_one_beat_share_postgres_and_redis(cluster
     assert statuses == [200] * 200
     assert 1 <= peak.get("zt-web-1", 0) <= POOL_MAX and 1 <= peak.get("zt-web-2", 0) <= POOL_MAX, peak
 
-    print("T # Beat: one beat", time.monotonic(), flush=True)
 
     # Beat: one beat, two workers, every tick's task run exactly once.
     def ticks() -> list[str]:
@@ -318,7 +314,6 @@ def test_two_web_processes_two_workers_one_beat_share_postgres_and_redis(cluster
     _until(lambda: set(runs()) == set(sent), 20, "every beat task to run")
     assert sorted(runs()) == sorted(sent)  # each once: none lost, none twice
 
-    print("T # A web process kill", time.monotonic(), flush=True)
     # A web process killed while its request is blocked mid-action: nothing is written, and the retry on the
     # other process suspends once, with one audit event; a second retry is refused.
     target = personas["compliance"].user.identity
@@ -348,7 +343,6 @@ def test_two_web_processes_two_workers_one_beat_share_postgres_and_redis(cluster
     assert status == 400
     assert suspended.count() == 1
 
-    print("T # A worker killed", time.monotonic(), flush=True)
     # A worker killed mid-task (blocked on a locked row, acks late): the task is redelivered to the other
     # worker, which finishes it; each device gets exactly one posture_stale event.
     owner = personas["admin"].user.identity
@@ -381,5 +375,4 @@ def test_two_web_processes_two_workers_one_beat_share_postgres_and_redis(cluster
         device.refresh_from_db()
         assert device.compliance == Compliance.UNKNOWN
         assert AuditEvent.objects.filter(action="device.posture_stale", target_id=str(device.pk)).count() == 1
-    print("T assert audit.verify_", time.monotonic(), flush=True)
     assert audit.verify_chain().ok
