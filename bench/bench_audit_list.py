@@ -1,22 +1,20 @@
 """Audit log page and API at 1M events: first page, a deep page and each filter.
 
-The events are written straight into the table (the list reads rows; it does not check the chain), with
-distinct hashes so the unique index is as large as in production. Appends through the chain are measured by
-bench_audit.
+The events are made by the database itself (INSERT ... SELECT over a number range, 100,000 a batch):
+the list reads rows, so how they were appended does not matter to it. Appends through the chain, and its
+verification, are measured by bench_audit.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
-from datetime import timedelta
 
-from bench.lists import admin_client, deep_cursor, query_count_check, run_cases, steady
+from bench.lists import admin_client, deep_cursor, query_count_check, run_cases, settle, steady
 from bench.results import Result
 
 LIST_BENCH = True
 EVENTS = 1_000_000
-BATCH = 10_000
+BATCH = 100_000
 ACTIONS = [
     "auth.login",
     "auth.login_failed",
@@ -31,38 +29,58 @@ ACTIONS = [
 ]
 
 
-def populate() -> float:
-    from django.utils import timezone
+def _insert_sql(vendor: str) -> str:
+    """One INSERT ... SELECT of numbers n in [start, end) with seq = base + n (parameters: base, start, end)."""
+    actions = " ".join(f"WHEN {i} THEN 'bench.{name}'" for i, name in enumerate(ACTIONS))
+    if vendor == "postgresql":
+        numbers = "SELECT generate_series(%s, %s - 1) AS n"
+        hex64 = "lpad(to_hex({}), 64, '0')"
+        created = "now() - interval '30 days' + n * interval '2 milliseconds'"
+        label = "'bench' || lpad((n %% 500)::text, 6, '0')"
+        person = "'Bench Person ' || lpad((n %% 100000)::text, 6, '0')"
+        details = "json_build_object('n', n)::jsonb"
+    else:
+        numbers = "WITH RECURSIVE s(n) AS (SELECT %s UNION ALL SELECT n + 1 FROM s WHERE n + 1 < %s) SELECT n FROM s"
+        hex64 = "printf('%%064x', {})"
+        created = "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now', '-30 days', '+' || (n * 2 / 1000.0) || ' seconds')"
+        label = "'bench' || printf('%%06d', n %% 500)"
+        person = "'Bench Person ' || printf('%%06d', n %% 100000)"
+        details = "json_object('n', n)"
+    seq = "seq"
+    return (
+        "INSERT INTO core_auditevent (seq, created_at, actor_label, action, target_type, target_id, target_label, "  # noqa: S608 - constants only; the numbers are parameters
+        "details, request_id, prev_hash, hash) "
+        f"SELECT {seq}, {created}, {label}, "
+        f"CASE WHEN n %% 1000 = 0 THEN 'bench.rare.key_rotated' ELSE CASE n %% {len(ACTIONS)} {actions} END END, "
+        f"'accounts.identity', CAST(n %% 100000 AS TEXT), {person}, {details}, '', "
+        f"{hex64.format(seq + ' - 1')}, {hex64.format(seq)} "
+        f"FROM (SELECT n, %s + n AS seq FROM ({numbers}) AS r) AS numbers"
+    )
 
-    from ztconsole.core.models import AuditEvent
+
+def populate() -> float:
+    """1M events in batches; distinct hashes, so the unique indexes are as large as in production.
+
+    The hashes are not a chain (verifying one is bench_audit's subject); the head is moved past them so
+    events appended afterwards through ``audit.record`` keep a contiguous sequence."""
+    from django.db import connection, transaction
+
+    from ztconsole.core.audit import GENESIS_HASH
+    from ztconsole.core.models import AuditEvent, AuditHead
 
     started = time.perf_counter()
-    first = AuditEvent.objects.filter(action__startswith="bench.").count()
-    if first >= EVENTS:
+    if AuditEvent.objects.filter(action__startswith="bench.").count() >= EVENTS:
         return 0.0
-    base = (AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0) + 1
-    now = timezone.now() - timedelta(days=30)
-    previous = "0" * 64
+    sql = _insert_sql(connection.vendor)
     for start in range(0, EVENTS, BATCH):
-        rows = []
-        for n in range(start, start + BATCH):
-            digest = hashlib.sha256(f"bench-audit-{base + n}".encode()).hexdigest()
-            rows.append(
-                AuditEvent(
-                    seq=base + n,
-                    created_at=now + timedelta(milliseconds=n * 2),
-                    actor_label=f"bench{n % 500:06d}",
-                    action=f"bench.{ACTIONS[n % len(ACTIONS)]}" if n % 1000 else "bench.rare.key_rotated",
-                    target_type="accounts.identity",
-                    target_id=str(n % 100_000),
-                    target_label=f"Bench Person {n % 100_000:06d}",
-                    details={"n": n},
-                    prev_hash=previous,
-                    hash=digest,
-                )
+        with transaction.atomic(), connection.cursor() as cursor:
+            head, _ = AuditHead.objects.select_for_update().get_or_create(
+                pk=1, defaults={"seq": 0, "hash": GENESIS_HASH}
             )
-            previous = digest
-        AuditEvent.objects.bulk_create(rows)
+            base = head.seq + 1 - start  # seq = base + n for n in [start, start + BATCH)
+            cursor.execute(sql, [base, start, start + BATCH])  # seq = base + n
+            last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+            AuditHead.objects.filter(pk=1).update(seq=last[0], hash=last[1])
     return time.perf_counter() - started
 
 
@@ -73,6 +91,7 @@ def run() -> list[Result]:
     from ztconsole.core.views import AUDIT_ORDER
 
     seconds = populate()
+    settle("core_auditevent")
     steady()
     client = admin_client()
     page, api = reverse("core:audit_list"), reverse("api-audit-events")

@@ -6,7 +6,7 @@ import hashlib
 import time
 from datetime import timedelta
 
-from bench.lists import BATCH, admin_client, deep_cursor, query_count_check, run_cases, steady
+from bench.lists import BATCH, admin_client, deep_cursor, query_count_check, run_cases, settle, steady
 from bench.results import Result
 
 LIST_BENCH = True
@@ -69,6 +69,7 @@ def run() -> list[Result]:
 
     populate_identities()
     seconds = populate()
+    settle("certificates_certificate")
     steady()
     client = admin_client()
     page, api = reverse("certificates:list"), reverse("api-certificate-list")

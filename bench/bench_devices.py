@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from bench.lists import BATCH, admin_client, deep_cursor, query_count_check, run_cases, steady
+from bench.lists import BATCH, admin_client, deep_cursor, query_count_check, run_cases, settle, steady
 from bench.results import Result
 
 LIST_BENCH = True
@@ -49,6 +49,7 @@ def run() -> list[Result]:
 
     populate_identities()
     seconds = populate()
+    settle("accounts_deviceregistration")
     steady()
     client = admin_client()
     page, api = reverse("accounts:device_list"), reverse("api-device-list")

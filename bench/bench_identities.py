@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from bench.lists import BATCH, admin_client, deep_cursor, query_count_check, run_cases, steady
+from bench.lists import BATCH, admin_client, deep_cursor, query_count_check, run_cases, settle, steady
 from bench.results import Result
 
 LIST_BENCH = True
@@ -60,6 +60,7 @@ def run() -> list[Result]:
     from ztconsole.core.pagination import IdCursorPagination
 
     seconds = populate()
+    settle("auth_user", "accounts_identity")
     steady()
     client = admin_client()
     page, api = reverse("accounts:identity_list"), reverse("api-identity-list")

@@ -293,7 +293,6 @@ def test_two_web_processes_two_workers_one_beat_share_postgres_and_redis(cluster
     assert statuses == [200] * 200
     assert 1 <= peak.get("zt-web-1", 0) <= POOL_MAX and 1 <= peak.get("zt-web-2", 0) <= POOL_MAX, peak
 
-
     # Beat: one beat, two workers, every tick's task run exactly once.
     def ticks() -> list[str]:
         return [row[1] for row in cluster.log("beat") if row[0] == "sent" and row[2] == BEAT_TASK]

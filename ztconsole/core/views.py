@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.views import View
 
 from accounts.models import ApiToken, OathDevice
+from ztconsole.core.filters import action_prefix
 from ztconsole.core.health import run_checks
 from ztconsole.core.keyset import Keyset, html_page, query_without_cursor
 from ztconsole.core.models import AuditEvent, AuditHead
@@ -76,8 +77,7 @@ class AuditLogView(ConsoleView, View):
         queryset = AuditEvent.objects.all()
         action = request.GET.get("action", "").strip()
         actor = request.GET.get("actor", "").strip()
-        if action:
-            queryset = queryset.filter(action__startswith=action)
+        queryset = action_prefix(queryset, action[:64])
         if actor:
             queryset = queryset.filter(actor_label=actor)
         page = html_page(request, queryset, AUDIT_ORDER)
