@@ -171,7 +171,10 @@ def _queries(client, url: str, params: dict, api: bool) -> tuple[int, int]:
     with CaptureQueriesContext(connection) as captured:
         response = client.get(url, params, HTTP_ACCEPT="application/json" if api else "text/html")
     assert response.status_code == 200, (url, response.content[:300])
-    rows = len(response.json()["results"]) if api else len(response.context["page_obj"])
+    if api:
+        rows = len(response.json()["results"])
+    else:
+        rows = len(response.context["page_obj"]) if "page_obj" in response.context else -1
     return len(captured), rows
 
 
@@ -396,3 +399,31 @@ def _all(client, url: str, params: dict) -> list[dict]:
     response = client.get(url, {**params, "page_size": 500})
     assert response.status_code == 200, response.content
     return response.json()["results"]
+
+
+BOUNDED_LISTS = ["accounts:desk_list", "certificates:requests", "policies:publications"]
+
+
+def _more_rows(personas, algo) -> None:
+    from accounts.models import Desk
+
+    for n in range(3):
+        Desk.objects.create(name=f"Extra desk {n}")
+        desk = Desk.objects.get(name=f"Extra desk {n}")
+        Identity.objects.filter(pk=personas["trader"].user.identity.pk).update(desk=desk)
+    profile = certificate_actions.profile_by_name("fix-client")
+    for _ in range(3):
+        certificate_actions.request_certificate(
+            personas["trader"].user, identity=algo, profile=profile, csr_pem=make_csr(ec_key())
+        )
+    pv = policy_actions.request_publication(personas["admin"].user, environment="prod")
+    policy_actions.reject_publication(personas["security"].user, pv, reason="more rows")
+
+
+def test_bounded_lists_cost_the_same_queries_with_more_rows(every_list_has_rows, personas, verified_client):
+    """Lists shown whole (desks) or capped (requests, publications): more rows, not more queries."""
+    client = verified_client(personas["admin"])
+    before = {name: _queries(client, reverse(name), {}, api=False)[0] for name in BOUNDED_LISTS}
+    _more_rows(personas, Identity.objects.get(user__username="algo-alpha"))
+    after = {name: _queries(client, reverse(name), {}, api=False)[0] for name in BOUNDED_LISTS}
+    assert after == before
