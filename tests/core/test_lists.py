@@ -380,6 +380,7 @@ def test_search_needs_three_characters(personas, verified_client):
     assert response.status_code == 400 and "q" in response.json()
     page = client.get(reverse("accounts:identity_list"), {"q": "al"})
     assert page.status_code == 200 and list(page.context["page_obj"]) == []
+    assert b"at least 3 characters" in page.content
 
 
 def test_sqlite_search_triggers_survive_a_table_rebuild(db):
