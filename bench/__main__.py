@@ -130,6 +130,9 @@ def _side_by_side(columns: dict[str, list[Result]]) -> bool:
 
 
 def main(argv: list[str]) -> int:
+    # Before anything imports ztconsole (whose package sets the production settings module as a default),
+    # so the benches' child processes inherit the test settings too.
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ztconsole.settings_test")
     json_out = None
     if argv[:1] == ["--json"]:
         json_out, argv = argv[1], argv[2:]
