@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views import View
 
 from accounts import actions
@@ -12,6 +13,7 @@ from accounts.filters import DeviceFilter
 from accounts.forms import DeviceRegisterForm, DeviceTokenForm, ReasonForm
 from accounts.models import DeviceRegistration, Identity
 from accounts.stepup import StepUpRequiredMixin
+from ztconsole.core.action_views import ActionView
 from ztconsole.core.keyset import Keyset, html_page, query_without_cursor
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.permissions import ConsoleView
@@ -109,58 +111,43 @@ class DeviceDetailView(ConsoleView, View):
         return render(request, "accounts/devices_detail.html", context)
 
 
-class _DeviceVerbView(ConsoleView, StepUpRequiredMixin, View):
+class _DeviceVerbView(ConsoleView, StepUpRequiredMixin, ActionView):
     """POST-only administrator verbs on one device; each needs a fresh OTP (step-up)."""
 
     permission_required = MANAGE_DEVICES
-    http_method_names = ["post"]
 
-    def device(self, pk: int) -> DeviceRegistration:
-        return get_object_or_404(DeviceRegistration.objects.for_list(), pk=pk)
+    def get_object(self) -> DeviceRegistration:
+        return get_object_or_404(DeviceRegistration.objects.for_list(), pk=self.kwargs["pk"])
+
+    def success_url(self) -> str:
+        return reverse("accounts:device_detail", kwargs={"pk": self.object.pk})
 
 
 class DeviceApproveView(_DeviceVerbView):
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        device = self.device(pk)
-        try:
-            actions.approve_device(request.user, device, request=request)
-        except actions.ActionError as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(request, f"{device} is approved as managed.")
-        return redirect("accounts:device_detail", pk=device.pk)
+    def act(self) -> str:
+        actions.approve_device(self.request.user, self.object, request=self.request)
+        return f"{self.object} is approved as managed."
 
 
 class DeviceRetireView(_DeviceVerbView):
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        device = self.device(pk)
-        form = ReasonForm(request.POST)
+    def act(self) -> str:
+        form = ReasonForm(self.request.POST)
         reason = form.cleaned_data["reason"] if form.is_valid() else ""
-        try:
-            actions.retire_device(request.user, device, reason=reason, request=request)
-        except actions.ActionError as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(request, f"{device} is retired; its posture tokens are revoked.")
-        return redirect("accounts:device_detail", pk=device.pk)
+        actions.retire_device(self.request.user, self.object, reason=reason, request=self.request)
+        return f"{self.object} is retired; its posture tokens are revoked."
 
 
 class DevicePostureTokenView(_DeviceVerbView):
     """Creates a token that may only report this device's posture, and shows it once."""
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        device = self.device(pk)
+    def act(self) -> HttpResponse:
+        device, request = self.object, self.request
         form = DeviceTokenForm(request.POST)
         if not form.is_valid():
-            messages.error(request, "Choose the token's lifetime in days.")
-            return redirect("accounts:device_detail", pk=device.pk)
-        try:
-            token, plaintext = actions.create_device_token(
-                request.user, device, days=form.cleaned_data["days"], request=request
-            )
-        except actions.ActionError as exc:
-            messages.error(request, str(exc))
-            return redirect("accounts:device_detail", pk=device.pk)
+            raise actions.ActionError("Choose the token's lifetime in days.")
+        token, plaintext = actions.create_device_token(
+            request.user, device, days=form.cleaned_data["days"], request=request
+        )
         response = render(
             request, "accounts/devices_token_created.html", {"device": device, "token": token, "plaintext": plaintext}
         )

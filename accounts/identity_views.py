@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
@@ -24,6 +25,7 @@ from accounts.forms import (
 )
 from accounts.models import Desk, Identity, IdentityStatus, OathDevice, StaticCodeDevice
 from accounts.stepup import StepUpRequiredMixin
+from ztconsole.core.action_views import ActionView
 from ztconsole.core.keyset import Keyset, html_page, query_without_cursor
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.permissions import ConsoleView
@@ -179,52 +181,50 @@ class IdentityDetailView(ConsoleView, StepUpRequiredMixin, View):
         return self._render(request, identity, status=400, role_form=form)
 
 
-class IdentityLifecycleView(ConsoleView, StepUpRequiredMixin, View):
+class IdentityLifecycleView(ConsoleView, StepUpRequiredMixin, ActionView):
     """POST-only: suspend, reactivate, revoke or change sponsor; each needs a fresh OTP (step-up)."""
 
-    http_method_names = ["post"]
     verb = ""
 
     def get_permission_required(self):
         return (SUSPEND_IDENTITIES,) if self.verb in ("suspend", "unlock") else (MANAGE_IDENTITIES,)
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        identity = get_object_or_404(Identity.objects.for_list(), pk=pk)
+    def get_object(self) -> Identity:
+        return get_object_or_404(Identity.objects.for_list(), pk=self.kwargs["pk"])
+
+    def success_url(self) -> str:
+        return reverse("accounts:identity_detail", kwargs={"pk": self.object.pk})
+
+    def act(self) -> str | HttpResponse:
+        request, identity = self.request, self.object
         detail = IdentityDetailView()
         detail.request = request
-        try:
-            if self.verb == "unlock":
-                cleared = actions.reset_lockout(request.user, identity, request=request)
-                messages.success(request, f"Sign-in lockout lifted ({cleared} record(s) cleared).")
-                return redirect("accounts:identity_detail", pk=identity.pk)
-            if self.verb == "hours":
-                form = TradingHoursForm(request.POST)
-                if not form.is_valid():
-                    messages.error(request, "Give a time zone and HH:MM start and end, or leave both times empty.")
-                    return redirect("accounts:identity_detail", pk=identity.pk)
-                actions.set_trading_hours(request.user, identity, form.window(), request=request)
-            elif self.verb == "desk":
-                form = MoveToDeskForm(request.POST)
-                if not form.is_valid():
-                    messages.error(request, "Choose a desk.")
-                    return redirect("accounts:identity_detail", pk=identity.pk)
-                actions.move_to_desk(request.user, identity, form.cleaned_data["desk"], request=request)
-            elif self.verb == "sponsor":
-                form = SponsorForm(request.POST)
-                if not form.is_valid():
-                    return detail._render(request, identity, status=400, sponsor_form=form)
-                actions.change_sponsor(request.user, identity, form.cleaned_data["sponsor"], request=request)
-            elif self.verb == "reactivate":
-                actions.reactivate_identity(request.user, identity, request=request)
-            else:
-                form = ReasonForm(request.POST)
-                if not form.is_valid():
-                    return detail._render(request, identity, status=400, reason_form=form)
-                verb = actions.suspend_identity if self.verb == "suspend" else actions.revoke_identity
-                verb(request.user, identity, reason=form.cleaned_data["reason"], request=request)
-        except actions.ActionError as exc:
-            messages.error(request, str(exc))
-            return redirect("accounts:identity_detail", pk=identity.pk)
+        if self.verb == "unlock":
+            cleared = actions.reset_lockout(request.user, identity, request=request)
+            return f"Sign-in lockout lifted ({cleared} record(s) cleared)."
+        if self.verb == "hours":
+            form = TradingHoursForm(request.POST)
+            if not form.is_valid():
+                raise actions.ActionError("Give a time zone and HH:MM start and end, or leave both times empty.")
+            actions.set_trading_hours(request.user, identity, form.window(), request=request)
+        elif self.verb == "desk":
+            form = MoveToDeskForm(request.POST)
+            if not form.is_valid():
+                raise actions.ActionError("Choose a desk.")
+            actions.move_to_desk(request.user, identity, form.cleaned_data["desk"], request=request)
+        elif self.verb == "sponsor":
+            form = SponsorForm(request.POST)
+            if not form.is_valid():
+                return detail._render(request, identity, status=400, sponsor_form=form)
+            actions.change_sponsor(request.user, identity, form.cleaned_data["sponsor"], request=request)
+        elif self.verb == "reactivate":
+            actions.reactivate_identity(request.user, identity, request=request)
+        else:
+            form = ReasonForm(request.POST)
+            if not form.is_valid():
+                return detail._render(request, identity, status=400, reason_form=form)
+            verb = actions.suspend_identity if self.verb == "suspend" else actions.revoke_identity
+            verb(request.user, identity, reason=form.cleaned_data["reason"], request=request)
         identity.refresh_from_db()
         labels = {
             "sponsor": "has a new sponsor",
@@ -232,26 +232,27 @@ class IdentityLifecycleView(ConsoleView, StepUpRequiredMixin, View):
             "desk": "moved",
             "hours": "has new trading hours",
         }
-        messages.success(request, f"{identity} {labels.get(self.verb, f'is {identity.status}')}.")
-        return redirect("accounts:identity_detail", pk=identity.pk)
+        return f"{identity} {labels.get(self.verb, f'is {identity.status}')}."
 
 
-class EnrollmentCodeIssueView(ConsoleView, StepUpRequiredMixin, View):
+class EnrollmentCodeIssueView(ConsoleView, StepUpRequiredMixin, ActionView):
     """Issues a one-time enrollment code for a person and shows it once."""
 
     permission_required = (MANAGE_IDENTITIES, ISSUE_ENROLLMENT_CODE)
-    http_method_names = ["post"]
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        identity = get_object_or_404(Identity.objects.select_related("user"), pk=pk, status=IdentityStatus.ACTIVE)
+    def get_object(self) -> Identity:
+        return get_object_or_404(
+            Identity.objects.select_related("user"), pk=self.kwargs["pk"], status=IdentityStatus.ACTIVE
+        )
+
+    def success_url(self) -> str:
+        return reverse("accounts:identity_detail", kwargs={"pk": self.object.pk})
+
+    def act(self) -> HttpResponse:
+        request, identity = self.request, self.object
         if not identity.is_human:
-            messages.error(request, "Non-person identities authenticate with certificates or API tokens, not MFA.")
-            return redirect("accounts:identity_detail", pk=identity.pk)
-        try:
-            row, code = actions.issue_enrollment_code(request.user, identity.user, request=request)
-        except actions.ActionError as exc:
-            messages.error(request, str(exc))
-            return redirect("accounts:identity_detail", pk=identity.pk)
+            raise actions.ActionError("Non-person identities authenticate with certificates or API tokens, not MFA.")
+        row, code = actions.issue_enrollment_code(request.user, identity.user, request=request)
         response = render(
             request, "accounts/enrollment_code_issued.html", {"identity": identity, "row": row, "code": code}
         )

@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.debug import sensitive_post_parameters
@@ -32,6 +33,7 @@ from accounts.models import (
     TokenState,
 )
 from accounts.stepup import StepUpRequiredMixin
+from ztconsole.core.action_views import ActionView
 from ztconsole.core.keyset import Keyset, html_page, query_without_cursor
 from ztconsole.core.permissions import ConsoleView
 from ztconsole.core.roles import (
@@ -50,105 +52,86 @@ def _no_store(response: HttpResponse) -> HttpResponse:
 
 
 @_sensitive
-class HardwareEnrollView(ConsoleView, StepUpRequiredMixin, View):
+class HardwareEnrollView(ConsoleView, StepUpRequiredMixin, ActionView):
     """A signed-in user adds a hardware token they hold: serial and two consecutive codes."""
 
     permission_required = VIEW_CONSOLE
-    http_method_names = ["post"]
 
-    def post(self, request: HttpRequest) -> HttpResponse:
+    def success_url(self) -> str:
+        return "accounts:profile"
+
+    def act(self) -> str:
+        request = self.request
         form = HardwareEnrollForm(request.POST)
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                device = mfa_actions.enroll_hardware_token(
-                    request.user, serial=data["serial"], code1=data["code1"], code2=data["code2"], request=request
-                )
-            except actions.ActionError as exc:
-                messages.error(request, str(exc))
-            else:
-                if device is None:
-                    messages.error(request, "Those codes do not match two consecutive codes of that token.")
-                else:
-                    messages.success(request, f"{device.name} enrolled. It is now one of your sign-in devices.")
-        else:
-            messages.error(request, "Enter the serial number and two consecutive codes.")
-        return redirect("accounts:profile")
+        if not form.is_valid():
+            raise actions.ActionError("Enter the serial number and two consecutive codes.")
+        data = form.cleaned_data
+        device = mfa_actions.enroll_hardware_token(
+            request.user, serial=data["serial"], code1=data["code1"], code2=data["code2"], request=request
+        )
+        if device is None:
+            raise actions.ActionError("Those codes do not match two consecutive codes of that token.")
+        return f"{device.name} enrolled. It is now one of your sign-in devices."
 
 
-class YubikeyEnrollView(ConsoleView, StepUpRequiredMixin, View):
+class YubikeyEnrollView(ConsoleView, StepUpRequiredMixin, ActionView):
     """A signed-in user adds a YubiKey from the inventory by touching it once."""
 
     permission_required = VIEW_CONSOLE
-    http_method_names = ["post"]
 
-    def post(self, request: HttpRequest) -> HttpResponse:
-        form = YubikeyEnrollForm(request.POST)
+    def success_url(self) -> str:
+        return "accounts:profile"
+
+    def act(self) -> str:
+        form = YubikeyEnrollForm(self.request.POST)
         if not form.is_valid():
-            messages.error(request, form.errors["otp"][0])
-            return redirect("accounts:profile")
-        try:
-            device = mfa_actions.enroll_yubikey(request.user, otp=form.cleaned_data["otp"], request=request)
-        except actions.ActionError as exc:
-            messages.error(request, str(exc))
-        else:
-            if device is None:
-                messages.error(request, "That OTP does not verify for this YubiKey (wrong key or already used).")
-            else:
-                messages.success(request, f"{device.name} enrolled. It is now one of your sign-in devices.")
-        return redirect("accounts:profile")
+            raise actions.ActionError(form.errors["otp"][0])
+        device = mfa_actions.enroll_yubikey(self.request.user, otp=form.cleaned_data["otp"], request=self.request)
+        if device is None:
+            raise actions.ActionError("That OTP does not verify for this YubiKey (wrong key or already used).")
+        return f"{device.name} enrolled. It is now one of your sign-in devices."
 
 
-class _DeviceView(ConsoleView, View):
+class _DeviceView(ConsoleView, ActionView):
     """Acts on one OATH device: the owner may, and so may holders of accounts.manage_mfa."""
 
     permission_required = VIEW_CONSOLE
-    http_method_names = ["post"]
 
     model = OathDevice
 
-    def device(self, request: HttpRequest, pk: int) -> OathDevice:
-        device = get_object_or_404(self.model.objects.select_related("user"), pk=pk)
-        if device.user_id != request.user.pk and not request.user.has_perm(MANAGE_MFA):
+    def get_object(self) -> OathDevice:
+        device = get_object_or_404(self.model.objects.select_related("user"), pk=self.kwargs["pk"])
+        if device.user_id != self.request.user.pk and not self.request.user.has_perm(MANAGE_MFA):
             raise PermissionDenied("only the owner or an MFA manager may change this device")
         return device
 
-    def back(self, request: HttpRequest, device: OathDevice) -> HttpResponse:
-        if device.user_id == request.user.pk:
-            return redirect("accounts:profile")
-        return redirect("accounts:identity_detail", pk=Identity.objects.get(user_id=device.user_id).pk)
+    def success_url(self) -> str:
+        if self.object.user_id == self.request.user.pk:
+            return "accounts:profile"
+        return reverse("accounts:identity_detail", kwargs={"pk": Identity.objects.get(user_id=self.object.user_id).pk})
 
 
 @_sensitive
 class DeviceResyncView(_DeviceView):
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        device = self.device(request, pk)
+    def act(self) -> str:
+        device, request = self.object, self.request
         form = TwoCodesForm(request.POST)
         if form.is_valid() and mfa_actions.resync_device(
             request.user, device, form.cleaned_data["code1"], form.cleaned_data["code2"], request=request
         ):
-            messages.success(request, f"{device.name} is synchronised again.")
-        else:
-            messages.error(request, "Resynchronisation failed: enter two consecutive codes from the device.")
-        return self.back(request, device)
+            return f"{device.name} is synchronised again."
+        raise actions.ActionError("Resynchronisation failed: enter two consecutive codes from the device.")
 
 
 class DeviceSuspendView(_DeviceView):
     """Lost or broken: suspend at once. No step-up: the one thing a person who lost a token can still do."""
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        device = self.device(request, pk)
+    def act(self) -> str:
+        device, request = self.object, self.request
         form = ReasonForm(request.POST)
         reason = form.cleaned_data["reason"] if form.is_valid() else "reported lost"
-        try:
-            mfa_actions.suspend_device(
-                request.user, device, reason=reason, lost="lost" in reason.lower(), request=request
-            )
-        except actions.ActionError as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(request, f"{device.name} is suspended; it no longer signs anyone in.")
-        return self.back(request, device)
+        mfa_actions.suspend_device(request.user, device, reason=reason, lost="lost" in reason.lower(), request=request)
+        return f"{device.name} is suspended; it no longer signs anyone in."
 
 
 class BackupCodesView(ConsoleView, StepUpRequiredMixin, View):
@@ -160,29 +143,29 @@ class BackupCodesView(ConsoleView, StepUpRequiredMixin, View):
         return _no_store(render(request, "accounts/static_codes.html", {"codes": codes, "purpose": "backup"}))
 
 
-class TemporaryCodesView(ConsoleView, StepUpRequiredMixin, View):
+class TemporaryCodesView(ConsoleView, StepUpRequiredMixin, ActionView):
     """A security officer helps someone who lost their token: expiring single-use codes, shown once."""
 
     permission_required = ISSUE_TEMPORARY_CODES
-    http_method_names = ["post"]
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        identity = get_object_or_404(Identity.objects.select_related("user"), pk=pk)
+    def get_object(self) -> Identity:
+        return get_object_or_404(Identity.objects.select_related("user"), pk=self.kwargs["pk"])
+
+    def success_url(self) -> str:
+        return reverse("accounts:identity_detail", kwargs={"pk": self.object.pk})
+
+    def act(self) -> HttpResponse:
+        request, identity = self.request, self.object
         form = TemporaryCodesForm(request.POST)
         if not form.is_valid() or not identity.is_human:
-            messages.error(request, "Choose 1-10 codes valid for 1-72 hours, for a person.")
-            return redirect("accounts:identity_detail", pk=identity.pk)
-        try:
-            device, codes = mfa_actions.issue_temporary_codes(
-                request.user,
-                identity.user,
-                count=form.cleaned_data["count"],
-                hours=form.cleaned_data["hours"],
-                request=request,
-            )
-        except actions.ActionError as exc:
-            messages.error(request, str(exc))
-            return redirect("accounts:identity_detail", pk=identity.pk)
+            raise actions.ActionError("Choose 1-10 codes valid for 1-72 hours, for a person.")
+        device, codes = mfa_actions.issue_temporary_codes(
+            request.user,
+            identity.user,
+            count=form.cleaned_data["count"],
+            hours=form.cleaned_data["hours"],
+            request=request,
+        )
         context = {"codes": codes, "purpose": "temporary", "identity": identity, "device": device}
         return _no_store(render(request, "accounts/static_codes.html", context))
 
@@ -243,27 +226,25 @@ class TokenImportView(ConsoleView, StepUpRequiredMixin, View):
         return render(request, "accounts/token_import.html", {"form": form}, status=400)
 
 
-class TokenAssignView(ConsoleView, StepUpRequiredMixin, View):
+class TokenAssignView(ConsoleView, StepUpRequiredMixin, ActionView):
     permission_required = MANAGE_TOKEN_INVENTORY
-    http_method_names = ["post"]
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        token = get_object_or_404(HardwareToken, pk=pk)
+    def get_object(self) -> HardwareToken:
+        return get_object_or_404(HardwareToken, pk=self.kwargs["pk"])
+
+    def success_url(self) -> str:
+        return "accounts:token_inventory"
+
+    def act(self) -> str:
+        token, request = self.object, self.request
         form = AssignTokenForm(request.POST)
         if not form.is_valid():
-            messages.error(request, "Choose an active person to assign the token to.")
-            return redirect("accounts:token_inventory")
-        try:
-            mfa_actions.assign_hardware_token(request.user, token, form.cleaned_data["user"], request=request)
-        except actions.ActionError as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(
-                request,
-                f"Token {token.serial} assigned to {form.cleaned_data['user'].get_username()}; "
-                "they confirm it with two codes.",
-            )
-        return redirect("accounts:token_inventory")
+            raise actions.ActionError("Choose an active person to assign the token to.")
+        mfa_actions.assign_hardware_token(request.user, token, form.cleaned_data["user"], request=request)
+        return (
+            f"Token {token.serial} assigned to {form.cleaned_data['user'].get_username()}; "
+            "they confirm it with two codes."
+        )
 
 
 class RoleAssuranceView(ConsoleView, StepUpRequiredMixin, View):

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
-from accounts.actions import VERIFIED_AT_SESSION_KEY
-
-
-def is_recently_verified(request: Any) -> bool:
-    verified_at = request.session.get(VERIFIED_AT_SESSION_KEY)
-    return verified_at is not None and time.time() - float(verified_at) <= settings.ZT_STEP_UP_MAX_AGE_SECONDS
+from ztconsole.core.permissions import is_recently_verified
 
 
 class StepUpRequiredMixin:

@@ -32,6 +32,7 @@ from accounts.forms import (
 )
 from accounts.models import ApiToken, OathDevice, StaticCodeDevice, YubikeyDevice
 from accounts.stepup import StepUpRequiredMixin
+from ztconsole.core.action_views import ActionView
 from ztconsole.core.keyset import Keyset, html_page, query_without_cursor
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.permissions import PUBLIC, ConsoleView
@@ -373,16 +374,15 @@ class ApiTokenCreateView(ConsoleView, StepUpRequiredMixin, View):
         return render(request, "accounts/token_create.html", {"form": form}, status=400)
 
 
-class ApiTokenRevokeView(ConsoleView, StepUpRequiredMixin, View):
+class ApiTokenRevokeView(ConsoleView, StepUpRequiredMixin, ActionView):
     permission_required = MANAGE_API_TOKENS
-    http_method_names = ["post"]
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        token = get_object_or_404(ApiToken.objects.select_related("user"), pk=pk)
-        try:
-            actions.revoke_api_token(request.user, token, request=request)
-        except actions.ActionError as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(request, f"Token {token.name} revoked.")
-        return redirect("accounts:token_list")
+    def get_object(self) -> ApiToken:
+        return get_object_or_404(ApiToken.objects.select_related("user"), pk=self.kwargs["pk"])
+
+    def success_url(self) -> str:
+        return "accounts:token_list"
+
+    def act(self) -> str:
+        actions.revoke_api_token(self.request.user, self.object, request=self.request)
+        return f"Token {self.object.name} revoked."

@@ -43,7 +43,7 @@ from certificates.models import (
 )
 from certificates.profiles import ensure_default_profiles
 from certificates.tls import DEFAULT_TLS12_CIPHERS, DEFAULT_TLS13_SUITES, TlsProfileError, validate_tls_profile
-from ztconsole.core import audit
+from ztconsole.core import audit, hooks
 from ztconsole.core.crypto import encrypt
 
 ROOT_LIFETIME_DAYS = 20 * 365
@@ -514,6 +514,9 @@ def renew_certificate(
     if crl is not None:
         details["crl_number"] = crl.number
     audit.record(actor, "certificate.renewed", new, details, request=request)
+    if revoke_old:
+        old.refresh_from_db()
+        hooks.certificate_revoked.fire(actor, old, request=request)
     return new
 
 
@@ -558,6 +561,7 @@ def revoke_certificate(
         },
         request=request,
     )
+    hooks.certificate_revoked.fire(actor, cert, request=request)
     return cert
 
 
@@ -592,6 +596,8 @@ def revoke_certificates_of_identity(actor: Any, identity: Identity, *, request: 
         {"serials": [serial for _, serial, _ in live], "reason": reason},
         request=request,
     )
+    for cert in Certificate.objects.filter(pk__in=[pk for pk, _, _ in live]).order_by("pk"):
+        hooks.certificate_revoked.fire(actor, cert, request=request)
     return len(live)
 
 

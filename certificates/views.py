@@ -9,6 +9,7 @@ from urllib.parse import unquote
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -19,6 +20,7 @@ from certificates.filters import CertificateFilter
 from certificates.forms import IssueForm, RejectForm, RenewForm, RequestForm, RevokeForm, TlsProfileForm
 from certificates.models import Certificate, CertificateRequest, RequestStatus
 from certificates.profiles import ensure_default_profiles
+from ztconsole.core.action_views import ActionView
 from ztconsole.core.keyset import Keyset, html_page, query_without_cursor
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.permissions import PUBLIC, ConsoleView
@@ -276,29 +278,33 @@ class RequestCreateView(ConsoleView, View):
         return render(request, self.template_name, {"form": form}, status=400)
 
 
-class RequestDecisionView(ConsoleView, StepUpRequiredMixin, View):
+class RequestDecisionView(ConsoleView, StepUpRequiredMixin, ActionView):
     permission_required = ISSUE_CERTIFICATES
-    http_method_names = ["post"]
     verb = ""
+    issued: Certificate | None = None
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        pending = get_object_or_404(CertificateRequest.objects.select_related("identity", "profile"), pk=pk)
-        try:
-            if self.verb == "approve":
-                cert = actions.approve_certificate_request(request.user, pending, request=request)
-                messages.success(request, f"Request #{pending.pk} approved: certificate {cert.serial} issued.")
-                return redirect("certificates:detail", pk=cert.pk)
-            form = RejectForm(request.POST)
-            if not form.is_valid():
-                messages.error(request, "Give a reason for the rejection.")
-            else:
-                actions.reject_certificate_request(
-                    request.user, pending, reason=form.cleaned_data["reason"], request=request
-                )
-                messages.success(request, f"Request #{pending.pk} rejected.")
-        except actions.CertificateError as exc:
-            messages.error(request, f"Request #{pending.pk}: {exc}")
-        return redirect("certificates:requests")
+    def get_object(self) -> CertificateRequest:
+        return get_object_or_404(CertificateRequest.objects.select_related("identity", "profile"), pk=self.kwargs["pk"])
+
+    def success_url(self) -> str:
+        if self.issued is not None:
+            return reverse("certificates:detail", kwargs={"pk": self.issued.pk})
+        return reverse("certificates:requests")
+
+    def refusal_message(self, exc) -> str:
+        return f"Request #{self.object.pk}: {exc}"
+
+    def act(self) -> str | HttpResponse:
+        request, pending = self.request, self.object
+        if self.verb == "approve":
+            self.issued = actions.approve_certificate_request(request.user, pending, request=request)
+            return f"Request #{pending.pk} approved: certificate {self.issued.serial} issued."
+        form = RejectForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Give a reason for the rejection.")
+            return redirect("certificates:requests")
+        actions.reject_certificate_request(request.user, pending, reason=form.cleaned_data["reason"], request=request)
+        return f"Request #{pending.pk} rejected."
 
 
 # --- public PKI endpoints ---------------------------------------------------------------------------

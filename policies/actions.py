@@ -6,10 +6,8 @@ field at fault (a form error or a 400), never at publication and never by every 
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
-import zoneinfo
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +16,6 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts.actions.core import ActionError
 from accounts.models import Desk, Environment, Identity, IdentityStatus
 from pep.attributes import ATTRIBUTES
 from pep.builder import DEFAULT_BANDS, SEED_RISK_RULES
@@ -50,13 +47,13 @@ from policies.models import (
     SigningKey,
     SubjectKind,
 )
-from ztconsole.core import audit
+from ztconsole.core import audit, validators
 from ztconsole.core.crypto import encrypt
+from ztconsole.core.errors import ActionError
 from ztconsole.core.roles import APPROVE_PUBLICATION, ROLES
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _MSG_TYPE = re.compile(r"^(\*|[0-9A-Za-z]{1,4})$")
-_HHMM = re.compile(r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _ADDRESS = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}$")
 
@@ -83,10 +80,9 @@ def _name(value: str, field: str = "name") -> str:
 
 def _cidr(value: str, field: str) -> str:
     try:
-        network = ipaddress.ip_network(str(value).strip(), strict=True)
-    except ValueError:
-        raise PolicyError(f"{value!r} is not a CIDR with its host bits clear (e.g. 10.1.0.0/16)", field=field) from None
-    return str(network)
+        return validators.cidr(value)
+    except ValueError as exc:
+        raise PolicyError(str(exc), field=field) from None
 
 
 def _country(value: str, field: str = "country") -> str:
@@ -127,30 +123,11 @@ def _message_types(values: list[str]) -> list[str]:
     return cleaned
 
 
-def validate_window(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A trading-hours window (time zone, days 0-6, HH:MM start and end) in canonical form, or None."""
-    return _window(value)
-
-
 def _window(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not value:
-        return None
     try:
-        zoneinfo.ZoneInfo(str(value.get("timezone", "UTC")))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise PolicyError(f"unknown time zone {value.get('timezone')!r}", field="window") from None
-    start, end = str(value.get("start", "")), str(value.get("end", ""))
-    if not (_HHMM.match(start) and _HHMM.match(end)):
-        raise PolicyError("window start and end must be HH:MM", field="window")
-    if start == end:
-        raise PolicyError("a window's start must differ from its end", field="window")
-    try:
-        days = sorted({int(d) for d in value.get("days", range(7))})
-    except (TypeError, ValueError):
-        raise PolicyError("window days must be integers 0 (Monday) to 6 (Sunday)", field="window") from None
-    if not days or any(not 0 <= d <= 6 for d in days):
-        raise PolicyError("window days must be integers 0 (Monday) to 6 (Sunday)", field="window")
-    return {"timezone": str(value.get("timezone", "UTC")), "days": days, "start": start, "end": end}
+        return validators.time_window(value)
+    except ValueError as exc:
+        raise PolicyError(str(exc), field="window") from None
 
 
 def _resource_names_taken(environment: str, names: set[str], *, segment: Segment | None = None) -> set[str]:

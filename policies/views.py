@@ -31,6 +31,7 @@ from policies.models import (
     SegmentFlow,
     SigningKey,
 )
+from ztconsole.core.action_views import ActionView
 from ztconsole.core.permissions import ConsoleView
 from ztconsole.core.roles import APPROVE_PUBLICATION, EDIT_POLICY, PUBLISH_POLICY, SIMULATE, VIEW_POLICY
 
@@ -44,8 +45,16 @@ def _form_error(form, exc: actions.PolicyError) -> None:
     form.add_error(exc.field if exc.field in form.fields else None, str(exc))
 
 
+def _draft_url(environment: str, anchor: str = "") -> str:
+    return f"{reverse('policies:draft')}?environment={environment}{anchor}"
+
+
 def _back(environment: str, anchor: str = "") -> HttpResponse:
-    return redirect(f"{reverse('policies:draft')}?environment={environment}{anchor}")
+    return redirect(_draft_url(environment, anchor))
+
+
+def _publications_url(environment: str) -> str:
+    return f"{reverse('policies:publications')}?environment={environment}"
 
 
 class DraftView(ConsoleView, View):
@@ -301,42 +310,45 @@ class TestCaseFormView(DraftFormView):
         )
 
 
-class BandsView(ConsoleView, StepUpRequiredMixin, View):
+class BandsView(ConsoleView, StepUpRequiredMixin, ActionView):
     permission_required = EDIT_POLICY
-    http_method_names = ["post"]
 
-    def post(self, request: HttpRequest) -> HttpResponse:
-        form = forms.BandsForm(request.POST)
+    def success_url(self) -> str:
+        return _draft_url(self.object, "#risk-rules")
+
+    def failure_url(self) -> str:
+        return _draft_url(_environment(self.request), "#risk-rules")
+
+    def act(self) -> str:
+        form = forms.BandsForm(self.request.POST)
         if form.is_valid():
             try:
-                actions.update_bands(request.user, request=request, **form.cleaned_data)
+                actions.update_bands(self.request.user, request=self.request, **form.cleaned_data)
             except actions.PolicyError as exc:
                 _form_error(form, exc)
             else:
-                messages.success(request, "Bands saved.")
-                return _back(form.cleaned_data["environment"], "#risk-rules")
+                self.object = form.cleaned_data["environment"]
+                return "Bands saved."
         errors = "; ".join(str(e) for errs in form.errors.values() for e in errs)
-        messages.error(request, f"Bands not saved: {errors}")
-        return _back(_environment(request), "#risk-rules")
+        raise actions.PolicyError(f"Bands not saved: {errors}")
 
 
-class DraftDeleteView(ConsoleView, StepUpRequiredMixin, View):
+class DraftDeleteView(ConsoleView, StepUpRequiredMixin, ActionView):
     """POST-only deletion of one draft object through its action."""
 
     permission_required = EDIT_POLICY
-    http_method_names = ["post"]
     model: type = Segment
     verb = "delete_segment"
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        obj = get_object_or_404(self.model, pk=pk)
-        try:
-            getattr(actions, self.verb)(request.user, obj, request=request)
-        except actions.PolicyError as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(request, f"{obj} deleted from the {obj.environment} draft.")
-        return _back(obj.environment)
+    def get_object(self):
+        return get_object_or_404(self.model, pk=self.kwargs["pk"])
+
+    def success_url(self) -> str:
+        return _draft_url(self.object.environment)
+
+    def act(self) -> str:
+        getattr(actions, self.verb)(self.request.user, self.object, request=self.request)
+        return f"{self.object} deleted from the {self.object.environment} draft."
 
 
 # --- publications ----------------------------------------------------------------------------------------
@@ -360,41 +372,34 @@ class PublicationListView(ConsoleView, View):
         return render(request, "policies/publications.html", context)
 
 
-class PublishView(ConsoleView, StepUpRequiredMixin, View):
+class _PublicationVerbView(ConsoleView, StepUpRequiredMixin, ActionView):
+    """A verb that creates a version: success shows it (``self.object``), a refusal the environment's list."""
+
+    permission_required = PUBLISH_POLICY
+
+    def success_url(self) -> str:
+        return reverse("policies:publication", kwargs={"pk": self.object.pk})
+
+    def failure_url(self) -> str:
+        return _publications_url(_environment(self.request))
+
+
+class PublishView(_PublicationVerbView):
     """Compile the draft into a pending, signed version (maker)."""
 
-    permission_required = PUBLISH_POLICY
-    http_method_names = ["post"]
-
-    def post(self, request: HttpRequest) -> HttpResponse:
-        environment = _environment(request)
-        try:
-            pv = actions.request_publication(request.user, environment=environment, request=request)
-        except actions.PolicyError as exc:
-            messages.error(request, str(exc))
-            return redirect(f"{reverse('policies:publications')}?environment={environment}")
-        messages.success(request, f"Version {pv.version} compiled and signed; a second officer must approve it.")
-        return redirect("policies:publication", pk=pv.pk)
+    def act(self) -> str:
+        request = self.request
+        self.object = pv = actions.request_publication(request.user, environment=_environment(request), request=request)
+        return f"Version {pv.version} compiled and signed; a second officer must approve it."
 
 
-class RollbackView(ConsoleView, StepUpRequiredMixin, View):
-    permission_required = PUBLISH_POLICY
-    http_method_names = ["post"]
-
-    def post(self, request: HttpRequest) -> HttpResponse:
-        form = forms.RollbackForm(request.POST)
-        environment = _environment(request)
-        if form.is_valid():
-            try:
-                pv = actions.rollback_to(request.user, request=request, **form.cleaned_data)
-            except actions.PolicyError as exc:
-                messages.error(request, str(exc))
-            else:
-                messages.success(request, f"Rollback to v{pv.rollback_of} requested as version {pv.version}.")
-                return redirect("policies:publication", pk=pv.pk)
-        else:
-            messages.error(request, "Choose a version to roll back to.")
-        return redirect(f"{reverse('policies:publications')}?environment={environment}")
+class RollbackView(_PublicationVerbView):
+    def act(self) -> str:
+        form = forms.RollbackForm(self.request.POST)
+        if not form.is_valid():
+            raise actions.PolicyError("Choose a version to roll back to.")
+        self.object = pv = actions.rollback_to(self.request.user, request=self.request, **form.cleaned_data)
+        return f"Rollback to v{pv.rollback_of} requested as version {pv.version}."
 
 
 class PublicationDetailView(ConsoleView, View):
@@ -423,21 +428,25 @@ class PublicationDetailView(ConsoleView, View):
         )
 
 
-class ApproveView(ConsoleView, StepUpRequiredMixin, View):
+class ApproveView(ConsoleView, StepUpRequiredMixin, ActionView):
     """Checker: a fresh OTP (step-up) and not the author; the action enforces the latter."""
 
     permission_required = APPROVE_PUBLICATION
-    http_method_names = ["post"]
 
-    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
-        pv = get_object_or_404(PolicyVersion, pk=pk)
-        try:
-            actions.approve_publication(request.user, pv, request=request)
-        except actions.PolicyError as exc:
-            messages.error(request, str(exc))
-            return PublicationDetailView()._render(request, pv, status=400)
-        messages.success(request, f"Version {pv.version} of {pv.environment} approved and in force.")
-        return redirect("policies:publication", pk=pv.pk)
+    def get_object(self) -> PolicyVersion:
+        return get_object_or_404(PolicyVersion, pk=self.kwargs["pk"])
+
+    def success_url(self) -> str:
+        return reverse("policies:publication", kwargs={"pk": self.object.pk})
+
+    def refused(self, exc) -> HttpResponse:
+        messages.error(self.request, str(exc))
+        return PublicationDetailView()._render(self.request, self.object, status=400)
+
+    def act(self) -> str:
+        pv = self.object
+        actions.approve_publication(self.request.user, pv, request=self.request)
+        return f"Version {pv.version} of {pv.environment} approved and in force."
 
 
 class RejectView(ConsoleView, StepUpRequiredMixin, View):

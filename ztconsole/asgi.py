@@ -10,8 +10,8 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402 - after Django is set up
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from ztconsole.core.ws_auth import OTPAuthMiddlewareStack  # noqa: E402
 from ztconsole.routing import websocket_urlpatterns  # noqa: E402
+from ztconsole.ws_auth import OTPAuthMiddlewareStack  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

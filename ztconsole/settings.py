@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "policies",
     "certificates",
     "sessions.apps.FixSessionsConfig",
+    "console",
 ]
 
 MIDDLEWARE = [

@@ -1,9 +1,14 @@
 from django.urls import include, path
 
+from console.views import DashboardView
+from ztconsole.core import urls as core_urls
 from ztconsole.core import views as core_views
 
+# The root URLconf and the API router (api_urls.py) compose the apps: the top layer (docs/architecture.md).
+core_patterns = [path("", DashboardView.as_view(), name="dashboard"), *core_urls.urlpatterns]
+
 urlpatterns = [
-    path("", include(("ztconsole.core.urls", "core"))),
+    path("", include((core_patterns, "core"))),
     path("accounts/", include("accounts.urls")),
     path("accounts/webauthn/", include("accounts.webauthn_urls")),
     path("api/v1/", include("ztconsole.api_urls")),

@@ -33,23 +33,16 @@ from accounts.models import (
     normalize_enrollment_code,
 )
 from ztconsole.core import audit, live
+from ztconsole.core.errors import ActionError
 from ztconsole.core.models import AuditEvent
+from ztconsole.core.permissions import VERIFIED_AT_SESSION_KEY
 from ztconsole.core.roles import ADMINISTRATOR, MANAGE_API_TOKENS, ROLES, SECURITY_OFFICER, role_of
 
 PRIVILEGED_ROLES = (ADMINISTRATOR, SECURITY_OFFICER)
 
 User = get_user_model()
-VERIFIED_AT_SESSION_KEY = "zt_otp_verified_at"
 # Set by the first-enrollment page once the enrollment code checks out; every enrollment method reads it.
 ENROLL_CODE_SESSION_KEY = "zt_enroll_code_id"
-
-
-class ActionError(Exception):
-    """A refused action; the message is safe to show to the user. ``field`` names the input at fault."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 # --- identities ------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from accounts.models import (
     IdentityStatus,
     PostureReport,
 )
-from ztconsole.core import audit
+from ztconsole.core import audit, hooks
 from ztconsole.core.roles import MANAGE_DEVICES
 
 _SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
@@ -128,6 +128,7 @@ def retire_device(
         {"owner": device.owner.username, "reason": reason.strip()[:200], "revoked_api_access": tokens},
         request=request,
     )
+    hooks.device_retired.fire(actor, device, request=request)
     return device
 
 

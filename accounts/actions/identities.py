@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.actions.core import ActionError
 from accounts.models import ApiToken, Desk, Environment, Identity, IdentityKind, IdentityStatus
-from ztconsole.core import audit, live
+from ztconsole.core import audit, hooks, live, validators
 
 User = get_user_model()
 _COMP_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
@@ -122,6 +122,7 @@ def suspend_identity(actor: Any, identity: Identity, *, reason: str, request: Ht
     _guard_last_administrator(identity)
     identity = _transition(identity, (IdentityStatus.ACTIVE,), IdentityStatus.SUSPENDED, reason)
     audit.record(actor, "identity.suspended", identity, {"reason": reason}, request=request)
+    hooks.identity_suspended.fire(actor, identity, request=request)
     return identity
 
 
@@ -141,15 +142,13 @@ def revoke_identity(actor: Any, identity: Identity, *, reason: str, request: Htt
     if identity.is_human and identity.sponsored.exclude(status=IdentityStatus.REVOKED).exists():
         raise ActionError("this person sponsors active identities; give them a new sponsor first", "status")
     identity = _transition(identity, (IdentityStatus.ACTIVE, IdentityStatus.SUSPENDED), IdentityStatus.REVOKED, reason)
-    from certificates.actions import revoke_certificates_of_identity  # the identity's certificates go on the CRL
-
-    revoke_certificates_of_identity(actor, identity, request=request)
     tokens = ApiToken.objects.filter(user_id=identity.user_id, revoked_at__isnull=True).update(
         revoked_at=timezone.now(), revoked_by=actor if getattr(actor, "is_authenticated", False) else None
     )
     # A revoked identity's password can never be used again, even if someone flips is_active by hand.
     User.objects.filter(pk=identity.user_id).update(password=f"!revoked-{secrets.token_hex(8)}")
     audit.record(actor, "identity.revoked", identity, {"reason": reason, "api_tokens_revoked": tokens}, request)
+    hooks.identity_revoked.fire(actor, identity, request=request)  # e.g. certificates: all go on the CRL
     return identity
 
 
@@ -224,13 +223,11 @@ def set_trading_hours(
     actor: Any, identity: Identity, window: dict[str, Any] | None, *, request: HttpRequest | None = None
 ) -> Identity:
     """When the identity normally trades; the risk engine scores requests outside this window."""
-    from policies.actions import PolicyError, validate_window
-
     if identity.status == IdentityStatus.REVOKED:
         raise ActionError(f"{identity} is revoked", field="trading_hours")
     try:
-        cleaned = validate_window(window)
-    except PolicyError as exc:
+        cleaned = validators.time_window(window)
+    except ValueError as exc:
         raise ActionError(str(exc), field="trading_hours") from None
     previous = identity.trading_hours
     Identity.objects.filter(pk=identity.pk).update(trading_hours=cleaned)

@@ -30,7 +30,7 @@ from accounts.models.yubikey import YubikeyDevice, YubikeyRecord
 from accounts.oath.otp import sync_hotp, sync_totp
 from accounts.oath.seeds import ImportResult, Rejected, SeedFileError, parse_oath_csv, parse_pskc
 from accounts.yubico import YubikeyFileError, looks_like_yubico_csv, parse_yubico_csv, split_otp
-from ztconsole.core import audit, live
+from ztconsole.core import audit, hooks, live
 from ztconsole.core.roles import ROLES
 
 MAX_SEED_FILE_BYTES = 5 * 1024 * 1024
@@ -337,6 +337,7 @@ def suspend_device(
     details = {"reason": reason[:200], "lost": lost, "owner": device.user.get_username()}
     audit.record(actor, "mfa.device_suspended", device, details, request=request)
     live.end_sessions(device.user_id)
+    hooks.device_suspended.fire(actor, device, request=request)
 
 
 def _store_new_codes(device: StaticCodeDevice, count: int) -> list[str]:

@@ -202,7 +202,9 @@ def test_role_requiring_hardware_sends_software_users_to_enroll(personas, verifi
     assert AuditEvent.objects.filter(action="mfa.role_assurance_changed").exists()
 
 
-def test_hardware_device_failures_are_throttled(personas, verified_client):
+def test_hardware_device_failures_are_throttled(personas, verified_client, settings):
+    # Two failures lock the device for factor x 2 s; a slow, loaded machine must not outlast the lock.
+    settings.OTP_TOTP_THROTTLE_FACTOR = 60
     stock_token("HW-7")
     _enroll(verified_client(personas["trader"]), "HW-7", hotp_code(0), hotp_code(1))
     device = OathDevice.objects.get(token__serial="HW-7")

@@ -8,6 +8,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from ztconsole.core.errors import ActionError
 from ztconsole.core.filters import AuditEventFilter
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.pagination import SeqCursorPagination
@@ -16,8 +17,6 @@ from ztconsole.core.roles import VIEW_AUDIT
 
 def exception_handler(exc, context):
     """DRF's handler, plus our refused actions and model validation errors as 400s naming the field."""
-    from accounts.actions import ActionError
-
     if isinstance(exc, ActionError):
         body = {"detail": str(exc)}
         if exc.field:

@@ -7,8 +7,10 @@ forgotten declaration fails closed.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -17,6 +19,13 @@ from ztconsole.core.roles import VIEW_CONSOLE
 
 PUBLIC = "public"  # a marker for the few views anyone may reach (sign-in steps, health, CRLs)
 AUTHENTICATED = "authenticated"  # any caller with a verified session or a valid token, no permission needed
+# When the session last verified a one-time code (set by accounts.actions.verify_otp); step-up reads it.
+VERIFIED_AT_SESSION_KEY = "zt_otp_verified_at"
+
+
+def is_recently_verified(request: Any) -> bool:
+    verified_at = request.session.get(VERIFIED_AT_SESSION_KEY)
+    return verified_at is not None and time.time() - float(verified_at) <= settings.ZT_STEP_UP_MAX_AGE_SECONDS
 
 
 class ConsoleView(PermissionRequiredMixin):
@@ -81,8 +90,6 @@ class StepUpForSessions(BasePermission):
     message = "This action needs a fresh one-time code: verify again at /accounts/step-up/ and retry."
 
     def has_permission(self, request: Any, view: Any) -> bool:
-        from accounts.stepup import is_recently_verified
-
         sensitive = getattr(view, "step_up_actions", ())
         if getattr(view, "action", None) not in sensitive or hasattr(request.auth, "allows"):
             return True

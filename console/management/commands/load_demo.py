@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.demo import load_demo_hardware_tokens, load_demo_personas, load_demo_pki
+from console.demo import load_demo_hardware_tokens, load_demo_personas, load_demo_pki
 
 
 class Command(BaseCommand):

@@ -1,0 +1,51 @@
+"""The dashboard: tiles from every app, so it lives above them all (docs/architecture.md, "Layers")."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views import View
+
+from accounts.models import ApiToken, OathDevice
+from certificates.models import Certificate
+from certificates.selectors import dashboard_counts
+from policies.selectors import dashboard_summary
+from ztconsole.core.models import AuditEvent, AuditHead
+from ztconsole.core.permissions import ConsoleView
+from ztconsole.core.roles import VIEW_AUDIT, VIEW_CERTIFICATES, VIEW_CONSOLE, VIEW_POLICY, role_of
+
+
+class DashboardView(ConsoleView, View):
+    permission_required = VIEW_CONSOLE
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        can_audit = user.has_perm(VIEW_AUDIT)
+        head = AuditHead.objects.filter(pk=1).first()
+        tiles = {
+            "identities": get_user_model().objects.filter(is_active=True).count(),
+            "mfa_devices": OathDevice.objects.filter(confirmed=True, suspended_at__isnull=True).count(),
+            "api_tokens": ApiToken.objects.filter(revoked_at__isnull=True, expires_at__gt=timezone.now()).count(),
+            "audit_events": head.seq if head else 0,
+        }
+        recent = list(AuditEvent.objects.all()[:8]) if can_audit else []
+        certificates = None
+        if user.has_perm(VIEW_CERTIFICATES):
+            certificates = dashboard_counts(Certificate.objects.restrict(user), user)
+        policy = None
+        if user.has_perm(VIEW_POLICY):
+            policy = dashboard_summary()
+        return render(
+            request,
+            "core/dashboard.html",
+            {
+                "tiles": tiles,
+                "recent": recent,
+                "can_audit": can_audit,
+                "role": role_of(user),
+                "certificates": certificates,
+                "policy": policy,
+            },
+        )

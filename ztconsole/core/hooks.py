@@ -1,0 +1,69 @@
+"""Domain-event hooks: the one way a lower layer lets a higher one react (docs/architecture.md, "Layers").
+
+A lower app never imports a higher one. When its action changes something a higher app must react to
+(an identity revoked: its certificates go on the CRL), the action fires a hook here, inside its own
+transaction, after its own change and audit event. Each higher app connects its reaction, an action of
+its own with the signature ``(actor, subject, *, request=None)``, in its ``AppConfig.ready()``.
+
+Receivers run in the order they were connected, synchronously and in the same transaction: if one
+raises, the whole action rolls back (the identity is not revoked unless its certificates are too).
+Work that must wait for the commit (a push to the enforcement points) is enqueued by the receiver with
+``transaction.on_commit``, as every action does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+
+Receiver = Callable[..., Any]
+
+
+class Hook:
+    """A named event with an ordered list of receivers."""
+
+    def __init__(self, name: str, fired_by: str) -> None:
+        self.name = name
+        self.fired_by = fired_by
+        self._receivers: list[Receiver] = []
+
+    def __repr__(self) -> str:
+        return f"<Hook {self.name}: {len(self._receivers)} receiver(s)>"
+
+    @property
+    def receivers(self) -> tuple[Receiver, ...]:
+        return tuple(self._receivers)
+
+    def connect(self, receiver: Receiver) -> Receiver:
+        """Add ``receiver`` once (connecting it again changes nothing); returns it, so it works as a decorator."""
+        if receiver not in self._receivers:
+            self._receivers.append(receiver)
+        return receiver
+
+    def disconnect(self, receiver: Receiver) -> None:
+        if receiver in self._receivers:
+            self._receivers.remove(receiver)
+
+    def fire(self, actor: Any, subject: Any, *, request: Any = None) -> None:
+        """Run every receiver now. Only inside the firing action's transaction: reactions commit with it."""
+        if not transaction.get_connection().in_atomic_block:
+            raise RuntimeError(f"hook {self.name} fired outside a transaction; fire it inside the action")
+        for receiver in tuple(self._receivers):
+            receiver(actor, subject, request=request)
+
+
+identity_suspended = Hook("identity_suspended", "accounts.actions.suspend_identity (subject: the Identity)")
+identity_revoked = Hook("identity_revoked", "accounts.actions.revoke_identity (subject: the Identity)")
+device_suspended = Hook(
+    "device_suspended", "accounts.actions.mfa.suspend_device: a lost or broken MFA device (subject: the device)"
+)
+device_retired = Hook("device_retired", "accounts.actions.retire_device (subject: the DeviceRegistration)")
+certificate_revoked = Hook(
+    "certificate_revoked",
+    "certificates.actions.revoke_certificate, renew_certificate (revoke_old) and revoke_certificates_of_identity, "
+    "once per certificate (subject: the Certificate)",
+)
+
+ALL = (identity_suspended, identity_revoked, device_suspended, device_retired, certificate_revoked)
