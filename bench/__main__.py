@@ -7,7 +7,8 @@ List benches (modules with ``LIST_BENCH = True``) run once on a fresh SQLite dat
 PostgreSQL when it is reachable (``ZT_BENCH_POSTGRES_URL``, default
 ``postgres://postgres@127.0.0.1:5432/ztconsole_bench``, created if missing and reused between runs, as
 populating it is the slow part), each in its own process, and their figures are printed side by side.
-With ``DATABASE_URL`` set, every selected bench runs in this process on that database only.
+``ZT_BENCH_SQLITE_URL`` names a SQLite database to reuse instead of a fresh one. With ``DATABASE_URL`` set,
+every selected bench runs in this process on that database only.
 """
 
 from __future__ import annotations
@@ -149,7 +150,8 @@ def main(argv: list[str]) -> int:
     ok = True
     if list_modules:
         sqlite_path = Path(tempfile.mkdtemp(prefix="zt-bench-")) / "lists.sqlite3"
-        columns = {"SQLite": _run_in_child(list_modules, f"sqlite:///{sqlite_path}")}
+        sqlite_url = os.environ.get("ZT_BENCH_SQLITE_URL", f"sqlite:///{sqlite_path}")
+        columns = {"SQLite": _run_in_child(list_modules, sqlite_url)}
         pg_url = _postgres_url()
         if pg_url is None:
             print("\n!!! PostgreSQL is not reachable: list figures are for SQLite only. !!!", file=sys.stderr)
