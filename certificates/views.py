@@ -60,6 +60,7 @@ class CertificateListView(ConsoleView, View):
             "can_issue": request.user.has_perm(ISSUE_CERTIFICATES),
             "can_request": request.user.has_perm(REQUEST_CERTIFICATE),
             "crl": actions.current_crl(),
+            "ocsp_url": request.build_absolute_uri(reverse("pki-ocsp")),
         }
         return render(request, "certificates/list.html", context)
 
@@ -90,6 +91,26 @@ class CertificateDetailView(ConsoleView, View):
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         return self._render(request, get_object_or_404(_visible(request), pk=pk))
+
+
+class CertificateDownloadView(ConsoleView, View):
+    """The certificate alone, or with its issuing chain (leaf first), as a PEM file to save."""
+
+    permission_required = VIEW_CERTIFICATES
+    full_chain = False
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        cert = get_object_or_404(_visible(request).select_related("issuer__parent"), pk=pk)
+        parts = [cert.pem]
+        if self.full_chain:
+            parts.append(cert.issuer.certificate_pem)
+            if cert.issuer.parent is not None:
+                parts.append(cert.issuer.parent.certificate_pem)
+        body = "".join(part if part.endswith("\n") else part + "\n" for part in parts)
+        name = f"{cert.identity.user.get_username()}-{cert.serial[:16]}{'-fullchain' if self.full_chain else ''}.pem"
+        response = HttpResponse(body, content_type="application/x-pem-file")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
 
 
 class CertificateIssueView(ConsoleView, StepUpRequiredMixin, View):

@@ -14,7 +14,7 @@ from certificates.selectors import dashboard_counts
 from policies.selectors import dashboard_summary
 from ztconsole.core.models import AuditEvent, AuditHead
 from ztconsole.core.permissions import ConsoleView
-from ztconsole.core.roles import VIEW_AUDIT, VIEW_CERTIFICATES, VIEW_CONSOLE, VIEW_POLICY, role_of
+from ztconsole.core.roles import VIEW_AUDIT, VIEW_CERTIFICATES, VIEW_CONSOLE, VIEW_IDENTITIES, VIEW_POLICY, role_of
 
 
 class DashboardView(ConsoleView, View):
@@ -23,6 +23,9 @@ class DashboardView(ConsoleView, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         user = request.user
         can_audit = user.has_perm(VIEW_AUDIT)
+        if not user.has_perm(VIEW_IDENTITIES):
+            # Someone who does not administer identities (a trader) sees what is theirs, not organisation counts.
+            return render(request, "core/dashboard.html", {"personal": True, "role": role_of(user)})
         head = AuditHead.objects.filter(pk=1).first()
         tiles = {
             "identities": get_user_model().objects.filter(is_active=True).count(),

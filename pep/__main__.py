@@ -1,4 +1,5 @@
-"""Command line of the reference enforcement point: keygen, sign, verify, decide (docs/bundle.md, "CLI").
+"""Command line of the reference enforcement point: keygen, sign, verify, decide (docs/bundle.md, "CLI"), and
+``serve``, the FIX-over-TLS gateway (docs/pep.md).
 
 Exit status: 0 on success (``decide`` prints a decision whatever its outcome), 1 when a bundle is refused or an
 input is invalid, with the reason on standard error; 2 for usage errors (argparse).
@@ -98,6 +99,22 @@ def _decide(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    # Imported here: the other commands must not pay for asyncio, ssl and the gateway modules.
+    from pep.gateway.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        raise CliError(f"{args.config}: {exc}") from exc
+    if args.check:
+        print(f"ok: {args.config}: PEP {config.name}, environment {config.environment}")
+        return 0
+    from pep.gateway.server import run
+
+    return run(config)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pep", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -126,6 +143,10 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--public-key", required=True, action="append", help="PEM; repeat for a key ring")
         command.add_argument("--environment", help="refuse bundles compiled for another environment")
         command.set_defaults(run=run)
+    serve = commands.add_parser("serve", help="run the FIX-over-TLS enforcement point (docs/pep.md)")
+    serve.add_argument("--config", required=True, help="TOML configuration file (docs/pep.example.toml)")
+    serve.add_argument("--check", action="store_true", help="validate the configuration and exit")
+    serve.set_defaults(run=_serve)
     return parser
 
 

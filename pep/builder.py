@@ -104,6 +104,9 @@ def build_payload(
     bands: Mapping[str, int] = DEFAULT_BANDS,
     network_zones: Mapping[str, Iterable[str]] | Iterable[Mapping[str, Any]] = (),
     ip_countries: Mapping[str, str] | Iterable[Mapping[str, Any]] = (),
+    tls_profile: Mapping[str, Any] | None = None,
+    revocations: Mapping[str, Any] | None = None,
+    certificates: Iterable[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Return the bundle payload (the signed part) as a normalized dict; see docs/bundle.md for every field.
 
@@ -113,6 +116,9 @@ def build_payload(
     ``devices`` may be ``{device_id: health}``, ``network_zones`` ``{zone_id: [cidr, ...]}`` and
     ``ip_countries`` ``{cidr: country}``; the long forms (lists of objects) are accepted too. ``issued_at`` is
     passed in rather than read from the clock so that compilation stays deterministic.
+
+    ``tls_profile``, ``revocations`` and ``certificates`` (bindings) are what an enforcement point's gateway
+    applies (docs/pep.md); they are emitted only when given, so payloads built without them keep their bytes.
     """
     if isinstance(devices, Mapping):
         devices = [{"id": k, "health": v} for k, v in devices.items()]
@@ -120,7 +126,7 @@ def build_payload(
         network_zones = [{"id": k, "cidrs": v} for k, v in network_zones.items()]
     if isinstance(ip_countries, Mapping):
         ip_countries = [{"cidr": k, "country": v} for k, v in ip_countries.items()]
-    return {
+    payload = {
         "format": FORMAT,
         "environment": str(environment),
         "version": int(version),
@@ -139,6 +145,34 @@ def build_payload(
             key=lambda e: e["cidr"],
         ),
     }
+    if tls_profile is not None:
+        payload["tls_profile"] = {
+            "min_version": str(tls_profile["min_version"]),
+            "ciphers_tls12": [str(c) for c in tls_profile.get("ciphers_tls12", ())],
+            "ciphersuites_tls13": [str(c) for c in tls_profile.get("ciphersuites_tls13", ())],
+            "groups": [str(g) for g in tls_profile.get("groups", ())],
+        }
+    if revocations is not None:
+        payload["revocations"] = {
+            "sequence": int(revocations.get("sequence", 0)),
+            "certificates": sorted({str(c).lower() for c in revocations.get("certificates", ())}),
+            "identities": sorted({str(i) for i in revocations.get("identities", ())}),
+            "devices": sorted({str(d) for d in revocations.get("devices", ())}),
+        }
+    if certificates is not None:
+        payload["certificates"] = sorted(
+            (
+                {
+                    "sha256": str(c["sha256"]).lower(),
+                    "identity": str(c["identity"]),
+                    "device": None if c.get("device") is None else str(c["device"]),
+                    "authentication": str(c.get("authentication", "none")),
+                }
+                for c in certificates
+            ),
+            key=lambda c: c["sha256"],
+        )
+    return payload
 
 
 def payload_bytes(payload: Mapping[str, Any]) -> bytes:

@@ -140,8 +140,105 @@ def draft_issued_at(environment: str) -> str:
     return utc_text(latest) if latest else EPOCH
 
 
-def compile_payload(environment: str, *, version: int, issued_at: str) -> dict[str, Any]:
-    """The environment's draft as a normalized bundle payload (unsigned, not yet validated)."""
+def _tls_profile() -> dict[str, Any]:
+    """The console's TLS profile in the bundle's form (``tls_profile`` in docs/bundle.md)."""
+    from certificates.models import TlsProfile
+    from certificates.tls import DEFAULT_TLS12_CIPHERS, DEFAULT_TLS13_SUITES
+
+    profile = TlsProfile.objects.filter(pk=1).first()
+    return {
+        "min_version": profile.min_version if profile else "TLSv1.2",
+        "ciphers_tls12": list(profile.tls12_ciphers) if profile else DEFAULT_TLS12_CIPHERS,
+        "ciphersuites_tls13": list(profile.tls13_suites) if profile else DEFAULT_TLS13_SUITES,
+        "groups": list(TLS_GROUPS),
+    }
+
+
+#: Key-exchange groups the PEPs offer (OpenSSL names); ECDHE only, as certificates/tls.py requires.
+TLS_GROUPS = ("X25519", "prime256v1", "secp384r1")
+
+
+def _revocations(environment: str, sequence: int) -> dict[str, Any]:
+    """Every revoked certificate, revoked identity and retired device in the environment's scope."""
+    from accounts.models import DeviceStatus, IdentityStatus
+    from certificates.models import Certificate, CertificateStatus
+
+    scope = Q(environment="") | Q(environment=environment)
+    owners = Q(identity__environment="") | Q(identity__environment=environment)
+    devices = Q(owner__environment="") | Q(owner__environment=environment)
+    return {
+        "sequence": sequence,
+        "certificates": list(
+            Certificate.objects.filter(owners, status=CertificateStatus.REVOKED).values_list("sha256", flat=True)
+        ),
+        "identities": list(
+            Identity.objects.filter(scope, status=IdentityStatus.REVOKED).values_list("user__username", flat=True)
+        ),
+        "devices": list(
+            DeviceRegistration.objects.filter(devices, status=DeviceStatus.RETIRED).values_list("serial", flat=True)
+        ),
+    }
+
+
+def _strongest_factor(user) -> str:
+    from django_otp import devices_for_user
+
+    from accounts.models import ASSURANCE_RANK, Assurance, device_assurance
+
+    best = Assurance.NONE
+    for device in devices_for_user(user, confirmed=True):
+        level = device_assurance(device)
+        if ASSURANCE_RANK.get(level, 0) > ASSURANCE_RANK[best]:
+            best = level
+    return str(best)
+
+
+def _certificate_bindings(environment: str) -> list[dict[str, Any]]:
+    """Each active client certificate: its identity, the registered device holding it, and its assurance.
+
+    Assurance rule (docs/pep.md, "Authentication assurance"): ``hardware`` when the certificate is bound to an
+    active registered device (its key lives on that device); otherwise the identity's strongest confirmed MFA
+    factor (``hardware``, ``software``), else ``none``.
+    """
+    from accounts.models import DeviceStatus
+    from certificates.models import Certificate, CertificateStatus
+
+    owners = Q(identity__environment="") | Q(identity__environment=environment)
+    rows = list(
+        Certificate.objects.filter(owners, status=CertificateStatus.ACTIVE).values_list(
+            "sha256", "identity__user__username", "identity__user_id"
+        )
+    )
+    if not rows:
+        return []
+    bound = dict(
+        DeviceRegistration.objects.filter(
+            status=DeviceStatus.ACTIVE, certificate_fingerprint__in=[sha for sha, _, _ in rows]
+        ).values_list("certificate_fingerprint", "serial")
+    )
+    from django.contrib.auth import get_user_model
+
+    users = {u.pk: u for u in get_user_model().objects.filter(pk__in={uid for _, _, uid in rows if uid not in bound})}
+    factors: dict[int, str] = {}
+    out = []
+    for sha256, username, user_id in rows:
+        device = bound.get(sha256)
+        if device is not None:
+            authentication = "hardware"
+        else:
+            if user_id not in factors:
+                factors[user_id] = _strongest_factor(users[user_id]) if user_id in users else "none"
+            authentication = factors[user_id]
+        out.append({"sha256": sha256, "identity": username, "device": device, "authentication": authentication})
+    return out
+
+
+def compile_payload(environment: str, *, version: int, issued_at: str, revocation_sequence: int = 0) -> dict[str, Any]:
+    """The environment's draft as a normalized bundle payload (unsigned, not yet validated).
+
+    ``revocation_sequence`` is the last revocation delta number the bundle's ``revocations`` include (the
+    distribution's counter; 0 when none has been sent).
+    """
     return build_payload(
         environment=environment,
         version=version,
@@ -159,6 +256,9 @@ def compile_payload(environment: str, *, version: int, issued_at: str) -> dict[s
         ip_countries=[
             {"cidr": c.cidr, "country": c.country} for c in CountryRange.objects.filter(environment=environment)
         ],
+        tls_profile=_tls_profile(),
+        revocations=_revocations(environment, revocation_sequence),
+        certificates=_certificate_bindings(environment),
     )
 
 

@@ -235,3 +235,9 @@ def _isolated_cache(settings):
             client.delete(*keys)
     finally:
         client.close()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_audit_checkpoints(settings, tmp_path):
+    """Each test's audit checkpoints go outside the database into its own directory, unseen by other tests."""
+    settings.ZT_AUDIT_CHECKPOINT_PATH = str(tmp_path / "audit-checkpoints")

@@ -1,6 +1,11 @@
+from django.middleware.csrf import get_token
+from django.shortcuts import render
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.renderers import JSONRenderer, TemplateHTMLRenderer
 from rest_framework.routers import SimpleRouter
+from rest_framework.views import APIView
 
 from accounts.api.devices import DevicePostureView, DeviceViewSet
 from accounts.api.identities import IdentityViewSet
@@ -25,8 +30,18 @@ class SchemaView(SpectacularAPIView):
     required_permission = VIEW_API_DOCS
 
 
-class SwaggerView(SpectacularSwaggerSplitView):
+class SwaggerView(APIView):
+    """Swagger UI inside the console's frame: our static files only (the sidecar's copy), no inline script."""
+
     required_permission = VIEW_API_DOCS
+    renderer_classes = [TemplateHTMLRenderer, JSONRenderer]  # HTML page; refusals answer in the asked format
+
+    @extend_schema(exclude=True)
+    def get(self, request):
+        from django.urls import reverse
+
+        context = {"schema_url": reverse("api-schema"), "csrf_token": get_token(request._request)}
+        return render(request._request, "core/api_docs.html", context)
 
 
 router = SimpleRouter()
@@ -49,7 +64,7 @@ urlpatterns = [
     path("tls-profile/", TlsProfileApiView.as_view(), name="api-tls-profile"),
     path("policy/bands/", BandsApiView.as_view(), name="api-policy-bands"),
     path("schema/", SchemaView.as_view(), name="api-schema"),
-    path("docs/", SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", SwaggerView.as_view(), name="api-docs"),
     # Agents post with or without the trailing slash; both reach the same view.
     re_path(r"^devices/(?P<pk>[0-9]+)/posture/?$", DevicePostureView.as_view(), name="api-device-posture"),
     *router.urls,

@@ -8,6 +8,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from ztconsole.auditverify import KeyFormatError, load_private_key
 from ztconsole.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -31,6 +32,34 @@ if DEBUG:
     ZT_SECRETS_KEYS = env_str("ZT_SECRETS_KEYS", "dev:" + "ZGV2LW9ubHktaW5zZWN1cmUtc2VjcmV0cy1rZXktMzI=")
 else:
     ZT_SECRETS_KEYS = env_str("ZT_SECRETS_KEYS")
+
+# The audit chain's checkpoint key (Ed25519, never stored in the database): PEM or base64 of the 32-byte
+# private key; best given as ZT_AUDIT_SIGNING_KEY_FILE (docs/audit.md).
+if DEBUG:
+    ZT_AUDIT_SIGNING_KEY = env_str("ZT_AUDIT_SIGNING_KEY", "ZGV2LW9ubHktYXVkaXQtY2hlY2twb2ludC1rZXktMzI=")
+else:
+    ZT_AUDIT_SIGNING_KEY = env_str("ZT_AUDIT_SIGNING_KEY")
+try:
+    _audit_public_key = load_private_key(ZT_AUDIT_SIGNING_KEY).public_key()
+except KeyFormatError as exc:
+    raise ImproperlyConfigured(f"ZT_AUDIT_SIGNING_KEY is not an Ed25519 private key: {exc}") from None
+# Previous checkpoint public keys (PEM file) still trusted by verify_audit after a key rotation.
+ZT_AUDIT_PUBLIC_KEYS_FILE = env_str("ZT_AUDIT_PUBLIC_KEYS_FILE", "")
+
+# The export signing key (Ed25519): signs the manifest of every audit export (docs/compliance.md). Same forms as
+# the checkpoint key; best given as ZT_EXPORT_SIGNING_KEY_FILE. Retired export public keys (PEM file) are served
+# beside the current one so examiners can still verify older exports after a rotation.
+if DEBUG:
+    ZT_EXPORT_SIGNING_KEY = env_str("ZT_EXPORT_SIGNING_KEY", "ZGV2LW9ubHktYXVkaXQtZXhwb3J0LXNpZ25pbmcta3k=")
+else:
+    ZT_EXPORT_SIGNING_KEY = env_str("ZT_EXPORT_SIGNING_KEY")
+try:
+    load_private_key(ZT_EXPORT_SIGNING_KEY)
+except KeyFormatError as exc:
+    raise ImproperlyConfigured(f"ZT_EXPORT_SIGNING_KEY is not an Ed25519 private key: {exc}") from None
+ZT_EXPORT_PUBLIC_KEYS_FILE = env_str("ZT_EXPORT_PUBLIC_KEYS_FILE", "")
+# Where finished exports (zip archives) are written; readable only by the console's service account.
+ZT_EXPORT_DIR = env_str("ZT_EXPORT_DIR", str(VAR_DIR / "exports"))
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
@@ -56,6 +85,7 @@ INSTALLED_APPS = [
     "certificates",
     "sessions.apps.FixSessionsConfig",
     "console",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -69,6 +99,7 @@ MIDDLEWARE = [
     "ztconsole.middleware.ConsoleOTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "ztconsole.middleware.OTPRequiredMiddleware",
+    "ztconsole.middleware.SecretUnavailableMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -170,7 +201,16 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": 1,
 }
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
+# Audit checkpoints: signed at least every N events, every few minutes and at every export, and appended to
+# ZT_AUDIT_CHECKPOINT_PATH (a directory of daily *.jsonl files, or one file ending in .jsonl) outside the database.
+ZT_AUDIT_CHECKPOINT_EVERY = env_int("ZT_AUDIT_CHECKPOINT_EVERY", 1000, minimum=1)
+ZT_AUDIT_CHECKPOINT_MINUTES = env_int("ZT_AUDIT_CHECKPOINT_MINUTES", 5, minimum=1, maximum=60)
+ZT_AUDIT_CHECKPOINT_PATH = env_str("ZT_AUDIT_CHECKPOINT_PATH", str(VAR_DIR / "audit-checkpoints"))
 CELERY_BEAT_SCHEDULE = {
+    "audit-checkpoint": {
+        "task": "core.audit_checkpoint",
+        "schedule": ZT_AUDIT_CHECKPOINT_MINUTES * 60.0,
+    },
     "purge-expired-credentials": {
         "task": "accounts.tasks.purge_expired_credentials",
         "schedule": 3600.0,

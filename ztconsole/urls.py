@@ -15,5 +15,6 @@ urlpatterns = [
     path("certificates/", include("certificates.urls")),
     path("pki/", include("certificates.pki_urls")),
     path("policies/", include("policies.urls")),
+    path("reports/", include("reports.urls")),
     path("healthz", core_views.HealthView.as_view(), name="healthz"),
 ]

@@ -24,6 +24,7 @@ from accounts.actions.core import (
     revoke_api_token,
     start_totp_enrollment,
     verify_otp,
+    verify_otp_any,
 )
 from accounts.actions.devices import (
     approve_device,
@@ -80,4 +81,5 @@ __all__ = [
     "start_totp_enrollment",
     "suspend_identity",
     "verify_otp",
+    "verify_otp_any",
 ]

@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django_otp import devices_for_user
 from django_otp import login as otp_login
 
 from accounts.models import (
@@ -302,6 +303,53 @@ def verify_otp(user: Any, device: Any, token: str, request: HttpRequest, *, step
     _mark_verified(request, device)
     audit.record(user, "auth.step_up" if step_up else "auth.login", user, {"device": device.persistent_id}, request)
     return OTP_OK
+
+
+_THROTTLE_FIELDS = ("throttling_failure_timestamp", "throttling_failure_count")
+
+
+@dataclass(frozen=True)
+class OtpResult:
+    outcome: str  # OTP_OK, OTP_WRONG or OTP_THROTTLED
+    device: Any = None  # the device whose code matched, when outcome is OTP_OK
+
+
+@transaction.atomic
+def verify_otp_any(user: Any, token: str, request: HttpRequest, *, step_up: bool = False) -> OtpResult:
+    """Check a code against every confirmed device of the user; the first that accepts it verifies the session.
+
+    Nobody has to say which device produced the code. Throttling stays per device: a throttled or suspended
+    device is skipped, and a code that no device accepts counts as a failure on every device it was tried on.
+    A code that one device accepts counts as a failure on none of them (the counters of the devices tried
+    before the match are put back), so signing in with a hardware token does not slow down the app.
+    """
+    token = token.strip()
+    tried: list[tuple[Any, dict[str, Any]]] = []
+    throttled = 0
+    # for_verify locks the device rows: two requests cannot both accept one code or undo each other's counters.
+    for device in devices_for_user(user, confirmed=True, for_verify=True):
+        allowed, _info = device.verify_is_allowed()
+        if not allowed:
+            throttled += 1
+            continue
+        before = {field: getattr(device, field) for field in _THROTTLE_FIELDS if hasattr(device, field)}
+        if device.verify_token(token):
+            for other, saved in tried:
+                if saved and any(getattr(other, field) != value for field, value in saved.items()):
+                    for field, value in saved.items():
+                        setattr(other, field, value)
+                    other.save(update_fields=list(saved))
+            _mark_verified(request, device)
+            audit.record(
+                user, "auth.step_up" if step_up else "auth.login", user, {"device": device.persistent_id}, request
+            )
+            return OtpResult(OTP_OK, device)
+        tried.append((device, before))
+    if not tried and throttled:
+        audit.record(user, "auth.otp_throttled", user, {"devices": throttled}, request)
+        return OtpResult(OTP_THROTTLED)
+    audit.record(user, "auth.otp_failed", user, {"step_up": step_up, "devices_tried": len(tried)}, request=request)
+    return OtpResult(OTP_WRONG)
 
 
 @transaction.atomic

@@ -30,6 +30,7 @@ CERT_ISSUERS = frozenset({"admin", "security"})
 CERT_REVOKERS = frozenset({"security"})
 POLICY_READERS = frozenset({"admin", "security", "compliance"})
 POLICY_APPROVERS = frozenset({"admin", "security"})  # approve_publication and simulate
+EXPORTERS = frozenset({"security", "compliance"})  # reports.export_audit
 PUBLIC = "public"
 NOT_SIGN_IN = {
     "healthz",
@@ -54,6 +55,12 @@ class Row:
 MATRIX: dict[str, Row] = {
     "core:dashboard": Row(ALL_ROLES),
     "core:audit_list": Row(AUDITORS),
+    "reports:audit_exports": Row(EXPORTERS),
+    "reports:audit_export_detail": Row(EXPORTERS, kwargs={"pk": "audit_export"}),
+    "reports:audit_export_status": Row(EXPORTERS, kwargs={"pk": "audit_export"}, accept="application/json"),
+    # Not finished yet: the allowed personas get 409 (nothing to download), the others 403.
+    "reports:audit_export_download": Row(EXPORTERS, kwargs={"pk": "audit_export"}),
+    "reports:export_public_key": Row(EXPORTERS),
     "accounts:login": Row(PUBLIC),
     "accounts:verify": Row(PUBLIC),
     "accounts:enroll": Row(PUBLIC),
@@ -124,6 +131,8 @@ MATRIX: dict[str, Row] = {
     "healthz": Row(PUBLIC),
     "certificates:list": Row(CERT_READERS),
     "certificates:detail": Row(CERT_READERS, kwargs={"pk": "certificate"}),
+    "certificates:download_pem": Row(CERT_READERS, kwargs={"pk": "certificate"}),
+    "certificates:download_chain": Row(CERT_READERS, kwargs={"pk": "certificate"}),
     "certificates:issue": Row(CERT_ISSUERS),
     "certificates:revoke": Row(CERT_REVOKERS, method="post", kwargs={"pk": "certificate"}),
     "certificates:renew": Row(CERT_ISSUERS, method="post", kwargs={"pk": "certificate"}),
@@ -261,6 +270,10 @@ def _resolve_kwargs(row: Row, personas) -> dict:
             from tests.certificates.helpers import matrix_certificate
 
             values[key] = matrix_certificate(personas, request=ref == "certificate_request").pk
+        elif ref == "audit_export":
+            from reports.models import AuditExport
+
+            values[key] = AuditExport.objects.create(requested_by=personas["compliance"].user, format="csv").pk
         elif ref.startswith("policy_"):
             from tests.policies.helpers import matrix_object
 

@@ -37,6 +37,7 @@ EDIT_POLICY = "policies.edit_policy"
 PUBLISH_POLICY = "policies.publish_policy"
 APPROVE_PUBLICATION = "policies.approve_publication"
 SIMULATE = "policies.simulate"
+EXPORT_AUDIT = "reports.export_audit"
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     ADMINISTRATOR: (
@@ -77,6 +78,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VIEW_POLICY,
         APPROVE_PUBLICATION,
         SIMULATE,
+        EXPORT_AUDIT,
     ),
     TRADER: (VIEW_CONSOLE, VIEW_DEVICES, VIEW_CERTIFICATES, REQUEST_CERTIFICATE),
     COMPLIANCE_OFFICER: (
@@ -87,6 +89,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VIEW_DEVICES,
         VIEW_CERTIFICATES,
         VIEW_POLICY,
+        EXPORT_AUDIT,
     ),
 }
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('core', '0002_audit_append_only_trigger'),
+        ('core', '0003_auditcheckpoint'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
