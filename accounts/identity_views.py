@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -27,6 +26,7 @@ from accounts.forms import (
 from accounts.models import Desk, Identity, IdentityStatus, OathDevice, RoleGrant, RoleGrantState, StaticCodeDevice
 from accounts.stepup import StepUpRequiredMixin
 from ztconsole.core.action_views import ActionView
+from ztconsole.core.keyset import Keyset, html_page, query_without_cursor
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.permissions import ConsoleView
 from ztconsole.core.roles import (
@@ -40,7 +40,7 @@ from ztconsole.core.roles import (
     role_of,
 )
 
-PAGE_SIZE = 50
+LIST_ORDER = Keyset(("display_name", "id"))
 
 
 class IdentityListView(ConsoleView, View):
@@ -49,16 +49,17 @@ class IdentityListView(ConsoleView, View):
     permission_required = VIEW_IDENTITIES
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        filterset = IdentityFilter(request.GET, queryset=Identity.objects.for_list().order_by("display_name", "id"))
+        filterset = IdentityFilter(request.GET, queryset=Identity.objects.for_list())
         queryset = filterset.qs if filterset.is_valid() else Identity.objects.none()
         # No DISTINCT: every filter joins at most one row per identity (a role filter names one group).
-        page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-        query = request.GET.copy()
-        query.pop("page", None)
         return render(
             request,
             "accounts/identity_list.html",
-            {"filter": filterset, "page_obj": page, "query": query.urlencode()},
+            {
+                "filter": filterset,
+                "page_obj": html_page(request, queryset, LIST_ORDER),
+                "query": query_without_cursor(request),
+            },
         )
 
 

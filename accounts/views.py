@@ -14,7 +14,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.generic import ListView
 from django_otp import user_has_device
 from django_otp_webauthn.models import WebAuthnCredential
 
@@ -34,6 +33,7 @@ from accounts.forms import (
 from accounts.models import ApiToken, OathDevice, StaticCodeDevice, YubikeyDevice
 from accounts.stepup import StepUpRequiredMixin, pop_pending_post
 from ztconsole.core.action_views import ActionView
+from ztconsole.core.keyset import Keyset, html_page, query_without_cursor
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.permissions import PUBLIC, ConsoleView
 from ztconsole.core.roles import (
@@ -360,11 +360,13 @@ class ProfileView(ConsoleView, View):
         )
 
 
-class ApiTokenListView(ConsoleView, ListView):
+class ApiTokenListView(ConsoleView, View):
     permission_required = MANAGE_API_TOKENS
-    template_name = "accounts/token_list.html"
-    paginate_by = 50
-    queryset = ApiToken.objects.select_related("user", "created_by").order_by("-created_at")
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        queryset = ApiToken.objects.select_related("user", "created_by")
+        page = html_page(request, queryset, Keyset(("-created_at", "-id")))
+        return render(request, "accounts/token_list.html", {"page_obj": page, "query": query_without_cursor(request)})
 
 
 class ApiTokenCreateView(ConsoleView, StepUpRequiredMixin, View):

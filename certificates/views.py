@@ -7,7 +7,6 @@ import base64
 from urllib.parse import unquote
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,6 +21,7 @@ from certificates.forms import IssueForm, RejectForm, RenewForm, RequestForm, Re
 from certificates.models import Certificate, CertificateRequest, RequestStatus
 from certificates.profiles import ensure_default_profiles
 from ztconsole.core.action_views import ActionView
+from ztconsole.core.keyset import Keyset, html_page, query_without_cursor
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.permissions import PUBLIC, ConsoleView
 from ztconsole.core.roles import (
@@ -33,7 +33,7 @@ from ztconsole.core.roles import (
     VIEW_CERTIFICATES,
 )
 
-PAGE_SIZE = 50
+LIST_ORDER = Keyset(("-created_at", "-id"))
 
 
 def _visible(request: HttpRequest):
@@ -51,15 +51,12 @@ class CertificateListView(ConsoleView, View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         ensure_default_profiles()
-        filterset = CertificateFilter(request.GET, queryset=_visible(request).order_by("-created_at", "-id"))
+        filterset = CertificateFilter(request.GET, queryset=_visible(request))
         queryset = filterset.qs if filterset.is_valid() else Certificate.objects.none()
-        page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-        query = request.GET.copy()
-        query.pop("page", None)
         context = {
             "filter": filterset,
-            "page_obj": page,
-            "query": query.urlencode(),
+            "page_obj": html_page(request, queryset, LIST_ORDER),
+            "query": query_without_cursor(request),
             "can_issue": request.user.has_perm(ISSUE_CERTIFICATES),
             "can_request": request.user.has_perm(REQUEST_CERTIFICATE),
             "crl": actions.current_crl(),

@@ -141,6 +141,24 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     }
 elif _db["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must be a postgres:// or sqlite:// URL")
+elif env_bool("ZT_DB_POOL", True):
+    # psycopg's connection pool, one per process (Django 5.1+): each ASGI request thread borrows a connection
+    # and returns it, so a process never holds more than ZT_DB_POOL_MAX_SIZE connections to PostgreSQL, and
+    # a request that finds them all busy waits up to ZT_DB_POOL_TIMEOUT seconds. See docs/operations.md.
+    if _db.get("CONN_MAX_AGE"):
+        raise ImproperlyConfigured("DATABASE_CONN_MAX_AGE must be 0 with ZT_DB_POOL on: the pool keeps connections")
+    _pool_min = env_int("ZT_DB_POOL_MIN_SIZE", 2, minimum=0, maximum=500)
+    _pool_max = env_int("ZT_DB_POOL_MAX_SIZE", 10, minimum=1, maximum=500)
+    if _pool_min > _pool_max:
+        raise ImproperlyConfigured(f"ZT_DB_POOL_MIN_SIZE={_pool_min} is above ZT_DB_POOL_MAX_SIZE={_pool_max}")
+    _db["OPTIONS"] = {
+        **_db.get("OPTIONS", {}),
+        "pool": {
+            "min_size": _pool_min,
+            "max_size": _pool_max,
+            "timeout": env_int("ZT_DB_POOL_TIMEOUT", 10, minimum=1, maximum=300),
+        },
+    }
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -173,7 +191,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # worker logs go through the JSON logging below
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:",
+    # A task whose worker died (acks_late) goes back to the queue this long after it was delivered; it must
+    # exceed the longest task's run time, or a slow task would run twice. Workers sweep for such tasks every
+    # ZT_CELERY_RESTORE_INTERVAL seconds.
+    "visibility_timeout": env_int("ZT_CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
+    "unacked_restore_interval": env_int("ZT_CELERY_RESTORE_INTERVAL", 10, minimum=1, maximum=3600),
+    "unacked_restore_throttle": 1,
+}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
 # Audit checkpoints: signed at least every N events, every few minutes and at every export, and appended to
 # ZT_AUDIT_CHECKPOINT_PATH (a directory of daily *.jsonl files, or one file ending in .jsonl) outside the database.

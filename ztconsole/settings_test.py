@@ -12,6 +12,9 @@ os.environ.setdefault("ZT_SECRETS_KEYS", "t1:dGVzdC1vbmx5LXNlY3JldHMta2V5LTMyLWJ
 os.environ.setdefault("ZT_AUDIT_SIGNING_KEY", "dGVzdC1vbmx5LWF1ZGl0LWNoZWNrcG9pbnQta2V5LTM=")
 os.environ.setdefault("ZT_EXPORT_SIGNING_KEY", "dGVzdC1vbmx5LWF1ZGl0LWV4cG9ydC1zaWduaW5nLWs=")
 os.environ.setdefault("ZT_REDIS_PREFIX", f"zt-test-{os.getpid()}")
+# The test runner's own process keeps plain connections (it creates and flushes the test database); the
+# scale-out test starts its web processes with ZT_DB_POOL=1.
+os.environ.setdefault("ZT_DB_POOL", "0")
 
 from ztconsole.testing.services import ensure_redis_url
 

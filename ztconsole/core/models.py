@@ -66,7 +66,13 @@ class AuditEvent(AppendOnlyModel):
 
     class Meta:
         ordering = ["-seq"]
-        indexes = [models.Index(fields=["actor", "-seq"]), models.Index(fields=["target_type", "target_id"])]
+        indexes = [
+            models.Index(fields=["actor", "-seq"]),
+            models.Index(fields=["target_type", "target_id"]),
+            # The audit list's filters, newest first: one index range per page at millions of events.
+            models.Index(fields=["actor_label", "-seq"], name="core_audit_actor_label_seq"),
+            models.Index(fields=["action", "-seq"], name="core_audit_action_seq"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} by {self.actor_label or 'system'}"
