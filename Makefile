@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo manage test lint bench install clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "ZT Console needs Python 3.11")'
@@ -16,6 +16,10 @@ install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	$(PY) scripts/demo.py
+
+# One management command with the demo's settings: make manage ARGS="verify_audit"
+manage: $(VENV)/.installed
+	$(PY) scripts/demo.py manage $(ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -1,14 +1,12 @@
 #!/usr/bin/env python
-import os
 import sys
 
 
-def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ztconsole.settings")
-    from django.core.management import execute_from_command_line
+def main() -> int:
+    from ztconsole.cli import main as run
 
-    execute_from_command_line(sys.argv)
+    return run(sys.argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -25,8 +25,11 @@ class ApiTokenAuthentication(BaseAuthentication):
 
     def authenticate(self, request):
         header = get_authorization_header(request).split()
-        if not header or header[0].lower() != self.keyword.lower().encode():
+        if not header:
             return None
+        if header[0].lower() != self.keyword.lower().encode():
+            # An Authorization header we cannot use is refused, not ignored in favour of a session cookie.
+            raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
         match = _TOKEN.match(header[1].decode("latin-1"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -15,11 +14,12 @@ from accounts.forms import DeviceRegisterForm, DeviceTokenForm, ReasonForm
 from accounts.models import DeviceRegistration, Identity
 from accounts.stepup import StepUpRequiredMixin
 from ztconsole.core.action_views import ActionView
+from ztconsole.core.keyset import Keyset, html_page, query_without_cursor
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.permissions import ConsoleView
 from ztconsole.core.roles import MANAGE_DEVICES, VIEW_AUDIT, VIEW_DEVICES
 
-PAGE_SIZE = 50
+LIST_ORDER = Keyset(("serial", "id"))
 HISTORY_SIZE = 25
 
 
@@ -33,15 +33,16 @@ class DeviceListView(ConsoleView, View):
     permission_required = VIEW_DEVICES
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        filterset = DeviceFilter(request.GET, queryset=_visible_devices(request).order_by("serial"))
+        filterset = DeviceFilter(request.GET, queryset=_visible_devices(request))
         queryset = filterset.qs if filterset.is_valid() else DeviceRegistration.objects.none()
-        page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-        query = request.GET.copy()
-        query.pop("page", None)
         return render(
             request,
             "accounts/devices_list.html",
-            {"filter": filterset, "page_obj": page, "query": query.urlencode()},
+            {
+                "filter": filterset,
+                "page_obj": html_page(request, queryset, LIST_ORDER),
+                "query": query_without_cursor(request),
+            },
         )
 
 

@@ -2,7 +2,7 @@
 
 import django_filters
 from django import forms
-from django.db.models import Q
+from django.contrib.auth import get_user_model
 
 from accounts.models import (
     Compliance,
@@ -15,11 +15,15 @@ from accounts.models import (
     IdentityKind,
     IdentityStatus,
 )
+from accounts.search import DEVICE_FTS, IDENTITY_FTS
 from ztconsole.core.roles import ROLES
+from ztconsole.core.search import MIN_SEARCH_LENGTH, fts_contains, trigram_contains, vendor
+
+User = get_user_model()
 
 
 class IdentityFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="search", label="Search")
+    q = django_filters.CharFilter(method="search", label="Search", min_length=MIN_SEARCH_LENGTH)
     kind = django_filters.ChoiceFilter(choices=IdentityKind.choices)
     status = django_filters.ChoiceFilter(choices=IdentityStatus.choices)
     environment = django_filters.ChoiceFilter(choices=Environment.choices)
@@ -34,12 +38,12 @@ class IdentityFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        return queryset.filter(
-            Q(display_name__icontains=value)
-            | Q(user__username__icontains=value)
-            | Q(user__email__icontains=value)
-            | Q(sender_comp_ids__icontains=value)
-        )
+        if vendor(queryset) == "postgresql":
+            return queryset.filter(
+                trigram_contains(Identity.objects.all(), ["display_name", "sender_comp_ids"], value)
+                | trigram_contains(User.objects.all(), ["username", "email"], value, via="user_id")
+            )
+        return queryset.filter(fts_contains(IDENTITY_FTS, value))
 
 
 class AnyYesNoSelect(forms.NullBooleanSelect):
@@ -51,7 +55,7 @@ class AnyYesNoSelect(forms.NullBooleanSelect):
 
 
 class DeviceFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="search", label="Search")
+    q = django_filters.CharFilter(method="search", label="Search", min_length=MIN_SEARCH_LENGTH)
     owner = django_filters.CharFilter(field_name="owner__user__username", label="Owner (username)")
     kind = django_filters.ChoiceFilter(choices=DeviceKind.choices)
     compliance = django_filters.ChoiceFilter(choices=Compliance.choices)
@@ -66,6 +70,11 @@ class DeviceFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
+        if vendor(queryset) == "postgresql":
+            return queryset.filter(
+                trigram_contains(DeviceRegistration.objects.all(), ["serial", "hostname"], value)
+                | trigram_contains(Identity.objects.all(), ["display_name"], value, via="owner_id")
+            )
         return queryset.filter(
-            Q(serial__icontains=value) | Q(hostname__icontains=value) | Q(owner__display_name__icontains=value)
+            fts_contains(DEVICE_FTS, value) | fts_contains(IDENTITY_FTS, value, ("display_name",), via="owner_id")
         )

@@ -5,7 +5,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.validators import RegexValidator
-from django_otp import devices_for_user
 
 from accounts.models import (
     ApiTokenScope,
@@ -18,11 +17,19 @@ from accounts.models import (
     IdentityKind,
     IdentityStatus,
 )
+from ztconsole.core.countries import is_country_code
 from ztconsole.core.roles import ROLES
 
 User = get_user_model()
 
 ROLE_CHOICES = [(r, r) for r in ROLES]
+
+
+def blank(choices, label: str = "— choose —") -> list:
+    """Choices that start blank: a select with no sensible default makes the user pick (required fields)."""
+    return [("", label), *choices]
+
+
 _CODE = RegexValidator(
     r"^\s*(\d{6,8}|[A-Za-z0-9]{10}|[cbdefghijklnrtuvCBDEFGHIJKLNRTUV]{34,64})\s*$",
     "Enter the 6 or 8 digit code your device shows, a 10-character single-use code, or touch your YubiKey.",
@@ -42,19 +49,15 @@ class OTPCodeField(forms.CharField):
 
 
 class OTPVerifyForm(forms.Form):
-    otp_device = forms.ChoiceField(label="Device")
-    otp_token = OTPCodeField()
+    """A code from any of the user's confirmed devices: the console finds the device that accepts it."""
+
+    otp_token = OTPCodeField(
+        help_text="From your authenticator app, hardware token, YubiKey (touch it) or a single-use backup code."
+    )
 
     def __init__(self, user, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.devices = {d.persistent_id: d for d in devices_for_user(user, confirmed=True)}
-        self.fields["otp_device"].choices = [(pid, d.name) for pid, d in self.devices.items()]
-        if len(self.devices) == 1:
-            self.fields["otp_device"].widget = forms.HiddenInput()
-            self.fields["otp_device"].initial = next(iter(self.devices))
-
-    def selected_device(self):
-        return self.devices.get(self.cleaned_data.get("otp_device"))
+        self.user = user
 
 
 class EnrollmentCodeForm(forms.Form):
@@ -85,9 +88,9 @@ class CountryListField(CommaListField):
 
     def validate(self, value):
         super().validate(value)
-        bad = [code for code in value if len(code) != 2 or not code.isalpha()]
+        bad = [code for code in value if not is_country_code(code.upper())]
         if bad:
-            raise forms.ValidationError(f"Not two-letter country codes: {', '.join(bad)}")
+            raise forms.ValidationError(f"Not ISO 3166-1 alpha-2 country codes: {', '.join(bad)}")
 
 
 def sponsor_choices():
@@ -102,8 +105,8 @@ class NonPersonIdentityForm(forms.Form):
         error_messages={"invalid": "Use 2-64 lower-case letters, digits, '.', '_' or '-', starting with a letter."},
     )
     display_name = forms.CharField(max_length=150)
-    kind = forms.ChoiceField(choices=[c for c in IdentityKind.choices if c[0] != IdentityKind.HUMAN])
-    environment = forms.ChoiceField(choices=Environment.choices)
+    kind = forms.ChoiceField(choices=blank([c for c in IdentityKind.choices if c[0] != IdentityKind.HUMAN]))
+    environment = forms.ChoiceField(choices=blank(Environment.choices))
     sponsor = forms.ModelChoiceField(queryset=sponsor_choices(), help_text="The person answerable for it.")
     sender_comp_ids = CommaListField(
         required=False, label="FIX SenderCompIDs", help_text="Required for algorithms and FIX gateways."
@@ -135,7 +138,7 @@ class IdentityCreateForm(forms.Form):
     )
     full_name = forms.CharField(max_length=150)
     email = forms.EmailField()
-    role = forms.ChoiceField(choices=ROLE_CHOICES)
+    role = forms.ChoiceField(choices=blank(ROLE_CHOICES))
     desk = forms.ModelChoiceField(queryset=Desk.objects.all(), required=False)
     expected_countries = CountryListField(required=False)
     employment_status = forms.ChoiceField(choices=EmploymentStatus.choices, initial=EmploymentStatus.EMPLOYEE)
@@ -253,7 +256,7 @@ class DeviceRegisterForm(forms.Form):
     owner = forms.CharField(
         max_length=150, required=False, label="Owner (username)", help_text="Leave empty to register your own."
     )
-    kind = forms.ChoiceField(choices=DeviceKind.choices)
+    kind = forms.ChoiceField(choices=blank(DeviceKind.choices))
     platform = forms.CharField(max_length=100, help_text="Operating system, e.g. Windows 11 or RHEL 9.")
     serial = forms.CharField(max_length=64, label="Serial / asset tag")
     hostname = forms.CharField(max_length=253, required=False)

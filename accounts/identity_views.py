@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -24,12 +23,14 @@ from accounts.forms import (
     SponsorForm,
     TradingHoursForm,
 )
-from accounts.models import Desk, Identity, IdentityStatus, OathDevice, StaticCodeDevice
+from accounts.models import Desk, Identity, IdentityStatus, OathDevice, RoleGrant, RoleGrantState, StaticCodeDevice
 from accounts.stepup import StepUpRequiredMixin
 from ztconsole.core.action_views import ActionView
+from ztconsole.core.keyset import Keyset, html_page, query_without_cursor
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.permissions import ConsoleView
 from ztconsole.core.roles import (
+    APPROVE_ROLE_GRANTS,
     ISSUE_ENROLLMENT_CODE,
     ISSUE_TEMPORARY_CODES,
     MANAGE_IDENTITIES,
@@ -39,7 +40,7 @@ from ztconsole.core.roles import (
     role_of,
 )
 
-PAGE_SIZE = 50
+LIST_ORDER = Keyset(("display_name", "id"))
 
 
 class IdentityListView(ConsoleView, View):
@@ -48,16 +49,17 @@ class IdentityListView(ConsoleView, View):
     permission_required = VIEW_IDENTITIES
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        filterset = IdentityFilter(request.GET, queryset=Identity.objects.for_list().order_by("display_name", "id"))
+        filterset = IdentityFilter(request.GET, queryset=Identity.objects.for_list())
         queryset = filterset.qs if filterset.is_valid() else Identity.objects.none()
         # No DISTINCT: every filter joins at most one row per identity (a role filter names one group).
-        page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-        query = request.GET.copy()
-        query.pop("page", None)
         return render(
             request,
             "accounts/identity_list.html",
-            {"filter": filterset, "page_obj": page, "query": query.urlencode()},
+            {
+                "filter": filterset,
+                "page_obj": html_page(request, queryset, LIST_ORDER),
+                "query": query_without_cursor(request),
+            },
         )
 
 
@@ -150,6 +152,10 @@ class IdentityDetailView(ConsoleView, StepUpRequiredMixin, View):
             "desk_form": MoveToDeskForm(initial={"desk": identity.desk_id}),
             "hours_form": TradingHoursForm(initial=identity.trading_hours or None),
             "can_manage": request.user.has_perm(MANAGE_IDENTITIES),
+            "pending_grant": RoleGrant.objects.filter(subject=identity.user, state=RoleGrantState.PENDING)
+            .select_related("requested_by")
+            .first(),
+            "can_approve_grants": request.user.has_perm(APPROVE_ROLE_GRANTS),
             "can_suspend": request.user.has_perm(SUSPEND_IDENTITIES),
             "can_issue_code": request.user.has_perm(ISSUE_ENROLLMENT_CODE),
             "can_manage_mfa": request.user.has_perm(MANAGE_MFA),
@@ -171,11 +177,16 @@ class IdentityDetailView(ConsoleView, StepUpRequiredMixin, View):
                 form.add_error("role", "Roles belong to people; non-person identities have none.")
             else:
                 try:
-                    actions.change_role(request.user, identity.user, form.cleaned_data["role"], request=request)
+                    grant = actions.change_role(request.user, identity.user, form.cleaned_data["role"], request=request)
                 except actions.ActionError as exc:
                     form.add_error("role", str(exc))
                 else:
-                    messages.success(request, f"{identity} is now {form.cleaned_data['role']}.")
+                    if grant is None:
+                        messages.success(request, f"{identity} is now {form.cleaned_data['role']}.")
+                    else:
+                        messages.success(
+                            request, f"{grant.role} for {identity} requested: a second privileged person must approve."
+                        )
                     return redirect("accounts:identity_detail", pk=identity.pk)
         return self._render(request, identity, status=400, role_form=form)
 
@@ -290,3 +301,26 @@ class DeskListView(ConsoleView, StepUpRequiredMixin, View):
                 messages.success(request, f"Desk {desk} created.")
                 return redirect("accounts:desk_list")
         return self._render(request, form, status=400)
+
+
+class RoleGrantDecisionView(ConsoleView, StepUpRequiredMixin, ActionView):
+    """POST-only: approve or reject a request for a privileged role (a second privileged person, step-up)."""
+
+    permission_required = APPROVE_ROLE_GRANTS
+    verb = "approve"
+
+    def get_object(self) -> RoleGrant:
+        return get_object_or_404(RoleGrant.objects.select_related("subject__identity"), pk=self.kwargs["pk"])
+
+    def success_url(self) -> str:
+        return reverse("accounts:identity_detail", kwargs={"pk": self.object.subject.identity.pk})
+
+    def act(self) -> str:
+        grant, request = self.object, self.request
+        if self.verb == "approve":
+            actions.approve_role_grant(request.user, grant, request=request)
+            return f"{grant.subject.identity} is now {grant.role}; they must enroll MFA again."
+        form = ReasonForm(request.POST)
+        reason = form.cleaned_data["reason"] if form.is_valid() else ""
+        actions.reject_role_grant(request.user, grant, reason=reason, request=request)
+        return f"The request for {grant.role} was rejected."

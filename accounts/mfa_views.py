@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -35,6 +34,7 @@ from accounts.models import (
 )
 from accounts.stepup import StepUpRequiredMixin
 from ztconsole.core.action_views import ActionView
+from ztconsole.core.keyset import Keyset, html_page, query_without_cursor
 from ztconsole.core.permissions import ConsoleView
 from ztconsole.core.roles import (
     ISSUE_TEMPORARY_CODES,
@@ -174,14 +174,14 @@ class TokenInventoryView(ConsoleView, View):
     permission_required = MANAGE_TOKEN_INVENTORY
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        queryset = HardwareToken.objects.select_related("assigned_to").order_by("serial")
+        queryset = HardwareToken.objects.select_related("assigned_to")
         state = request.GET.get("state", "")
         query = request.GET.get("q", "").strip()
         if state in TokenState.values:
             queryset = queryset.filter(state=state)
         if query:
             queryset = queryset.filter(serial__icontains=query)
-        page = Paginator(queryset, 50).get_page(request.GET.get("page"))
+        page = html_page(request, queryset, Keyset(("serial", "id")))
         by_state = dict(HardwareToken.objects.values_list("state").annotate(n=Count("id")))
         counts = [(label, by_state.get(value, 0)) for value, label in TokenState.choices]
         return render(
@@ -189,6 +189,7 @@ class TokenInventoryView(ConsoleView, View):
             "accounts/token_inventory.html",
             {
                 "page_obj": page,
+                "query": query_without_cursor(request),
                 "states": TokenState.choices,
                 "state": state,
                 "q": query,

@@ -31,6 +31,16 @@ urlpatterns = [
         for verb in ("suspend", "reactivate", "revoke", "sponsor", "desk", "unlock", "hours")
     ],
     path(
+        "role-grants/<int:pk>/approve/",
+        identity_views.RoleGrantDecisionView.as_view(verb="approve"),
+        name="role_grant_approve",
+    ),
+    path(
+        "role-grants/<int:pk>/reject/",
+        identity_views.RoleGrantDecisionView.as_view(verb="reject"),
+        name="role_grant_reject",
+    ),
+    path(
         "identities/<int:pk>/enrollment-code/",
         identity_views.EnrollmentCodeIssueView.as_view(),
         name="enrollment_code_issue",

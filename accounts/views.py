@@ -14,7 +14,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.generic import ListView
 from django_otp import user_has_device
 from django_otp_webauthn.models import WebAuthnCredential
 
@@ -32,8 +31,9 @@ from accounts.forms import (
     YubikeyEnrollForm,
 )
 from accounts.models import ApiToken, OathDevice, StaticCodeDevice, YubikeyDevice
-from accounts.stepup import StepUpRequiredMixin
+from accounts.stepup import StepUpRequiredMixin, pop_pending_post
 from ztconsole.core.action_views import ActionView
+from ztconsole.core.keyset import Keyset, html_page, query_without_cursor
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.permissions import PUBLIC, ConsoleView
 from ztconsole.core.roles import (
@@ -125,10 +125,11 @@ class VerifyView(View):
         form = OTPVerifyForm(request.user, data=request.POST)
         if form.is_valid():
             next_url = request.session.get(NEXT_SESSION_KEY)
-            result = actions.verify_otp(request.user, form.selected_device(), form.cleaned_data["otp_token"], request)
-            if result == actions.OTP_OK:
+            result = actions.verify_otp_any(request.user, form.cleaned_data["otp_token"], request)
+            if result.outcome == actions.OTP_OK:
+                messages.success(request, f"Signed in with {result.device.name}.")
                 return redirect(next_url or "core:dashboard")
-            if result == actions.OTP_THROTTLED:
+            if result.outcome == actions.OTP_THROTTLED:
                 form.add_error("otp_token", "Too many wrong codes: wait a few seconds, then try again.")
             else:
                 form.add_error("otp_token", "That code is not valid (wrong, expired or already used).")
@@ -301,14 +302,36 @@ class StepUpView(ConsoleView, View):
     def post(self, request: HttpRequest) -> HttpResponse:
         form = OTPVerifyForm(request.user, data=request.POST)
         if form.is_valid():
-            result = actions.verify_otp(
-                request.user, form.selected_device(), form.cleaned_data["otp_token"], request, step_up=True
-            )
-            if result == actions.OTP_OK:
-                messages.success(request, "Verified. You can continue.")
-                return HttpResponseRedirect(self._next())
-            form.add_error("otp_token", "That code is not valid (wrong, expired or already used).")
+            result = actions.verify_otp_any(request.user, form.cleaned_data["otp_token"], request, step_up=True)
+            if result.outcome == actions.OTP_OK:
+                return self._continue(request, result.device)
+            if result.outcome == actions.OTP_THROTTLED:
+                form.add_error("otp_token", "Too many wrong codes: wait a few seconds, then try again.")
+            else:
+                form.add_error("otp_token", "That code is not valid (wrong, expired or already used).")
         return render(request, self.template_name, {"form": form, "next": self._next()}, status=400)
+
+    def _continue(self, request: HttpRequest, device) -> HttpResponse:
+        """Complete the change that asked for this code, or go back to where the user was."""
+        pending = pop_pending_post(request)
+        if pending is None:
+            messages.success(request, f"Verified with {device.name}. You can continue.")
+            return HttpResponseRedirect(self._next())
+        if pending["files"]:
+            messages.info(
+                request, f"Verified with {device.name}. Choose the file again and submit: a page cannot resend it."
+            )
+            return HttpResponseRedirect(_safe_next(request, pending.get("return_url")))
+        return render(
+            request,
+            "accounts/step_up_resume.html",
+            {
+                "action": pending["path"],
+                "fields": pending["fields"],
+                "device": device,
+                "return_url": _safe_next(request, pending.get("return_url")),
+            },
+        )
 
 
 class ProfileView(ConsoleView, View):
@@ -337,11 +360,13 @@ class ProfileView(ConsoleView, View):
         )
 
 
-class ApiTokenListView(ConsoleView, ListView):
+class ApiTokenListView(ConsoleView, View):
     permission_required = MANAGE_API_TOKENS
-    template_name = "accounts/token_list.html"
-    paginate_by = 50
-    queryset = ApiToken.objects.select_related("user", "created_by").order_by("-created_at")
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        queryset = ApiToken.objects.select_related("user", "created_by")
+        page = html_page(request, queryset, Keyset(("-created_at", "-id")))
+        return render(request, "accounts/token_list.html", {"page_obj": page, "query": query_without_cursor(request)})
 
 
 class ApiTokenCreateView(ConsoleView, StepUpRequiredMixin, View):

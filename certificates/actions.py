@@ -45,6 +45,7 @@ from certificates.profiles import ensure_default_profiles
 from certificates.tls import DEFAULT_TLS12_CIPHERS, DEFAULT_TLS13_SUITES, TlsProfileError, validate_tls_profile
 from ztconsole.core import audit, hooks
 from ztconsole.core.crypto import encrypt
+from ztconsole.core.pagination import parse_position
 
 ROOT_LIFETIME_DAYS = 20 * 365
 ISSUING_LIFETIME_DAYS = 10 * 365
@@ -242,7 +243,7 @@ def check_key(profile: CertificateProfile, key: pki.KeyInfo) -> None:
 def _foreign_uri_owner(uri: str) -> str | None:
     if uri.startswith(pki.IDENTITY_URI_PREFIX):
         ident = uri.removeprefix(pki.IDENTITY_URI_PREFIX)
-        other = Identity.objects.filter(pk=int(ident)).first() if ident.isdigit() else None
+        other = Identity.objects.filter(pk=pk).first() if (pk := parse_position(ident)) is not None else None
         return str(other) if other else "an unknown identity"
     if uri.startswith(pki.COMP_ID_URI_PREFIX):
         comp_id = uri.removeprefix(pki.COMP_ID_URI_PREFIX)
@@ -421,6 +422,21 @@ def _issued_details(cert: Certificate) -> dict:
     }
 
 
+def check_not_own_identity(actor: Any, identity: Identity) -> None:
+    """Four eyes on certificates: nobody issues, renews or approves one for themselves or an identity they sponsor.
+
+    Those go through a request (``request_certificate``) that another issuer approves.
+    """
+    actor_id = getattr(actor, "pk", None)
+    if actor_id is None:
+        return
+    sponsor_user_id = identity.sponsor.user_id if identity.sponsor_id else None
+    if actor_id in (identity.user_id, sponsor_user_id):
+        raise CertificateError(
+            "you are or sponsor this identity: another issuer must issue its certificates", field="identity"
+        )
+
+
 @transaction.atomic
 def issue_from_csr(
     actor: Any,
@@ -433,6 +449,7 @@ def issue_from_csr(
 ) -> Certificate:
     """Verify the CSR against the profile and the identity, then sign it with the issuing CA."""
     identity = Identity.objects.select_for_update().select_related("user").get(pk=identity.pk)
+    check_not_own_identity(actor, identity)
     checked = check_csr(profile, identity, csr_pem, lifetime_days)
     cert = _sign_and_store(
         actor,
@@ -472,6 +489,7 @@ def renew_certificate(
     if old.status != CertificateStatus.ACTIVE:
         raise CertificateError(f"only an active certificate is renewed; this one is {old.status}", field="status")
     profile, identity = old.profile, old.identity
+    check_not_own_identity(actor, identity)
     if csr_pem:
         checked = check_csr(profile, identity, csr_pem, lifetime_days)
         public_key, sans, days = checked.info.csr.public_key(), checked.sans, checked.lifetime_days

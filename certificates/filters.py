@@ -2,6 +2,7 @@ import django_filters
 from django.db.models import Q
 
 from certificates.models import CertificateStatus
+from ztconsole.core.pagination import parse_position
 
 EXPIRING_CHOICES = [("1", "within 1 day"), ("7", "within 7 days"), ("30", "within 30 days"), ("90", "within 90 days")]
 
@@ -18,8 +19,9 @@ class CertificateFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        if value.isdigit():
-            return queryset.filter(identity_id=int(value))
+        identity_id = parse_position(value)
+        if identity_id is not None:
+            return queryset.filter(identity_id=identity_id)
         return queryset.filter(Q(identity__user__username=value) | Q(identity__display_name__iexact=value))
 
     def by_expiry(self, queryset, name, value):

@@ -3,7 +3,9 @@ from django import forms
 from accounts.models import Identity, IdentityStatus
 from certificates.models import CertificateProfile, RevocationReason
 from certificates.tls import ALLOWED_TLS12_CIPHERS, ALLOWED_TLS13_SUITES
+from ztconsole.core.pagination import parse_position
 
+MAX_CSR_BYTES = 20000
 _PEM_HELP = "Paste the PEM CSR (-----BEGIN CERTIFICATE REQUEST-----) or upload the file. Keep the private key."
 
 
@@ -12,23 +14,27 @@ class CsrField(forms.CharField):
 
 
 class _CsrFormMixin(forms.Form):
-    csr = CsrField(label="CSR (PEM)", required=False, help_text=_PEM_HELP, max_length=20000)
+    csr = CsrField(label="CSR (PEM)", required=False, help_text=_PEM_HELP, max_length=MAX_CSR_BYTES)
     csr_file = forms.FileField(label="or CSR file", required=False)
     lifetime_days = forms.IntegerField(label="Lifetime (days)", required=False, min_value=1, max_value=3650)
 
+    def _read_upload(self, data):
+        """The uploaded CSR replaces the pasted one; over MAX_CSR_BYTES it is refused before it is read."""
+        upload = data.get("csr_file")
+        if upload is None:
+            return
+        if upload.size > MAX_CSR_BYTES:
+            self.add_error("csr_file", "A CSR is a few kilobytes; this file is too large (20 KB at most).")
+            return
+        try:
+            data["csr"] = upload.read(MAX_CSR_BYTES + 1).decode("ascii")
+        except UnicodeDecodeError:
+            self.add_error("csr_file", "The file is not PEM text.")
+
     def clean(self):
         data = super().clean()
-        upload = data.get("csr_file")
-        if upload is not None:
-            if upload.size > 20000:
-                self.add_error("csr_file", "A CSR is a few kilobytes; this file is too large.")
-                return data
-            try:
-                data["csr"] = upload.read().decode("ascii")
-            except UnicodeDecodeError:
-                self.add_error("csr_file", "The file is not PEM text.")
-                return data
-        if not (data.get("csr") or "").strip() and "csr_file" not in self.errors:
+        self._read_upload(data)
+        if not (data.get("csr") or "").strip() and not self.has_error("csr_file"):
             self.add_error("csr", "Paste a PEM CSR or upload one.")
         return data
 
@@ -46,7 +52,9 @@ class IssueForm(_CsrFormMixin):
     def clean_identity(self):
         ref = self.cleaned_data["identity"].strip()
         query = Identity.objects.select_related("user")
-        identity = (query.filter(pk=int(ref)) if ref.isdigit() else query.filter(user__username=ref)).first()
+        identity = (
+            query.filter(pk=pk) if (pk := parse_position(ref)) is not None else query.filter(user__username=ref)
+        ).first()
         if identity is None:
             raise forms.ValidationError(f"No identity {ref!r}.")
         return identity
@@ -74,14 +82,17 @@ class RevokeForm(forms.Form):
 
 
 class RenewForm(_CsrFormMixin):
-    csr = CsrField(label="New CSR (PEM, optional)", required=False, help_text="Leave empty to keep the same key.")
+    csr = CsrField(
+        label="New CSR (PEM, optional)",
+        required=False,
+        help_text="Leave empty to keep the same key.",
+        max_length=MAX_CSR_BYTES,
+    )
     revoke_old = forms.BooleanField(required=False, label="Revoke the old certificate (reason: superseded)")
 
     def clean(self):
-        data = forms.Form.clean(self)
-        upload = data.get("csr_file")
-        if upload is not None:
-            data["csr"] = upload.read().decode("ascii", errors="replace")
+        data = forms.Form.clean(self)  # a new CSR is optional here
+        self._read_upload(data)
         return data
 
 

@@ -186,6 +186,8 @@ class Certificate(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
+            # The list's keyset order (newest first): a page is one index range at any depth.
+            models.Index(fields=["-created_at", "-id"], name="certificate_list_order"),
             models.Index(fields=["status", "not_after"]),
             models.Index(fields=["identity", "status"]),
             models.Index(fields=["issuer", "status"]),

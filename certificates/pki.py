@@ -85,6 +85,9 @@ def parse_csr(data: str | bytes) -> CsrInfo:
     raw = _text(data).strip()
     if b"-----BEGIN CERTIFICATE REQUEST-----" not in raw and b"-----BEGIN NEW CERTIFICATE REQUEST-----" not in raw:
         raise PkiError("not a PEM certificate signing request (expected -----BEGIN CERTIFICATE REQUEST-----)")
+    if raw.count(b"-----BEGIN") != 1 or raw.count(b"-----END") != 1:
+        # The loader would silently use the first of several blocks: exactly one CSR, nothing else.
+        raise PkiError("give exactly one CSR: this text holds several PEM blocks")
     try:
         csr = x509.load_pem_x509_csr(raw)
     except (ValueError, UnsupportedAlgorithm) as exc:

@@ -7,7 +7,6 @@ import base64
 from urllib.parse import unquote
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,6 +21,7 @@ from certificates.forms import IssueForm, RejectForm, RenewForm, RequestForm, Re
 from certificates.models import Certificate, CertificateRequest, RequestStatus
 from certificates.profiles import ensure_default_profiles
 from ztconsole.core.action_views import ActionView
+from ztconsole.core.keyset import Keyset, html_page, query_without_cursor
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.permissions import PUBLIC, ConsoleView
 from ztconsole.core.roles import (
@@ -33,7 +33,7 @@ from ztconsole.core.roles import (
     VIEW_CERTIFICATES,
 )
 
-PAGE_SIZE = 50
+LIST_ORDER = Keyset(("-created_at", "-id"))
 
 
 def _visible(request: HttpRequest):
@@ -51,18 +51,16 @@ class CertificateListView(ConsoleView, View):
 
     def get(self, request: HttpRequest) -> HttpResponse:
         ensure_default_profiles()
-        filterset = CertificateFilter(request.GET, queryset=_visible(request).order_by("-created_at", "-id"))
+        filterset = CertificateFilter(request.GET, queryset=_visible(request))
         queryset = filterset.qs if filterset.is_valid() else Certificate.objects.none()
-        page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-        query = request.GET.copy()
-        query.pop("page", None)
         context = {
             "filter": filterset,
-            "page_obj": page,
-            "query": query.urlencode(),
+            "page_obj": html_page(request, queryset, LIST_ORDER),
+            "query": query_without_cursor(request),
             "can_issue": request.user.has_perm(ISSUE_CERTIFICATES),
             "can_request": request.user.has_perm(REQUEST_CERTIFICATE),
             "crl": actions.current_crl(),
+            "ocsp_url": request.build_absolute_uri(reverse("pki-ocsp")),
         }
         return render(request, "certificates/list.html", context)
 
@@ -93,6 +91,26 @@ class CertificateDetailView(ConsoleView, View):
 
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         return self._render(request, get_object_or_404(_visible(request), pk=pk))
+
+
+class CertificateDownloadView(ConsoleView, View):
+    """The certificate alone, or with its issuing chain (leaf first), as a PEM file to save."""
+
+    permission_required = VIEW_CERTIFICATES
+    full_chain = False
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        cert = get_object_or_404(_visible(request).select_related("issuer__parent"), pk=pk)
+        parts = [cert.pem]
+        if self.full_chain:
+            parts.append(cert.issuer.certificate_pem)
+            if cert.issuer.parent is not None:
+                parts.append(cert.issuer.parent.certificate_pem)
+        body = "".join(part if part.endswith("\n") else part + "\n" for part in parts)
+        name = f"{cert.identity.user.get_username()}-{cert.serial[:16]}{'-fullchain' if self.full_chain else ''}.pem"
+        response = HttpResponse(body, content_type="application/x-pem-file")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
 
 
 class CertificateIssueView(ConsoleView, StepUpRequiredMixin, View):

@@ -20,6 +20,7 @@ from ztconsole.core.roles import (
     VIEW_CERTIFICATES,
     VIEW_CONSOLE,
     VIEW_ENFORCEMENT_POINTS,
+    VIEW_IDENTITIES,
     VIEW_POLICY,
     role_of,
 )
@@ -31,6 +32,9 @@ class DashboardView(ConsoleView, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         user = request.user
         can_audit = user.has_perm(VIEW_AUDIT)
+        if not user.has_perm(VIEW_IDENTITIES):
+            # Someone who does not administer identities (a trader) sees what is theirs, not organisation counts.
+            return render(request, "core/dashboard.html", {"personal": True, "role": role_of(user)})
         head = AuditHead.objects.filter(pk=1).first()
         tiles = {
             "identities": get_user_model().objects.filter(is_active=True).count(),

@@ -7,8 +7,10 @@ scope says when the engine evaluates it, which is what keeps decisions fast:
 * ``session``: ``evaluate(signals) -> condition``, once per distinct (identity, certificate, authentication,
   device, source IP, country) tuple, then cached until the next bundle, so it may read only those request
   fields;
-* ``time``: ``evaluate(identity, epoch_seconds) -> condition``, on every decision, but only for identities for
-  which ``applies(identity)`` is true (the others keep fully cached decisions).
+* ``time``: ``evaluate(identity, epoch_seconds) -> condition``, for identities for which ``applies(identity)``
+  is true. An attribute that also gives ``span(identity, epoch_seconds) -> (condition, start, end)``, with
+  the epoch seconds between which the condition cannot change, lets the engine cache a decision for that long
+  (and is called instead of ``evaluate``); without ``span`` such decisions are evaluated on every call.
 
 Returning ``None`` means no condition holds, hence no contribution.
 """
@@ -44,6 +46,11 @@ class RiskAttribute:
     evaluate: Callable[..., str | None]
     description: str
     applies: Callable[[IdentityRecord], bool] = _always
+    span: Callable[[IdentityRecord, float], tuple[str | None, int, int]] | None = None
+    # Session scope: what ``evaluate`` reads besides the resolved signals (device health, zone, countries), as
+    # "request.<field>" / "identity.<field>". When every session attribute says so, the engine memoises session
+    # risk on those values; one that leaves it None makes the engine evaluate every attribute per session.
+    reads: tuple[str, ...] | None = None
 
 
 ATTRIBUTES: dict[str, RiskAttribute] = {}
@@ -89,6 +96,13 @@ def _trading_hours(identity: IdentityRecord, epoch: float) -> str:
     return "inside" if hours.contains(epoch) else "outside"
 
 
+def _trading_hours_span(identity: IdentityRecord, epoch: float) -> tuple[str, int, int]:
+    hours = identity.trading_hours
+    assert hours is not None  # guarded by applies()
+    inside, start, end = hours.state(epoch)
+    return ("inside" if inside else "outside"), start, end
+
+
 def _has_trading_hours(identity: IdentityRecord) -> bool:
     return identity.trading_hours is not None
 
@@ -101,6 +115,7 @@ register(
         Scope.SESSION,
         _authentication,
         "authentication assurance: hardware token, software token (MFA), or password only",
+        reads=("request.authentication",),
     )
 )
 register(
@@ -110,10 +125,13 @@ register(
         Scope.SESSION,
         _device,
         "device health; a device the bundle does not list is unknown",
+        reads=(),
     )
 )
 register(
-    RiskAttribute("network", ("known", "unknown"), Scope.SESSION, _network, "source IP inside a known network zone")
+    RiskAttribute(
+        "network", ("known", "unknown"), Scope.SESSION, _network, "source IP inside a known network zone", reads=()
+    )
 )
 register(
     RiskAttribute(
@@ -122,6 +140,7 @@ register(
         Scope.SESSION,
         _geography,
         "country (override, else the bundle's CIDR table) against the identity's expected countries",
+        reads=("identity.expected_countries",),
     )
 )
 register(
@@ -132,6 +151,7 @@ register(
         _trading_hours,
         "request time against the identity's trading hours (identities without trading hours: no contribution)",
         applies=_has_trading_hours,
+        span=_trading_hours_span,
     )
 )
 

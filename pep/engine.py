@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import ipaddress
 import time as _time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from operator import attrgetter
+from socket import AF_INET as _AF_INET
+from socket import AF_INET6 as _AF_INET6
+from socket import inet_pton as _inet_pton
 from typing import Any, NamedTuple
 
 from pep.attributes import ATTRIBUTES, RiskAttribute, Scope
@@ -30,6 +34,8 @@ OUTCOMES = (ALLOW, STEP_UP, DENY)
 # attacker-chosen inputs), never evicted entry by entry on the hot path.
 SESSION_CACHE_LIMIT = 262_144
 TARGETS_PER_SESSION_LIMIT = 1024
+# Repeat addresses (one client opening several sessions) skip parsing; a small table, as sessions cache the rest.
+ADDRESS_CACHE_LIMIT = 4096
 
 
 class Contribution(NamedTuple):
@@ -78,39 +84,36 @@ class DecisionRequest(NamedTuple):
         return cls(**fields, authentication=auth, time=when)
 
 
-class Decision:
+class Decision(NamedTuple):
     """The answer, with its explanation. ``contributions`` sum to ``score``; ``matched_rule`` is the access rule
     that granted the target, or None when access was not granted.
 
-    ``reason`` is formatted on first read: most decisions at a gateway are enforced, not explained, and string
-    formatting would otherwise be the most expensive step of a decision.
+    A named tuple because one is built (in C) on every decision that is not cached. ``reason`` is formatted when
+    read, from ``explanation``: most decisions at a gateway are enforced, not explained, and string formatting
+    would otherwise be the most expensive step of a decision. ``valid_from`` / ``valid_until`` (epoch seconds,
+    None when the answer does not depend on the clock) bound the times for which the engine gives the same
+    decision again.
     """
 
-    __slots__ = ("_reason", "bundle_version", "contributions", "matched_rule", "outcome", "score")
+    outcome: str
+    score: int
+    contributions: tuple[Contribution, ...]
+    matched_rule: str | None
+    explanation: str | tuple[Any, ...]
+    bundle_version: int
+    valid_from: float | None = None
+    valid_until: float | None = None
 
-    def __init__(
-        self,
-        outcome: str,
-        score: int,
-        contributions: tuple[Contribution, ...],
-        matched_rule: str | None,
-        reason: str | tuple[Any, ...],
-        bundle_version: int,
-    ) -> None:
-        self.outcome = outcome
-        self.score = score
-        self.contributions = contributions
-        self.matched_rule = matched_rule
-        self._reason = reason
-        self.bundle_version = bundle_version
+    @property
+    def version(self) -> int:
+        """The bundle version that decided (the same as ``bundle_version``)."""
+        return self.bundle_version
 
     @property
     def reason(self) -> str:
         """Why: the granting rule and the band, or why access was refused."""
-        reason = self._reason
-        if isinstance(reason, tuple):
-            reason = self._reason = _explain(self, *reason)
-        return reason
+        explanation = self.explanation
+        return explanation if isinstance(explanation, str) else _explain(self, *explanation)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, as ``python -m pep decide`` prints it."""
@@ -163,45 +166,66 @@ class Grant(NamedTuple):
 
 
 _NOTHING: tuple[int, tuple[Contribution, ...]] = (0, ())
+_NEVER = float("inf")
+_V4_MAPPED = b"\0" * 10 + b"\xff\xff"
+_from_bytes = int.from_bytes
+_new_tuple = tuple.__new__
 
 
-class _Session:
-    """Cached per distinct session tuple: the identity, its session risk, and decisions that ignore the clock."""
-
-    __slots__ = ("contributions", "decisions", "denied", "identity", "score")
-
-    def __init__(self) -> None:
-        self.identity: IdentityRecord | None = None
-        self.score = 0
-        self.contributions: tuple[Contribution, ...] = ()
-        self.denied: Decision | None = None
-        self.decisions: dict[str, dict[str, Decision]] = {}
+def _nothing_read(_: Any) -> None:
+    return None
 
 
-class _PrefixTable:
-    """Longest-prefix match over CIDRs: one dict per prefix length, probed from the longest length down."""
+# A session entry is a tuple, the cheapest object to build on the cold path:
+# (decisions: target -> message type -> Decision, identity, score, contributions) for an admitted session, or
+# (None, the denial, 0, ()) for a session refused before any grant is looked at.
+_Session = tuple[Any, ...]
+_NO_LOCATION: tuple[None, None] = (None, None)
 
-    def __init__(self, entries: list[tuple[str, str]]) -> None:
-        tables: dict[tuple[int, int], dict[int, str]] = {}
-        for cidr, value in entries:
-            net = ipaddress.ip_network(cidr)
-            key = (net.version, net.prefixlen)
-            # The first value wins for a CIDR listed twice (entries arrive sorted, so this is deterministic).
-            tables.setdefault(key, {}).setdefault(
-                int(net.network_address) >> (net.max_prefixlen - net.prefixlen), value
-            )
-        self._by_version: dict[int, list[tuple[int, dict[int, str]]]] = {4: [], 6: []}
-        for (version, prefixlen), table in sorted(tables.items(), key=lambda kv: -kv[0][1]):
-            shift = (32 if version == 4 else 128) - prefixlen
-            self._by_version[version].append((shift, table))
 
-    def lookup(self, version: int, address: int) -> str | None:
-        """The value of the most specific CIDR containing ``address``, or None."""
-        for shift, table in self._by_version[version]:
-            value = table.get(address >> shift)
-            if value is not None:
-                return value
-        return None
+class _AddressTable:
+    """Longest-prefix match of zones and countries together over integer addresses.
+
+    One dict per prefix length (over the union of both tables' lengths), probed from the longest down. Each key
+    holds the answer for both tables, resolved at build time: when the most specific prefix that contains an
+    address is P, the zone (country) of the address is that of P's most specific enclosing zone (country) prefix,
+    since every enclosing prefix of the address encloses P. So one pass answers both, and allocates nothing.
+    """
+
+    def __init__(self, zones: list[tuple[str, str]], countries: list[tuple[str, str]]) -> None:
+        by_net: dict[tuple[int, int, int], list[str | None]] = {}
+        for column, entries in ((0, zones), (1, countries)):
+            for cidr, value in entries:
+                net = ipaddress.ip_network(cidr)
+                key = (net.version, net.prefixlen, int(net.network_address) >> (net.max_prefixlen - net.prefixlen))
+                cell = by_net.setdefault(key, [None, None, False, False])  # type: ignore[list-item]
+                if not cell[column + 2]:  # the first value wins for a CIDR listed twice (entries arrive sorted)
+                    cell[column], cell[column + 2] = value, True  # type: ignore[call-overload]
+        tables: dict[tuple[int, int], dict[int, tuple[str | None, str | None]]] = {}
+        for version, length, prefix in by_net:
+            answer = [None, None]
+            for column in (0, 1):
+                # the most specific prefix of this column enclosing (or equal to) this one
+                for shorter in range(length, -1, -1):
+                    enclosing = by_net.get((version, shorter, prefix >> (length - shorter)))
+                    if enclosing is not None and enclosing[column + 2]:
+                        answer[column] = enclosing[column]
+                        break
+            tables.setdefault((version, length), {})[prefix] = (answer[0], answer[1])
+        self.v4: tuple[tuple[int, dict[int, tuple[str | None, str | None]]], ...] = tuple(
+            (32 - length, table) for (version, length), table in sorted(tables.items(), reverse=True) if version == 4
+        )
+        self.v6: tuple[tuple[int, dict[int, tuple[str | None, str | None]]], ...] = tuple(
+            (128 - length, table) for (version, length), table in sorted(tables.items(), reverse=True) if version == 6
+        )
+
+    def lookup(self, version: int, address: int) -> tuple[str | None, str | None]:
+        """``(zone, country)`` of the most specific prefixes containing ``address`` (None where none does)."""
+        for shift, table in self.v4 if version == 4 else self.v6:
+            found = table.get(address >> shift)
+            if found is not None:
+                return found
+        return _NO_LOCATION
 
 
 def _rule_id(grant: Grant) -> str:
@@ -225,9 +249,12 @@ class Engine:
         self.deny: int = payload["bands"]["deny"]
         self._compile_risk(payload["risk_rules"])
         self._devices: dict[str, str] = {d["id"]: d["health"] for d in payload["devices"]}
-        self._zones = _PrefixTable([(c, z["id"]) for z in payload["network_zones"] for c in z["cidrs"]])
-        self._countries = _PrefixTable([(e["cidr"], e["country"]) for e in payload["ip_countries"]])
+        self._addresses = _AddressTable(
+            [(c, z["id"]) for z in payload["network_zones"] for c in z["cidrs"]],
+            [(e["cidr"], e["country"]) for e in payload["ip_countries"]],
+        )
         self._ip_cache: dict[str, tuple[str | None, str | None] | None] = {}
+        self._session_risk: dict[tuple[Any, ...], tuple[int, tuple[Contribution, ...]]] = {}
         self._identities = self._compile_identities(payload)
         self._sessions: dict[tuple[Any, ...], _Session] = {}
 
@@ -262,6 +289,20 @@ class Engine:
             by_scope[attribute.scope].append((attribute, tables[name]))
         self._identity_attrs = by_scope[Scope.IDENTITY]
         self._session_attrs = by_scope[Scope.SESSION]
+        # When every session attribute declares what it reads besides the resolved signals, session risk is
+        # memoised on those values: a cold decision then builds one small tuple instead of calling each attribute.
+        reads = [attribute.reads for attribute, _ in self._session_attrs]
+        self._memo_reads: tuple[Callable[[Any], Any], Callable[[Any], Any]] | None = None
+        if all(r is not None for r in reads):
+            fields = sorted({f for r in reads for f in r})  # type: ignore[union-attr]
+            on_request = [f.removeprefix("request.") for f in fields if f.startswith("request.")]
+            on_identity = [f.removeprefix("identity.") for f in fields if f.startswith("identity.")]
+            if len(on_request) + len(on_identity) != len(fields):
+                raise ValueError(f"session attributes may read request.* and identity.* fields only: {fields}")
+            self._memo_reads = (
+                attrgetter(*on_request) if on_request else _nothing_read,
+                attrgetter(*on_identity) if on_identity else _nothing_read,
+            )
         self._time_attrs = by_scope[Scope.TIME]
 
     def _compile_identities(self, payload: Mapping[str, Any]) -> dict[str, IdentityRecord]:
@@ -281,178 +322,268 @@ class Engine:
         frozen = {key: {t: tuple(gs) for t, gs in targets.items()} for key, targets in per_subject.items()}
 
         identities: dict[str, IdentityRecord] = {}
-        merged_by_keys: dict[tuple[tuple[str, str], ...], dict[str, tuple[Grant, ...]]] = {}
+        risk_classes: dict[tuple[Contribution, ...], int] = {}
+        shared_time_attrs: dict[tuple[str, ...], tuple[Any, ...]] = {}
+        identity_attrs = self._identity_attrs
+        time_attrs = self._time_attrs
+        no_countries: frozenset[str] = frozenset()
         for item in payload["identities"]:
+            desk, groups, roles = item["desk"], item["groups"], item["roles"]
             record = IdentityRecord(
-                id=item["id"],
-                status=item["status"],
-                privileged=item["privileged"],
-                expected_countries=frozenset(item["expected_countries"]),
-                trading_hours=Window.compile(item["trading_hours"]),
-                desk=item["desk"],
-                groups=tuple(item["groups"]),
-                roles=tuple(item["roles"]),
-                certificates=frozenset(item["certificates"]),
+                item["id"],
+                item["status"],
+                item["privileged"],
+                frozenset(item["expected_countries"]) if item["expected_countries"] else no_countries,
+                Window.compile(item["trading_hours"]),
+                desk,
+                tuple(groups),
+                tuple(roles),
+                frozenset(item["certificates"]) if item["certificates"] else no_countries,
             )
-            keys = [("identity", record.id)]
-            if record.desk is not None:
-                keys.append(("desk", record.desk))
-            keys += [("group", g) for g in record.groups] + [("role", r) for r in record.roles]
-            reachable = tuple(k for k in keys if k in frozen)
-            grants = merged_by_keys.get(reachable)
-            if grants is None:
-                # Identities with the same memberships share one read-only dict: most differ only by desk.
-                grants = dict(frozen[reachable[0]]) if reachable else {}
-                for key in reachable[1:]:
-                    for target, gs in frozen[key].items():
-                        previous = grants.get(target)
-                        grants[target] = gs if previous is None else tuple(sorted(previous + gs, key=_rule_id))
-                merged_by_keys[reachable] = grants
-            record.grants = grants
+            # The grant tables of the identity and of each of its memberships, looked up per target when a decision
+            # needs them: merging them per identity here would copy a few hundred entries for each of 10k identities.
+            tables = [frozen[("identity", record.id)]] if ("identity", record.id) in frozen else []
+            if desk is not None and ("desk", desk) in frozen:
+                tables.append(frozen[("desk", desk)])
+            for group in groups:
+                if ("group", group) in frozen:
+                    tables.append(frozen[("group", group)])
+            for role in roles:
+                if ("role", role) in frozen:
+                    tables.append(frozen[("role", role)])
+            record.grant_tables = tuple(tables)
             score, contributions = 0, ()
-            for attribute, table in self._identity_attrs:
+            for attribute, table in identity_attrs:
                 condition = attribute.evaluate(record)
                 if condition is not None:
-                    s, c = table.get(condition, (0, ()))
+                    s, c = table.get(condition, _NOTHING)
                     score, contributions = score + s, contributions + c
             record.base_score, record.base_contributions = score, contributions
-            record.time_attributes = tuple((a, t) for a, t in self._time_attrs if a.applies(record))
+            record.risk_class = risk_classes.setdefault(contributions, len(risk_classes))
+            if time_attrs:
+                applying = tuple((a, t) for a, t in time_attrs if a.applies(record))
+                record.time_attributes = shared_time_attrs.setdefault(tuple(a.name for a, _ in applying), applying)
             identities[record.id] = record
         return identities
 
     def identity(self, identity_id: str) -> IdentityRecord | None:
-        """The compiled identity (its grants, flags and base risk), for the simulator and tooling."""
+        """The compiled identity (its grant tables, flags and base risk), for the simulator and tooling."""
         return self._identities.get(identity_id)
+
+    @staticmethod
+    def grants(identity: IdentityRecord, target: str) -> tuple[Grant, ...]:
+        """The grants of ``target`` reachable from the identity and its memberships, in rule-id order."""
+        found: tuple[Grant, ...] = ()
+        merges = 0
+        for table in identity.grant_tables:
+            grants = table.get(target)
+            if grants is not None:
+                found += grants
+                merges += 1
+        return tuple(sorted(found, key=_rule_id)) if merges > 1 else found
+
+    def targets(self, identity: IdentityRecord) -> set[str]:
+        """Every target some access rule grants the identity something on (whatever the time)."""
+        return {target for table in identity.grant_tables for target in table}
 
     # -- lookups --------------------------------------------------------------------------------------------------
 
     def locate(self, source_ip: str | None) -> tuple[str | None, str | None] | None:
         """``(network zone, country)`` of an address from the bundle's tables; None if it is not an IP address."""
         if source_ip is None:
-            return (None, None)
+            return _NO_LOCATION
         found = self._ip_cache.get(source_ip, False)
-        if found is not False:
-            return found  # type: ignore[return-value]
-        try:
-            address = ipaddress.ip_address(source_ip)
-        except ValueError:
-            found = None
-        else:
-            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-                address = address.ipv4_mapped  # ::ffff:a.b.c.d from dual-stack sockets is the IPv4 peer
-            value = int(address)
-            found = (self._zones.lookup(address.version, value), self._countries.lookup(address.version, value))
-        if len(self._ip_cache) > SESSION_CACHE_LIMIT:
-            self._ip_cache.clear()
-        self._ip_cache[source_ip] = found
+        return self._resolve(source_ip) if found is False else found  # type: ignore[return-value]
+
+    def _resolve(self, source_ip: Any) -> tuple[str | None, str | None] | None:
+        # locate() on a cache miss: parse, one longest-prefix pass, remember.
+        found = None
+        if isinstance(source_ip, str):
+            try:
+                if ":" not in source_ip:
+                    tables, address = self._addresses.v4, _from_bytes(_inet_pton(_AF_INET, source_ip), "big")
+                else:
+                    packed = _inet_pton(_AF_INET6, source_ip.partition("%")[0])  # a zone index names a link
+                    if packed[:12] == _V4_MAPPED:  # ::ffff:a.b.c.d from a dual-stack socket is the IPv4 peer
+                        tables, address = self._addresses.v4, _from_bytes(packed[12:], "big")
+                    else:
+                        tables, address = self._addresses.v6, _from_bytes(packed, "big")
+            except (OSError, ValueError):
+                pass
+            else:
+                found = _NO_LOCATION
+                for shift, table in tables:
+                    hit = table.get(address >> shift)
+                    if hit is not None:
+                        found = hit
+                        break
+        cache = self._ip_cache
+        if len(cache) >= ADDRESS_CACHE_LIMIT:
+            cache.clear()
+        cache[source_ip] = found
         return found
 
     def _deny(self, reason: str) -> Decision:
         return Decision(DENY, 0, (), None, reason, self.version)
 
     def _open_session(self, key: tuple[Any, ...], request: Any) -> _Session:
-        session = _Session()
         identity = self._identities.get(request.identity)
         if identity is None:
-            session.denied = self._deny(f"unknown identity {request.identity!r}")
+            session = (None, self._deny(f"unknown identity {request.identity!r}"), 0, ())
         elif identity.status != "active":
-            session.denied = self._deny(f"identity {identity.id!r} is {identity.status}")
+            session = (None, self._deny(f"identity {identity.id!r} is {identity.status}"), 0, ())
         elif identity.certificates and (request.certificate_fingerprint or "").lower() not in identity.certificates:
-            session.denied = self._deny(f"certificate is not bound to identity {identity.id!r}")
+            session = (None, self._deny(f"certificate is not bound to identity {identity.id!r}"), 0, ())
         else:
-            located = self.locate(request.source_ip)
+            source_ip = request.source_ip
+            located = self._ip_cache.get(source_ip, False) if source_ip is not None else _NO_LOCATION
+            if located is False:
+                located = self._resolve(source_ip)
             if located is None:
-                session.denied = self._deny(f"source IP {request.source_ip!r} is not an IP address")
+                session = (None, self._deny(f"source IP {request.source_ip!r} is not an IP address"), 0, ())
             else:
                 zone, ip_country = located
-                signals = Signals(
-                    identity=identity,
-                    request=request,
-                    device_health=self._devices.get(request.device, "unknown") if request.device else "unknown",
-                    zone=zone,
-                    ip_country=ip_country,
-                    country=request.country.upper() if request.country else ip_country,
-                )
-                score, contributions = identity.base_score, identity.base_contributions
-                for attribute, table in self._session_attrs:
-                    condition = attribute.evaluate(signals)
-                    if condition is not None:
-                        s, c = table.get(condition, (0, ()))
-                        score, contributions = score + s, contributions + c
-                session.identity, session.score, session.contributions = identity, score, contributions
-        if len(self._sessions) > SESSION_CACHE_LIMIT:
-            self._sessions.clear()
-        self._sessions[key] = session
+                device = request.device
+                country = request.country
+                health = self._devices.get(device, "unknown") if device else "unknown"
+                country = country.upper() if country else ip_country
+                memo = self._memo_reads
+                if memo is not None:
+                    memo_key = (
+                        identity.risk_class,
+                        health,
+                        zone,
+                        ip_country,
+                        country,
+                        memo[0](request),
+                        memo[1](identity),
+                    )
+                    risk = self._session_risk.get(memo_key)
+                    if risk is None:
+                        signals = _new_tuple(Signals, (identity, request, health, zone, ip_country, country))
+                        risk = self._session_risk_for(identity, memo_key, signals)
+                else:
+                    signals = _new_tuple(Signals, (identity, request, health, zone, ip_country, country))
+                    risk = self._session_risk_for(identity, None, signals)
+                session = ({}, identity, *risk)
+        sessions = self._sessions
+        if len(sessions) >= SESSION_CACHE_LIMIT:
+            sessions.clear()
+        sessions[key] = session
         return session
+
+    def _session_risk_for(
+        self, identity: IdentityRecord, memo_key: tuple[Any, ...] | None, signals: Signals
+    ) -> tuple[int, tuple[Contribution, ...]]:
+        # Memoised per (identity risk class, everything the session attributes read): a few thousand
+        # combinations, each summed and its explanation tuple built once per bundle.
+        score, contributions = identity.base_score, identity.base_contributions
+        for attribute, table in self._session_attrs:
+            condition = attribute.evaluate(signals)
+            if condition is not None:
+                s, c = table.get(condition, _NOTHING)
+                score, contributions = score + s, contributions + c
+        risk = (score, contributions)
+        if memo_key is not None:
+            if len(self._session_risk) >= SESSION_CACHE_LIMIT:
+                self._session_risk.clear()
+            self._session_risk[memo_key] = risk
+        return risk
 
     # -- deciding -------------------------------------------------------------------------------------------------
 
     def decide(self, request: Any) -> Decision:
         """Decide one request (a :class:`DecisionRequest` or anything with the same attributes)."""
-        session = self._sessions.get(
-            (
-                request.identity,
-                request.certificate_fingerprint,
-                request.authentication,
-                request.device,
-                request.source_ip,
-                request.country,
-            )
+        key = (
+            request.identity,
+            request.certificate_fingerprint,
+            request.authentication,
+            request.device,
+            request.source_ip,
+            request.country,
         )
+        session = self._sessions.get(key)
         if session is None:
-            session = self._open_session(
-                (
-                    request.identity,
-                    request.certificate_fingerprint,
-                    request.authentication,
-                    request.device,
-                    request.source_ip,
-                    request.country,
-                ),
-                request,
-            )
-        if session.denied is not None:
-            return session.denied
-        by_type = session.decisions.get(request.target)
+            session = self._open_session(key, request)
+            return session[1] if session[0] is None else self._decide(session, request)
+        decisions = session[0]
+        if decisions is None:
+            return session[1]
+        by_type = decisions.get(request.target)
         if by_type is not None:
             decision = by_type.get(request.message_type)
             if decision is not None:
-                return decision
+                if decision.valid_until is None:
+                    return decision
+                now = request.time
+                if now is None:
+                    now = _time.time()
+                if decision.valid_from <= now < decision.valid_until:
+                    return decision
         return self._decide(session, request)
 
     def _decide(self, session: _Session, request: Any) -> Decision:
-        identity = session.identity
-        assert identity is not None
-        score, contributions = session.score, session.contributions
+        decisions, identity, score, contributions = session
         now = request.time
+        valid_from: float | None = None
+        valid_until: float | None = None
         time_attrs = identity.time_attributes
         if time_attrs:
             if now is None:
                 now = _time.time()
+            valid_from, valid_until = -_NEVER, _NEVER
             for attribute, table in time_attrs:
-                condition = attribute.evaluate(identity, now)
+                if attribute.span is None:
+                    condition = attribute.evaluate(identity, now)
+                    valid_from = valid_until = now  # no span: an empty validity, never reused
+                else:
+                    condition, lo, hi = attribute.span(identity, now)
+                    if lo > valid_from:
+                        valid_from = lo
+                    if hi < valid_until:
+                        valid_until = hi
                 if condition is not None:
                     s, c = table.get(condition, _NOTHING)
                     score, contributions = score + s, contributions + c
         target = request.target
         message_type = request.message_type
-        grants = identity.grants.get(target, ())
         matched: str | None = None
         refusals: tuple[str, ...] = ()
-        cacheable = not time_attrs
+        grant_tables = identity.grant_tables
+        if len(grant_tables) == 1:
+            grants = grant_tables[0].get(target, ())
+        else:
+            grants = ()
+            merges = 0
+            for table in grant_tables:
+                found = table.get(target)
+                if found is not None:
+                    grants += found
+                    merges += 1
+            if merges > 1:
+                grants = tuple(sorted(grants, key=_rule_id))
         for grant in grants:
             if grant.message_types is not None and message_type not in grant.message_types:
                 continue
-            if grant.expires_at is not None or grant.window is not None:
-                cacheable = False
+            expires_at, window = grant.expires_at, grant.window
+            if expires_at is not None or window is not None:
                 if now is None:
                     now = _time.time()
-                if grant.expires_at is not None and now >= grant.expires_at:
-                    refusals += (f"access rule {grant.rule_id} has expired",)
-                    continue
-                if grant.window is not None and not grant.window.contains(now):
-                    refusals += (f"outside the window of access rule {grant.rule_id}",)
-                    continue
+                if valid_from is None:
+                    valid_from, valid_until = -_NEVER, _NEVER
+                if expires_at is not None:
+                    if now >= expires_at:
+                        valid_from = max(valid_from, expires_at)
+                        refusals += (f"access rule {grant.rule_id} has expired",)
+                        continue
+                    valid_until = min(valid_until, expires_at)
+                if window is not None:
+                    inside, lo, hi = window.state(now)
+                    valid_from, valid_until = max(valid_from, lo), min(valid_until, hi)
+                    if not inside:
+                        refusals += (f"outside the window of access rule {grant.rule_id}",)
+                        continue
+            # A match ends the scan: later grants cannot change the answer while this one holds.
             matched = grant.rule_id
             break
         if matched is None:
@@ -460,12 +591,14 @@ class Engine:
         else:
             outcome = DENY if score >= self.deny else STEP_UP if score >= self.step_up else ALLOW
         explain = (identity.id, target, message_type, self.step_up, self.deny, refusals)
-        decision = Decision(outcome, score, contributions, matched, explain, self.version)
-        if cacheable:
-            # Every grant looked at was clock-free (a match stops the scan, so later grants cannot change it).
-            decisions = session.decisions
-            if target in decisions or len(decisions) < TARGETS_PER_SESSION_LIMIT:
-                decisions.setdefault(target, {})[message_type] = decision
+        decision = _new_tuple(
+            Decision, (outcome, score, contributions, matched, explain, self.version, valid_from, valid_until)
+        )
+        by_type = decisions.get(target)
+        if by_type is not None:
+            by_type[message_type] = decision
+        elif len(decisions) < TARGETS_PER_SESSION_LIMIT:
+            decisions[target] = {message_type: decision}
         return decision
 
     def band(self, score: int) -> str:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import zoneinfo
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 MINUTES_PER_WEEK = 7 * 24 * 60
 # 1970-01-01 was a Thursday: day 3 when Monday is day 0.
@@ -33,18 +34,46 @@ def _minutes(hhmm: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
+_compiled_windows: dict[tuple[Any, ...], Window] = {}
+
+
 @dataclass(frozen=True, slots=True)
 class Window:
-    """A weekly window in a time zone (trading hours, or an access rule's window), as minute-of-week intervals."""
+    """A weekly window in a time zone (trading hours, or an access rule's window), as minute-of-week intervals.
+
+    ``minutes`` holds one byte per minute of the week (1 = inside), so that ``contains`` is one index.
+    """
 
     timezone: str
     intervals: tuple[tuple[int, int], ...]
+    minutes: bytes = field(default=b"", compare=False, repr=False)
+    # the minutes of the week at which the answer changes, with 0 and the week's end: runs for ``state``
+    bounds: tuple[int, ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        minutes = bytearray(MINUTES_PER_WEEK)
+        for lo, hi in self.intervals:
+            minutes[lo:hi] = b"\x01" * (hi - lo)
+        bounds = {0, MINUTES_PER_WEEK}
+        for lo, hi in self.intervals:
+            for edge in (lo, hi):
+                if 0 < edge < MINUTES_PER_WEEK and minutes[edge - 1] != minutes[edge]:
+                    bounds.add(edge)
+        object.__setattr__(self, "minutes", bytes(minutes))
+        object.__setattr__(self, "bounds", tuple(sorted(bounds)))
 
     @classmethod
     def compile(cls, spec: dict[str, Any] | None) -> Window | None:
-        """Build from the bundle form; an end at or before the start means the window runs past midnight."""
+        """Build from the bundle form; an end at or before the start means the window runs past midnight.
+
+        Equal specs give the same (immutable) object: thousands of identities share a handful of windows.
+        """
         if spec is None:
             return None
+        key = (spec["timezone"], tuple(spec["days"]), spec["start"], spec["end"])
+        window = _compiled_windows.get(key)
+        if window is not None:
+            return window
         start, end = _minutes(spec["start"]), _minutes(spec["end"])
         length = end - start if end > start else end + 1440 - start
         intervals: list[tuple[int, int]] = []
@@ -55,7 +84,11 @@ class Window:
                 intervals.append((lo, hi))
             else:  # Sunday evening into Monday morning wraps around the week
                 intervals.extend([(lo, MINUTES_PER_WEEK), (0, hi - MINUTES_PER_WEEK)])
-        return cls(spec["timezone"], tuple(sorted(intervals)))
+        window = cls(spec["timezone"], tuple(sorted(intervals)))
+        if len(_compiled_windows) > 4096:
+            _compiled_windows.clear()
+        _compiled_windows[key] = window
+        return window
 
     def minute_of_week(self, epoch: float) -> int:
         """Local minute of the week (Monday 00:00 = 0) at ``epoch``."""
@@ -66,12 +99,32 @@ class Window:
 
     def contains(self, epoch: float) -> bool:
         """Whether ``epoch`` (seconds since 1970, UTC) falls inside the window."""
-        minute = self.minute_of_week(epoch)
-        # A plain loop: any() over a generator costs more than the check itself on the decision path.
-        for lo, hi in self.intervals:  # noqa: SIM110
-            if lo <= minute < hi:
-                return True
-        return False
+        return self.minutes[self.minute_of_week(epoch)] == 1
+
+    def span(self, epoch: float) -> tuple[int, int]:
+        """``[start, end)`` in epoch seconds around ``epoch`` during which ``contains`` keeps its answer."""
+        _, start, end = self.state(epoch)
+        return start, end
+
+    def state(self, epoch: float) -> tuple[bool, int, int]:
+        """``(contains(epoch), start, end)``: the answer and the epoch seconds ``[start, end)`` it holds for.
+
+        Conservative (the true run may be longer): cut at the week's edges, and for zones other than UTC at the
+        quarter hour, the granularity at which UTC offsets are looked up.
+        """
+        second = int(epoch)
+        utc = self.timezone == "UTC"
+        offset = 0 if utc else _utc_offset_minutes(self.timezone, epoch)
+        local = second // 60 + _EPOCH_MINUTE_OF_WEEK + offset
+        minute = local % MINUTES_PER_WEEK
+        bounds = self.bounds
+        at = bisect_right(bounds, minute)
+        base = (local - minute - _EPOCH_MINUTE_OF_WEEK - offset) * 60  # epoch second of the local Monday 00:00
+        start, end = base + bounds[at - 1] * 60, base + bounds[at] * 60
+        if not utc:
+            quarter = second - second % 900
+            start, end = max(start, quarter), min(end, quarter + 900)
+        return self.minutes[minute] == 1, start, end
 
 
 @dataclass(slots=True)
@@ -87,18 +140,20 @@ class IdentityRecord:
     groups: tuple[str, ...]
     roles: tuple[str, ...]
     certificates: frozenset[str]
-    # target id -> grants; filled by the engine
-    grants: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    # target id -> grants, one table for the identity itself and one per membership that has grants; shared
+    # between identities and merged per target when a decision needs it (Engine.grants)
+    grant_tables: tuple[dict[str, tuple[Any, ...]], ...] = ()
     # identity-scoped risk, folded in at load time: (score, contributions)
     base_score: int = 0
     base_contributions: tuple[Any, ...] = ()
     # the time-scoped attributes that apply to this identity, with their risk tables; when empty, decisions
     # for the identity do not depend on the clock and the engine caches them
     time_attributes: tuple[Any, ...] = ()
+    # identities with the same identity-scoped contributions share a class: session risk is memoised per class
+    risk_class: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Signals:
+class Signals(NamedTuple):
     """What session-scoped attributes see: the request and everything resolved from it once per session."""
 
     identity: IdentityRecord

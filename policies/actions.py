@@ -48,13 +48,14 @@ from policies.models import (
     SubjectKind,
 )
 from ztconsole.core import audit, validators
+from ztconsole.core.countries import is_country_code
 from ztconsole.core.crypto import encrypt
 from ztconsole.core.errors import ActionError
+from ztconsole.core.models import AuditEvent
 from ztconsole.core.roles import APPROVE_PUBLICATION, ROLES
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _MSG_TYPE = re.compile(r"^(\*|[0-9A-Za-z]{1,4})$")
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
 _ADDRESS = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}$")
 
 
@@ -87,7 +88,7 @@ def _cidr(value: str, field: str) -> str:
 
 def _country(value: str, field: str = "country") -> str:
     value = (value or "").strip().upper()
-    if not _COUNTRY.match(value):
+    if not is_country_code(value):
         raise PolicyError(f"{value!r} is not an ISO 3166 alpha-2 country code", field=field)
     return value
 
@@ -617,6 +618,43 @@ def rollback_to(actor: Any, *, environment: str, version: int, request=None) -> 
     return _create_version(actor, environment, payload_of, rollback_of=version, request=request)
 
 
+_DRAFT_KINDS = ("segment", "flow", "access_rule", "risk_rule", "zone", "country_range", "test_case")
+DRAFT_EDIT_ACTIONS = (
+    *(f"policy.{kind}_{verb}" for kind in _DRAFT_KINDS for verb in ("create", "update", "delete")),
+    "policy.bands_update",
+)
+
+
+def _edited_the_draft(actor: Any, publication: PolicyVersion) -> bool:
+    """Did ``actor`` change this environment's draft after the previous approved version was compiled?
+
+    Those changes are what ``publication`` publishes: their author is a maker too, not a checker. The
+    window is bounded by audit sequence numbers (the requests' own events), not by clock times.
+    """
+    requests = AuditEvent.objects.filter(
+        action__in=("policy.publish_request", "policy.rollback_request"),
+        details__environment=publication.environment,
+    )
+    upper = requests.filter(details__version=publication.version).values_list("seq", flat=True).first()
+    previous = (
+        PolicyVersion.objects.filter(
+            environment=publication.environment, state=PublicationState.APPROVED, version__lt=publication.version
+        )
+        .order_by("-version")
+        .first()
+    )
+    lower = requests.filter(details__version=previous.version).values_list("seq", flat=True).first() if previous else 0
+    edits = AuditEvent.objects.filter(
+        action__in=DRAFT_EDIT_ACTIONS,
+        actor_id=actor.pk,
+        details__environment=publication.environment,
+        seq__gt=lower or 0,
+    )
+    if upper is not None:
+        edits = edits.filter(seq__lt=upper)
+    return edits.exists()
+
+
 def _lock_pending(publication: PolicyVersion) -> PolicyVersion:
     locked = PolicyVersion.objects.select_for_update().get(pk=publication.pk)
     if locked.state != PublicationState.PENDING:
@@ -634,6 +672,10 @@ def approve_publication(actor: Any, publication: PolicyVersion, *, request=None)
     locked = _lock_pending(publication)
     if locked.author_id is not None and locked.author_id == actor.pk:
         raise PolicyError("you requested this publication: a second person must approve it", field=None)
+    if locked.rollback_of is None and _edited_the_draft(actor, locked):
+        raise PolicyError(
+            "you edited the draft this version publishes: someone who did not must approve it", field=None
+        )
     now = timezone.now()
     locked.state, locked.approver, locked.approved_at, locked.decided_at = PublicationState.APPROVED, actor, now, now
     locked.save(update_fields=["state", "approver", "approved_at", "decided_at"])

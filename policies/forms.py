@@ -9,6 +9,7 @@ from django import forms
 from accounts.models import Desk, DeviceRegistration, Environment, Identity
 from pep.attributes import ATTRIBUTES
 from policies.models import FlowProtocol, Segment, SegmentResource, SubjectKind
+from ztconsole.core.countries import is_country_code
 from ztconsole.core.roles import ROLES
 
 DAYS = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
@@ -51,7 +52,7 @@ class SegmentForm(forms.Form):
 class FlowForm(forms.Form):
     source = forms.ModelChoiceField(queryset=Segment.objects.all())
     destination = forms.ModelChoiceField(queryset=Segment.objects.all())
-    protocol = forms.ChoiceField(choices=FlowProtocol.choices)
+    protocol = forms.ChoiceField(choices=[("", "— choose —"), *FlowProtocol.choices])
     port = forms.IntegerField(min_value=1, max_value=65535)
 
 
@@ -75,7 +76,7 @@ class CountryRangeForm(forms.Form):
 class AccessRuleForm(forms.Form):
     environment = EnvironmentField()
     name = forms.CharField(max_length=64, help_text="e.g. fx-desk-rfq")
-    subject_kind = forms.ChoiceField(choices=SubjectKind.choices, label="Subject")
+    subject_kind = forms.ChoiceField(choices=[("", "— choose —"), *SubjectKind.choices], label="Subject")
     subject_identity = forms.ModelChoiceField(
         queryset=Identity.objects.select_related("user").order_by("user__username"), required=False, label="Identity"
     )
@@ -120,8 +121,17 @@ def access_rule_data(data: dict) -> dict:
 class RiskRuleForm(forms.Form):
     environment = EnvironmentField()
     name = forms.CharField(max_length=64, help_text="e.g. device-noncompliant")
-    attribute = forms.CharField(max_length=32, help_text="one of " + ", ".join(sorted(ATTRIBUTES)))
-    condition = forms.CharField(max_length=32)
+    attribute = forms.ChoiceField(
+        choices=lambda: [("", "— choose —"), *[(a.name, f"{a.name}: {a.description}") for a in ATTRIBUTES.values()]],
+        help_text="A risk signal the engine evaluates (pep/attributes.py).",
+        widget=forms.Select(attrs={"data-condition-source": ""}),
+    )
+    condition = forms.ChoiceField(
+        # Grouped by attribute; the page shows only the chosen attribute's group (static/js/console.js).
+        choices=lambda: [("", "— choose —"), *[(a.name, [(c, c) for c in a.conditions]) for a in ATTRIBUTES.values()]],
+        help_text="The value of that signal that adds the score.",
+        widget=forms.Select(attrs={"data-condition-target": ""}),
+    )
     score = forms.IntegerField(help_text="-100 to 100")
     enabled = forms.BooleanField(required=False, initial=True)
 
@@ -139,7 +149,7 @@ class TestCaseForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text='A decision request as JSON, e.g. {"identity": "tina", "target": "rfq-gateway", "message_type": "R"}',
     )
-    expected_outcome = forms.ChoiceField(choices=OUTCOMES)
+    expected_outcome = forms.ChoiceField(choices=[("", "— choose —"), *OUTCOMES])
 
     def clean_request(self) -> dict:
         try:
@@ -187,7 +197,7 @@ class SimulatorForm(forms.Form):
 
     def clean_country(self) -> str:
         value = self.cleaned_data["country"].strip().upper()
-        if value and (len(value) != 2 or not value.isalpha()):
+        if value and not is_country_code(value):
             raise forms.ValidationError("an ISO 3166 alpha-2 code, e.g. GB")
         return value
 

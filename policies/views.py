@@ -396,7 +396,12 @@ class PublishView(_PublicationVerbView):
 
     def act(self) -> str:
         request = self.request
-        self.object = pv = actions.request_publication(request.user, environment=_environment(request), request=request)
+        form = forms.PublishForm(request.POST)
+        if not form.is_valid():
+            # No default: a state-changing request names its environment.
+            raise actions.PolicyError("Choose the environment to publish.")
+        environment = form.cleaned_data["environment"]
+        self.object = pv = actions.request_publication(request.user, environment=environment, request=request)
         return f"Version {pv.version} compiled and signed; a second officer must approve it."
 
 

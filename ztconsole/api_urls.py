@@ -1,8 +1,14 @@
+from django.middleware.csrf import get_token
+from django.shortcuts import render
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.renderers import JSONRenderer, TemplateHTMLRenderer
 from rest_framework.routers import SimpleRouter
+from rest_framework.views import APIView
 
 from accounts.api.devices import DevicePostureView, DeviceViewSet
+from accounts.api.grants import RoleGrantViewSet
 from accounts.api.identities import IdentityViewSet
 from accounts.api.views import ApiTokenViewSet, MeView
 from certificates.api.views import CertificateViewSet, TlsProfileApiView
@@ -26,13 +32,24 @@ class SchemaView(SpectacularAPIView):
     required_permission = VIEW_API_DOCS
 
 
-class SwaggerView(SpectacularSwaggerSplitView):
+class SwaggerView(APIView):
+    """Swagger UI inside the console's frame: our static files only (the sidecar's copy), no inline script."""
+
     required_permission = VIEW_API_DOCS
+    renderer_classes = [TemplateHTMLRenderer, JSONRenderer]  # HTML page; refusals answer in the asked format
+
+    @extend_schema(exclude=True)
+    def get(self, request):
+        from django.urls import reverse
+
+        context = {"schema_url": reverse("api-schema"), "csrf_token": get_token(request._request)}
+        return render(request._request, "core/api_docs.html", context)
 
 
 router = SimpleRouter()
 router.register("tokens", ApiTokenViewSet, basename="api-token")
 router.register("identities", IdentityViewSet, basename="api-identity")
+router.register("role-grants", RoleGrantViewSet, basename="api-role-grant")
 router.register("devices", DeviceViewSet, basename="api-device")
 router.register("certificates", CertificateViewSet, basename="api-certificate")
 router.register("policy/segments", SegmentViewSet, basename="api-policy-segment")
@@ -52,7 +69,7 @@ urlpatterns = [
     path("policy/bands/", BandsApiView.as_view(), name="api-policy-bands"),
     path("enforcement/bundle", EnforcementBundleView.as_view(), name="api-enforcement-bundle"),
     path("schema/", SchemaView.as_view(), name="api-schema"),
-    path("docs/", SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", SwaggerView.as_view(), name="api-docs"),
     # Agents post with or without the trailing slash; both reach the same view.
     re_path(r"^devices/(?P<pk>[0-9]+)/posture/?$", DevicePostureView.as_view(), name="api-device-posture"),
     *router.urls,

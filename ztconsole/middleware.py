@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Callable
@@ -9,11 +10,14 @@ from collections.abc import Callable
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
 from django_otp.middleware import OTPMiddleware
 
+from ztconsole.core.crypto import SecretDecryptionError
 from ztconsole.logging import request_id_var
+
+logger = logging.getLogger(__name__)
 
 
 def session_meets_requirement(user) -> bool:
@@ -26,7 +30,8 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 # Paths served without an OTP-verified session. Everything under /api/ answers for itself: DRF only
 # authenticates API tokens and OTP-verified sessions, and replies 401/403 in JSON.
-_OPEN_PREFIXES = ("/healthz", "/static/", "/pki/", "/api/", "/accounts/webauthn/")
+_OPEN_PREFIXES = ("/static/", "/pki/", "/api/", "/accounts/webauthn/")
+_OPEN_PATHS = frozenset({"/healthz"})  # exactly: /healthz/details is for signed-in operators
 _PASSWORD_STEP_PATHS = ("accounts:login", "accounts:verify", "accounts:enroll", "accounts:logout")
 # Reachable by a verified user whose device is weaker than their role requires: enough to enroll a stronger one.
 _UPGRADE_PATHS = (
@@ -101,7 +106,7 @@ class OTPRequiredMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         path = request.path_info
-        if path.startswith(_OPEN_PREFIXES) or path in self._password_step_paths():
+        if path.startswith(_OPEN_PREFIXES) or path in _OPEN_PATHS or path in self._password_step_paths():
             return self.get_response(request)
         user = request.user
         if user.is_authenticated and user.is_verified():
@@ -114,3 +119,25 @@ class OTPRequiredMiddleware:
         if not user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         return redirect("accounts:verify")
+
+
+class SecretUnavailableMiddleware:
+    """A stored secret that the configured key ring cannot open is an operator's problem, not a 500.
+
+    The page (or JSON body) names the missing key id and where keys are configured; nothing secret is shown.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, SecretDecryptionError):
+            return None
+        logger.error("secret cannot be decrypted: key id %s: %s", exception.key_id, exception)
+        body = {"detail": exception.explanation, "code": "secret_unavailable", "key_id": exception.key_id}
+        if request.path_info.startswith("/api/") or request.headers.get("Accept", "").startswith("application/json"):
+            return JsonResponse(body, status=503)
+        return render(request, "secret_unavailable.html", {"error": exception}, status=503)

@@ -8,6 +8,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from ztconsole.auditverify import KeyFormatError, load_private_key
 from ztconsole.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -31,6 +32,34 @@ if DEBUG:
     ZT_SECRETS_KEYS = env_str("ZT_SECRETS_KEYS", "dev:" + "ZGV2LW9ubHktaW5zZWN1cmUtc2VjcmV0cy1rZXktMzI=")
 else:
     ZT_SECRETS_KEYS = env_str("ZT_SECRETS_KEYS")
+
+# The audit chain's checkpoint key (Ed25519, never stored in the database): PEM or base64 of the 32-byte
+# private key; best given as ZT_AUDIT_SIGNING_KEY_FILE (docs/audit.md).
+if DEBUG:
+    ZT_AUDIT_SIGNING_KEY = env_str("ZT_AUDIT_SIGNING_KEY", "ZGV2LW9ubHktYXVkaXQtY2hlY2twb2ludC1rZXktMzI=")
+else:
+    ZT_AUDIT_SIGNING_KEY = env_str("ZT_AUDIT_SIGNING_KEY")
+try:
+    _audit_public_key = load_private_key(ZT_AUDIT_SIGNING_KEY).public_key()
+except KeyFormatError as exc:
+    raise ImproperlyConfigured(f"ZT_AUDIT_SIGNING_KEY is not an Ed25519 private key: {exc}") from None
+# Previous checkpoint public keys (PEM file) still trusted by verify_audit after a key rotation.
+ZT_AUDIT_PUBLIC_KEYS_FILE = env_str("ZT_AUDIT_PUBLIC_KEYS_FILE", "")
+
+# The export signing key (Ed25519): signs the manifest of every audit export (docs/compliance.md). Same forms as
+# the checkpoint key; best given as ZT_EXPORT_SIGNING_KEY_FILE. Retired export public keys (PEM file) are served
+# beside the current one so examiners can still verify older exports after a rotation.
+if DEBUG:
+    ZT_EXPORT_SIGNING_KEY = env_str("ZT_EXPORT_SIGNING_KEY", "ZGV2LW9ubHktYXVkaXQtZXhwb3J0LXNpZ25pbmcta3k=")
+else:
+    ZT_EXPORT_SIGNING_KEY = env_str("ZT_EXPORT_SIGNING_KEY")
+try:
+    load_private_key(ZT_EXPORT_SIGNING_KEY)
+except KeyFormatError as exc:
+    raise ImproperlyConfigured(f"ZT_EXPORT_SIGNING_KEY is not an Ed25519 private key: {exc}") from None
+ZT_EXPORT_PUBLIC_KEYS_FILE = env_str("ZT_EXPORT_PUBLIC_KEYS_FILE", "")
+# Where finished exports (zip archives) are written; readable only by the console's service account.
+ZT_EXPORT_DIR = env_str("ZT_EXPORT_DIR", str(VAR_DIR / "exports"))
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
@@ -56,6 +85,7 @@ INSTALLED_APPS = [
     "certificates",
     "sessions.apps.FixSessionsConfig",
     "console",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -69,6 +99,7 @@ MIDDLEWARE = [
     "ztconsole.middleware.ConsoleOTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "ztconsole.middleware.OTPRequiredMiddleware",
+    "ztconsole.middleware.SecretUnavailableMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -110,6 +141,24 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     }
 elif _db["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must be a postgres:// or sqlite:// URL")
+elif env_bool("ZT_DB_POOL", True):
+    # psycopg's connection pool, one per process (Django 5.1+): each ASGI request thread borrows a connection
+    # and returns it, so a process never holds more than ZT_DB_POOL_MAX_SIZE connections to PostgreSQL, and
+    # a request that finds them all busy waits up to ZT_DB_POOL_TIMEOUT seconds. See docs/operations.md.
+    if _db.get("CONN_MAX_AGE"):
+        raise ImproperlyConfigured("DATABASE_CONN_MAX_AGE must be 0 with ZT_DB_POOL on: the pool keeps connections")
+    _pool_min = env_int("ZT_DB_POOL_MIN_SIZE", 2, minimum=0, maximum=500)
+    _pool_max = env_int("ZT_DB_POOL_MAX_SIZE", 10, minimum=1, maximum=500)
+    if _pool_min > _pool_max:
+        raise ImproperlyConfigured(f"ZT_DB_POOL_MIN_SIZE={_pool_min} is above ZT_DB_POOL_MAX_SIZE={_pool_max}")
+    _db["OPTIONS"] = {
+        **_db.get("OPTIONS", {}),
+        "pool": {
+            "min_size": _pool_min,
+            "max_size": _pool_max,
+            "timeout": env_int("ZT_DB_POOL_TIMEOUT", 10, minimum=1, maximum=300),
+        },
+    }
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -142,9 +191,26 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # worker logs go through the JSON logging below
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:",
+    # A task whose worker died (acks_late) goes back to the queue this long after it was delivered; it must
+    # exceed the longest task's run time, or a slow task would run twice. Workers sweep for such tasks every
+    # ZT_CELERY_RESTORE_INTERVAL seconds.
+    "visibility_timeout": env_int("ZT_CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
+    "unacked_restore_interval": env_int("ZT_CELERY_RESTORE_INTERVAL", 10, minimum=1, maximum=3600),
+    "unacked_restore_throttle": 1,
+}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
+# Audit checkpoints: signed at least every N events, every few minutes and at every export, and appended to
+# ZT_AUDIT_CHECKPOINT_PATH (a directory of daily *.jsonl files, or one file ending in .jsonl) outside the database.
+ZT_AUDIT_CHECKPOINT_EVERY = env_int("ZT_AUDIT_CHECKPOINT_EVERY", 1000, minimum=1)
+ZT_AUDIT_CHECKPOINT_MINUTES = env_int("ZT_AUDIT_CHECKPOINT_MINUTES", 5, minimum=1, maximum=60)
+ZT_AUDIT_CHECKPOINT_PATH = env_str("ZT_AUDIT_CHECKPOINT_PATH", str(VAR_DIR / "audit-checkpoints"))
 CELERY_BEAT_SCHEDULE = {
+    "audit-checkpoint": {
+        "task": "core.audit_checkpoint",
+        "schedule": ZT_AUDIT_CHECKPOINT_MINUTES * 60.0,
+    },
     "purge-expired-credentials": {
         "task": "accounts.tasks.purge_expired_credentials",
         "schedule": 3600.0,
@@ -305,6 +371,11 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "ztconsole.core.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "EXCEPTION_HANDLER": "ztconsole.core.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -319,6 +390,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "ztconsole.core.openapi.add_error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "IdentityKindEnum": "accounts.models.IdentityKind",
         "DeviceKindEnum": "accounts.models.DeviceKind",

@@ -15,5 +15,12 @@ urlpatterns = [
     path("certificates/", include("certificates.urls")),
     path("pki/", include("certificates.pki_urls")),
     path("policies/", include("policies.urls")),
+    path("reports/", include("reports.urls")),
     path("healthz", core_views.HealthView.as_view(), name="healthz"),
+    path("healthz/details", core_views.HealthDetailsView.as_view(), name="healthz-details"),
 ]
+
+handler400 = "ztconsole.core.error_pages.bad_request"
+handler403 = "ztconsole.core.error_pages.permission_denied"
+handler404 = "ztconsole.core.error_pages.page_not_found"
+handler500 = "ztconsole.core.error_pages.server_error"

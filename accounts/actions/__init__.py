@@ -12,7 +12,6 @@ from accounts.actions.core import (
     ActionError,
     BootstrapResult,
     bootstrap_admin,
-    change_role,
     check_enrollment_code,
     complete_totp_enrollment,
     create_api_token,
@@ -24,6 +23,7 @@ from accounts.actions.core import (
     revoke_api_token,
     start_totp_enrollment,
     verify_otp,
+    verify_otp_any,
 )
 from accounts.actions.devices import (
     approve_device,
@@ -44,6 +44,7 @@ from accounts.actions.identities import (
     set_trading_hours,
     suspend_identity,
 )
+from accounts.actions.roles import approve_role_grant, change_role, reject_role_grant
 
 __all__ = [
     "OTP_OK",
@@ -53,6 +54,7 @@ __all__ = [
     "ActionError",
     "BootstrapResult",
     "approve_device",
+    "approve_role_grant",
     "bootstrap_admin",
     "change_role",
     "change_sponsor",
@@ -72,6 +74,7 @@ __all__ = [
     "record_posture",
     "record_sign_out",
     "register_device",
+    "reject_role_grant",
     "reset_lockout",
     "retire_device",
     "revoke_api_token",
@@ -80,4 +83,5 @@ __all__ = [
     "start_totp_enrollment",
     "suspend_identity",
     "verify_otp",
+    "verify_otp_any",
 ]

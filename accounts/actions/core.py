@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django_otp import devices_for_user
 from django_otp import login as otp_login
 
 from accounts.models import (
@@ -33,12 +34,10 @@ from accounts.models import (
     normalize_enrollment_code,
 )
 from ztconsole.core import audit, live
+from ztconsole.core.countries import is_country_code
 from ztconsole.core.errors import ActionError
-from ztconsole.core.models import AuditEvent
 from ztconsole.core.permissions import VERIFIED_AT_SESSION_KEY
-from ztconsole.core.roles import ADMINISTRATOR, MANAGE_API_TOKENS, ROLES, SECURITY_OFFICER, role_of
-
-PRIVILEGED_ROLES = (ADMINISTRATOR, SECURITY_OFFICER)
+from ztconsole.core.roles import ADMINISTRATOR, MANAGE_API_TOKENS, PRIVILEGED_ROLES, ROLES
 
 User = get_user_model()
 # Set by the first-enrollment page once the enrollment code checks out; every enrollment method reads it.
@@ -70,7 +69,10 @@ def create_identity(
     countries = normalize_countries(expected_countries or [])
     first, _, last = full_name.strip().partition(" ")
     user = User.objects.create_user(username=username, email=email, password=password, first_name=first, last_name=last)
-    user.groups.add(Group.objects.get(name=role))
+    # A privileged role asked for by a person waits for a second person's approval: no role until then.
+    pending = role in PRIVILEGED_ROLES and getattr(actor, "pk", None) is not None
+    if not pending:
+        user.groups.add(Group.objects.get(name=role))
     identity = Identity.objects.create(
         user=user,
         kind=IdentityKind.HUMAN,
@@ -78,15 +80,19 @@ def create_identity(
         desk=desk,
         expected_countries=countries,
         employment_status=employment_status,
-        privileged=role in PRIVILEGED_ROLES,
+        privileged=role in PRIVILEGED_ROLES and not pending,
     )
     audit.record(
         actor,
         "identity.created",
         identity,
-        {"kind": "human", "role": role, "email": email, "desk": desk.name if desk else None},
+        {"kind": "human", "role": None if pending else role, "email": email, "desk": desk.name if desk else None},
         request=request,
     )
+    if pending:
+        from accounts.actions.roles import request_privileged_role
+
+        request_privileged_role(actor, user, role, request=request)
     return user
 
 
@@ -97,30 +103,11 @@ def normalize_countries(codes: list[str]) -> list[str]:
         code = code.strip().upper()
         if not code:
             continue
-        if len(code) != 2 or not code.isalpha():
-            raise ActionError(f"{code!r} is not a two-letter country code", field="expected_countries")
+        if not is_country_code(code):
+            raise ActionError(f"{code!r} is not an ISO 3166-1 alpha-2 country code", field="expected_countries")
         if code not in result:
             result.append(code)
     return result
-
-
-@transaction.atomic
-def change_role(actor: Any, user: Any, role: str, request: HttpRequest | None = None) -> None:
-    """Give ``user`` exactly one role. Refuses to leave the console without an administrator."""
-    if role not in ROLES:
-        raise ActionError(f"unknown role {role!r}", field="role")
-    user = User.objects.select_for_update().get(pk=user.pk)
-    previous = role_of(user)
-    if previous == role:
-        raise ActionError(f"{user.get_username()} already has the role {role}", field="role")
-    if previous == ADMINISTRATOR:
-        remaining = User.objects.filter(groups__name=ADMINISTRATOR, is_active=True).exclude(pk=user.pk)
-        if not remaining.exists():
-            raise ActionError("this is the last active administrator; appoint another first", field="role")
-    user.groups.remove(*Group.objects.filter(name__in=ROLES))
-    user.groups.add(Group.objects.get(name=role))
-    Identity.objects.filter(user=user).update(privileged=role in PRIVILEGED_ROLES)
-    audit.record(actor, "identity.role_changed", user.identity, {"from": previous, "to": role}, request=request)
 
 
 @dataclass(frozen=True)
@@ -149,25 +136,12 @@ def bootstrap_admin(username: str, email: str) -> BootstrapResult:
 def issue_enrollment_code(actor: Any, user: Any, request: HttpRequest | None = None) -> tuple[EnrollmentCode, str]:
     """Issue a single-use enrollment code for ``user``; earlier unused codes stop working.
 
-    Four eyes for privileged people: whoever created an administrator or security officer, or gave them
-    that role, may not also hand them the code that lets them enroll.
+    Four eyes for privileged people: whoever created an administrator or security officer, or requested
+    their role, may not also hand them the code that lets them enroll (``roles.check_may_hand_credentials``).
     """
-    if getattr(actor, "pk", None) is not None and role_of(user) in PRIVILEGED_ROLES:
-        identity = Identity.objects.filter(user=user).first()
-        last_grant = (
-            AuditEvent.objects.filter(
-                target_type="accounts.identity",
-                target_id=str(identity.pk if identity else ""),
-                action__in=["identity.created", "identity.role_changed"],
-            )
-            .order_by("-seq")
-            .first()
-        )
-        if last_grant is not None and last_grant.actor_id == actor.pk:
-            raise ActionError(
-                "you gave this person a privileged role: another administrator must issue their enrollment code",
-                field="user",
-            )
+    from accounts.actions.roles import check_may_hand_credentials
+
+    check_may_hand_credentials(actor, user, what="enrollment code")
     now = timezone.now()
     EnrollmentCode.objects.filter(user=user, used_at__isnull=True, expires_at__gt=now).update(expires_at=now)
     code = new_enrollment_code()
@@ -302,6 +276,53 @@ def verify_otp(user: Any, device: Any, token: str, request: HttpRequest, *, step
     _mark_verified(request, device)
     audit.record(user, "auth.step_up" if step_up else "auth.login", user, {"device": device.persistent_id}, request)
     return OTP_OK
+
+
+_THROTTLE_FIELDS = ("throttling_failure_timestamp", "throttling_failure_count")
+
+
+@dataclass(frozen=True)
+class OtpResult:
+    outcome: str  # OTP_OK, OTP_WRONG or OTP_THROTTLED
+    device: Any = None  # the device whose code matched, when outcome is OTP_OK
+
+
+@transaction.atomic
+def verify_otp_any(user: Any, token: str, request: HttpRequest, *, step_up: bool = False) -> OtpResult:
+    """Check a code against every confirmed device of the user; the first that accepts it verifies the session.
+
+    Nobody has to say which device produced the code. Throttling stays per device: a throttled or suspended
+    device is skipped, and a code that no device accepts counts as a failure on every device it was tried on.
+    A code that one device accepts counts as a failure on none of them (the counters of the devices tried
+    before the match are put back), so signing in with a hardware token does not slow down the app.
+    """
+    token = token.strip()
+    tried: list[tuple[Any, dict[str, Any]]] = []
+    throttled = 0
+    # for_verify locks the device rows: two requests cannot both accept one code or undo each other's counters.
+    for device in devices_for_user(user, confirmed=True, for_verify=True):
+        allowed, _info = device.verify_is_allowed()
+        if not allowed:
+            throttled += 1
+            continue
+        before = {field: getattr(device, field) for field in _THROTTLE_FIELDS if hasattr(device, field)}
+        if device.verify_token(token):
+            for other, saved in tried:
+                if saved and any(getattr(other, field) != value for field, value in saved.items()):
+                    for field, value in saved.items():
+                        setattr(other, field, value)
+                    other.save(update_fields=list(saved))
+            _mark_verified(request, device)
+            audit.record(
+                user, "auth.step_up" if step_up else "auth.login", user, {"device": device.persistent_id}, request
+            )
+            return OtpResult(OTP_OK, device)
+        tried.append((device, before))
+    if not tried and throttled:
+        audit.record(user, "auth.otp_throttled", user, {"devices": throttled}, request)
+        return OtpResult(OTP_THROTTLED)
+    audit.record(user, "auth.otp_failed", user, {"step_up": step_up, "devices_tried": len(tried)}, request=request)
+    return OtpResult(OTP_WRONG)
 
 
 @transaction.atomic

@@ -25,6 +25,7 @@ from accounts.models import (
     PostureReport,
 )
 from ztconsole.core import audit, hooks
+from ztconsole.core.models import AuditEvent
 from ztconsole.core.roles import MANAGE_DEVICES
 
 _SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
@@ -91,8 +92,15 @@ def register_device(
 @transaction.atomic
 def approve_device(actor: Any, device: DeviceRegistration, request: HttpRequest | None = None) -> DeviceRegistration:
     """Mark an active device as managed (under the firm's MDM); a device is approved once, never by its owner."""
-    if getattr(actor, "pk", None) is not None and device.owner.user_id == actor.pk:
+    actor_id = getattr(actor, "pk", None)
+    if actor_id is not None and device.owner.user_id == actor_id:
         raise ActionError("another administrator must approve your own device", field="managed")
+    if actor_id is not None and device.owner.sponsor is not None and device.owner.sponsor.user_id == actor_id:
+        raise ActionError("you sponsor this device's owner: another administrator must approve it", field="managed")
+    registered = AuditEvent.objects.filter(action="device.registered", target_id=str(device.pk)).first()
+    if actor_id is not None and registered is not None and registered.actor_id == actor_id:
+        # Maker and checker: whoever registered a device (for anyone) does not also vouch for it.
+        raise ActionError("you registered this device: another administrator must approve it", field="managed")
     now = timezone.now()
     changed = DeviceRegistration.objects.filter(
         pk=device.pk, status=DeviceStatus.ACTIVE, approved_at__isnull=True

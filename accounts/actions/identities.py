@@ -213,6 +213,8 @@ def reset_lockout(actor: Any, identity: Identity, *, request: HttpRequest | None
     """Lift a sign-in lockout (django-axes) for this identity's username, from every address."""
     from axes.utils import reset
 
+    if getattr(actor, "pk", None) is not None and identity.user_id == actor.pk:
+        raise ActionError("another officer must lift your own sign-in lockout", field="status")
     cleared = reset(username=identity.username)
     audit.record(actor, "auth.lockout_reset", identity, {"records_cleared": cleared}, request=request)
     return cleared

@@ -114,10 +114,13 @@ def import_token_seeds(
     PSKC (RFC 6030) and OATH CSV fill the OATH token inventory; the YubiKey Personalization Tool's Yubico
     OTP log (or a file whose name mentions "yubi") fills the YubiKey inventory.
     """
+    if len(data) > MAX_SEED_FILE_BYTES:
+        # Refused whole, whatever its kind: a truncated file would import only its first part.
+        raise ActionError("the seed file is larger than 5 MB; nothing imported", field="file")
     if looks_like_yubico_csv(data) or "yubi" in filename.lower():
         if psk_hex or password:
             raise ActionError("a YubiKey export is not encrypted: leave the key and password empty", "psk")
-        summary = _import_yubikeys(actor, data[: MAX_SEED_FILE_BYTES + 1], filename)
+        summary = _import_yubikeys(actor, data, filename)
         _audit_import(actor, filename, summary, request, kind="yubikey")
         return summary
     parsed = _parse_seed_file(data, filename, psk_hex, password)
@@ -355,6 +358,9 @@ def issue_temporary_codes(
     """Single-use codes that expire, for someone whose token is lost; shown once, stored as digests."""
     if getattr(actor, "pk", None) == user.pk:
         raise ActionError("ask another security officer: nobody issues temporary codes to themselves", "user")
+    from accounts.actions.roles import check_may_hand_credentials
+
+    check_may_hand_credentials(actor, user, what="temporary codes")
     had_device = (
         OathDevice.objects.filter(user=user, confirmed=True).exists()
         or YubikeyDevice.objects.filter(user=user, confirmed=True).exists()

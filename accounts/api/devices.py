@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from accounts import actions
 from accounts.filters import DeviceFilter
 from accounts.models import ApiToken, DeviceKind, DeviceRegistration, Identity, PostureReport
+from ztconsole.core.fields import StrictBooleanField
 from ztconsole.core.pagination import IdCursorPagination
 from ztconsole.core.permissions import DeclaredPermission, StepUpForSessions
 from ztconsole.core.roles import MANAGE_DEVICES, REPORT_POSTURE, VIEW_DEVICES
@@ -36,7 +37,7 @@ class IdentityByUsernameField(serializers.SlugRelatedField):
 class DeviceSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.user.username", read_only=True)
     owner_name = serializers.CharField(source="owner.display_name", read_only=True)
-    approved_by = serializers.CharField(source="approved_by.username", read_only=True, default=None)
+    approved_by = serializers.CharField(source="approved_by.username", read_only=True, default=None, allow_null=True)
     health = serializers.CharField(read_only=True, help_text="What the risk engine scores.")
 
     class Meta:
@@ -82,9 +83,9 @@ class PostureInputSerializer(serializers.Serializer):
     """The report body (documentation; ``actions.record_posture`` validates it, naming the field at fault)."""
 
     os_version = serializers.CharField(max_length=100)
-    disk_encryption = serializers.BooleanField(required=False)
-    screen_lock = serializers.BooleanField(required=False)
-    edr_running = serializers.BooleanField(required=False)
+    disk_encryption = StrictBooleanField(required=False)
+    screen_lock = StrictBooleanField(required=False)
+    edr_running = StrictBooleanField(required=False)
 
 
 class PostureResultSerializer(serializers.ModelSerializer):

@@ -12,8 +12,10 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts import actions
+from accounts.api.grants import RoleGrantSerializer
 from accounts.filters import IdentityFilter
 from accounts.models import Desk, EmploymentStatus, Environment, Identity, IdentityKind
+from ztconsole.core.fields import BlankAsNullChoiceField, BlankAsNullEmailField
 from ztconsole.core.pagination import IdCursorPagination
 from ztconsole.core.permissions import DeclaredPermission, StepUpForSessions
 from ztconsole.core.roles import MANAGE_IDENTITIES, ROLES, SUSPEND_IDENTITIES, VIEW_IDENTITIES, role_of
@@ -33,10 +35,12 @@ class PersonByUsernameField(serializers.SlugRelatedField):
 
 class IdentitySerializer(serializers.ModelSerializer):
     username = serializers.CharField(source="user.username", read_only=True)
-    email = serializers.EmailField(source="user.email", read_only=True)
+    email = BlankAsNullEmailField(source="user.email")
     role = serializers.SerializerMethodField()
-    desk = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    sponsor = serializers.CharField(source="sponsor.user.username", read_only=True, default=None)
+    desk = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    sponsor = serializers.CharField(source="sponsor.user.username", read_only=True, default=None, allow_null=True)
+    environment = BlankAsNullChoiceField(choices=Environment.choices, help_text="Non-person identities only.")
+    employment_status = BlankAsNullChoiceField(choices=EmploymentStatus.choices, help_text="People only.")
 
     class Meta:
         model = Identity
@@ -191,13 +195,16 @@ class IdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         reason = self._payload(ReasonSerializer)["reason"]
         return self._respond(actions.revoke_identity(request.user, self.get_object(), reason=reason, request=request))
 
-    @extend_schema(request=RoleSerializer, responses=IdentitySerializer)
+    @extend_schema(request=RoleSerializer, responses={200: IdentitySerializer, 202: RoleGrantSerializer})
     @action(detail=True, methods=["post"])
     def role(self, request, pk=None):
+        """A non-privileged role applies at once (200); a privileged one is a request to approve (202)."""
         identity = self.get_object()
         if not identity.is_human:
             raise actions.ActionError("roles belong to people; non-person identities have none", field="role")
-        actions.change_role(request.user, identity.user, self._payload(RoleSerializer)["role"], request=request)
+        grant = actions.change_role(request.user, identity.user, self._payload(RoleSerializer)["role"], request=request)
+        if grant is not None:
+            return Response(RoleGrantSerializer(grant).data, status=status.HTTP_202_ACCEPTED)
         return self._respond(identity)
 
     @extend_schema(request=SponsorSerializer, responses=IdentitySerializer)

@@ -3,6 +3,7 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from accounts.models import ApiToken, ApiTokenScope
+from ztconsole.core.fields import BlankAsNullEmailField
 from ztconsole.core.roles import role_of
 
 User = get_user_model()
@@ -10,7 +11,7 @@ User = get_user_model()
 
 class MeSerializer(serializers.Serializer):
     username = serializers.CharField()
-    email = serializers.EmailField()
+    email = BlankAsNullEmailField()
     role = serializers.CharField(allow_null=True)
     permissions = serializers.ListField(child=serializers.CharField())
     authenticated_by = serializers.ChoiceField(choices=["api_token", "session"])
@@ -38,7 +39,9 @@ class ApiTokenSerializer(serializers.ModelSerializer):
     status = serializers.CharField(read_only=True)
     token = serializers.SerializerMethodField(help_text="The token itself: present once, in the create response.")
     device = serializers.PrimaryKeyRelatedField(
-        read_only=True, help_text="Set on a device-scoped token: it may only report that device's posture."
+        read_only=True,
+        allow_null=True,
+        help_text="Set on a device-scoped token: it may only report that device's posture.",
     )
 
     class Meta:

@@ -9,14 +9,14 @@ from rest_framework.views import APIView
 from accounts import actions
 from accounts.api.serializers import ApiTokenSerializer, MeSerializer
 from accounts.models import ApiToken
-from ztconsole.core.permissions import AUTHENTICATED, DeclaredPermission, StepUpForSessions
-from ztconsole.core.roles import MANAGE_API_TOKENS
+from ztconsole.core.permissions import DeclaredPermission, StepUpForSessions
+from ztconsole.core.roles import MANAGE_API_TOKENS, VIEW_CONSOLE
 
 
 class MeView(APIView):
     """Who the caller is, with which role and permissions, and how they authenticated."""
 
-    required_permission = AUTHENTICATED
+    required_permission = VIEW_CONSOLE  # as docs/permissions.md says: no role, no console, no /me
 
     @extend_schema(responses=MeSerializer)
     def get(self, request):

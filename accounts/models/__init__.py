@@ -18,6 +18,7 @@ from accounts.models.devices import (
     DeviceStatus,
     PostureReport,
 )
+from accounts.models.grants import RoleGrant, RoleGrantState
 from accounts.models.identities import (
     Desk,
     EmploymentStatus,
@@ -68,6 +69,8 @@ __all__ = [
     "OathKind",
     "PostureReport",
     "RoleAssurance",
+    "RoleGrant",
+    "RoleGrantState",
     "StaticCode",
     "StaticCodeDevice",
     "TokenState",

@@ -43,6 +43,7 @@ class AccountsAccess(models.Model):
             ("view_devices", "Can list and read registered devices (people without a wider role: only their own)"),
             ("manage_devices", "Can register devices for others, approve them as managed and retire them"),
             ("report_posture", "Can report device posture for any device (an MDM or agent identity)"),
+            ("approve_role_grants", "Can approve or reject someone else's request to grant a privileged role"),
         ]
 
     def __str__(self) -> str:

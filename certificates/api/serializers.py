@@ -3,14 +3,15 @@ from rest_framework import serializers
 from accounts.models import Identity
 from certificates import pki
 from certificates.models import Certificate, CertificateProfile, RevocationReason
+from ztconsole.core.fields import StrictBooleanField
 
 
 class CertificateSerializer(serializers.ModelSerializer):
     identity = serializers.PrimaryKeyRelatedField(read_only=True)
     identity_username = serializers.CharField(source="identity.user.username", read_only=True)
     profile = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    revoked_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    superseded_by = serializers.PrimaryKeyRelatedField(read_only=True)
+    revoked_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    superseded_by = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     pins = serializers.SerializerMethodField()
 
     class Meta:
@@ -80,5 +81,5 @@ class RevokeSerializer(serializers.Serializer):
 
 class RenewSerializer(serializers.Serializer):
     csr = serializers.CharField(max_length=20000, required=False, allow_blank=True, trim_whitespace=False)
-    revoke_old = serializers.BooleanField(default=False)
+    revoke_old = StrictBooleanField(default=False)
     lifetime_days = serializers.IntegerField(min_value=1, max_value=3650, required=False, allow_null=True)

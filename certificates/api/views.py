@@ -22,7 +22,7 @@ from certificates.api.serializers import (
 from certificates.filters import CertificateFilter
 from certificates.models import Certificate
 from certificates.profiles import ensure_default_profiles
-from ztconsole.core.pagination import IdCursorPagination
+from ztconsole.core.pagination import IdCursorPagination, parse_position
 from ztconsole.core.permissions import DeclaredPermission, StepUpForSessions
 from ztconsole.core.roles import ISSUE_CERTIFICATES, REVOKE_CERTIFICATES, VIEW_CERTIFICATES
 
@@ -104,9 +104,10 @@ class CertificateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     def pinset(self, request):
         """SHA-256 pins (whole certificate and SPKI) of an identity's usable certificates, for rollover."""
         ref = request.query_params.get("identity", "")
-        if not ref.isdigit():
+        identity_id = parse_position(ref)
+        if identity_id is None:
             raise ValidationError({"identity": ["give the identity's id"]})
-        identity = Identity.objects.filter(pk=int(ref)).first()
+        identity = Identity.objects.filter(pk=identity_id).first()
         if identity is None or not self.get_queryset().filter(identity=identity).exists():
             raise ValidationError({"identity": [f"no certificates visible for identity {ref}"]})
         return Response({"identity": identity.pk, "pins": selectors.pinset(identity)})

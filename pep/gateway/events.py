@@ -69,7 +69,9 @@ class EventSink:
     def emit(self, event_type: str, **fields: Any) -> None:
         """Queue one event; cheap enough for the session path (one dict, one json.dumps)."""
         self.seq += 1
+        # The envelope is written last so that no event field can overwrite it.
         record = {
+            **fields,
             "format": EVENTS_FORMAT,
             "pep": self.pep,
             "environment": self.environment,
@@ -78,7 +80,6 @@ class EventSink:
             "time": utc_now_text(),
             "type": event_type,
         }
-        record.update(fields)
         self.pending.append(json.dumps(record, separators=(",", ":"), default=str).encode())
         if len(self.pending) >= self.batch_size:
             self._wake.set()

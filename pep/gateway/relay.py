@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import ssl
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -25,6 +27,52 @@ if TYPE_CHECKING:
 
 AWAIT_LOGON, CONNECTING, LIVE, CLOSED = "await_logon", "connecting", "live", "closed"
 VENUE_MAX_BODY = 1 << 20
+
+
+def tls_failure(exc: BaseException) -> str:
+    """An operator's reason for a failed handshake (unsupported protocol, no shared cipher, bad certificate)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed: {exc.reason or exc}"
+    if isinstance(exc, TimeoutError):
+        return "TLS handshake timed out"
+    return f"TLS handshake failed: {exc or type(exc).__name__}"
+
+
+async def accept_forever(gateway: Gateway, listener: Listener, server_socket: socket.socket) -> None:
+    """Accept TCP, then run each TLS handshake as its own task through ``connect_accepted_socket``, which
+    raises when the handshake fails: a refused handshake (old protocol, no shared AEAD cipher, a certificate
+    not from the console CA or expired) is then recorded, where a TLS listening socket would drop it silently."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            sock, address = await loop.sock_accept(server_socket)
+        except OSError as exc:  # e.g. out of file descriptors: keep serving the sessions there are
+            gateway.counters["accept_errors"] += 1
+            gateway.events.emit("protocol_error", session="0" * 16, state="accept", reason=str(exc)[:200])
+            await asyncio.sleep(0.1)
+            continue
+        task = loop.create_task(_handshake(gateway, listener, sock, address))
+        gateway.handshakes.add(task)  # a reference, so the task is not collected mid-handshake
+        task.add_done_callback(gateway.handshakes.discard)
+
+
+async def _handshake(gateway: Gateway, listener: Listener, sock: socket.socket, address: Any) -> None:
+    session = ClientSession(gateway, listener)
+    gateway.counters["connections"] += 1
+    gateway.events.emit(
+        "connection", session=session.id, listener=listener.name, source_ip=address[0], source_port=address[1]
+    )
+    try:
+        await asyncio.get_running_loop().connect_accepted_socket(
+            lambda: session, sock, ssl=gateway.server_context, ssl_handshake_timeout=listener.logon_timeout_seconds
+        )
+    except (OSError, TimeoutError, EOFError) as exc:
+        gateway.counters["handshakes_refused"] += 1
+        gateway.events.emit("tls_refused", session=session.id, source_ip=address[0], reason=tls_failure(exc))
+        with contextlib.suppress(OSError):
+            sock.close()
 
 
 class ClientSession(asyncio.Protocol):
@@ -50,7 +98,8 @@ class ClientSession(asyncio.Protocol):
         self.enforced: Any = None
         self.verdicts: dict[str, str | None] = {}
         self.pending: list[bytes] = []
-        self.client_seq = 0
+        self._client_seq = 0
+        self.last_frame: fix.Frame | None = None
         self.venue_seq = 0
         self.inserted = 0
         self.messages_in = 0
@@ -60,20 +109,28 @@ class ClientSession(asyncio.Protocol):
         self.logon_timer: asyncio.TimerHandle | None = None
         self.close_reason: str | None = None
 
+    @property
+    def client_seq(self) -> int:
+        """The client's last MsgSeqNum, read from its last message only when needed."""
+        if self.last_frame is not None:
+            self._client_seq, self.last_frame = self.last_frame.seq, None
+        return self._client_seq
+
+    @client_seq.setter
+    def client_seq(self, value: int) -> None:
+        self._client_seq, self.last_frame = value, None
+
     # -- connection and handshake ----------------------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+    def connection_made(self, transport: Any) -> None:
         self.transport = transport
         gateway = self.gateway
-        gateway.counters["connections"] += 1
         peername = transport.get_extra_info("peername") or ("", 0)
         self.source_ip = peername[0]
         ssl_object = transport.get_extra_info("ssl_object")
         self.peer = read_peer(ssl_object)
         cipher = ssl_object.cipher()
         emit = gateway.events.emit
-        emit("connection", session=self.id, listener=self.listener.name, source_ip=peername[0], source_port=peername[1])
         emit(
             "tls_handshake",
             session=self.id,
@@ -132,16 +189,16 @@ class ClientSession(asyncio.Protocol):
 
     def _relay(self, frame: fix.Frame, out: list[bytes]) -> None:
         msg_type = frame.msg_type
-        self.client_seq = frame.seq
+        self.last_frame = frame
         self.messages_in += 1
         if msg_type in fix.SESSION_TYPES:
             out.append(frame.raw)
             if msg_type == fix.HEARTBEAT:
                 self.gateway.events.emit(
-                    "heartbeat", session=self.id, direction="client", seq=frame.seq, venue_seq=self.venue_seq
+                    "heartbeat", session=self.id, direction="client", msg_seq_num=frame.seq, venue_seq=self.venue_seq
                 )
             elif msg_type == fix.LOGOUT:
-                self.gateway.events.emit("logout", session=self.id, initiator="client", seq=frame.seq)
+                self.gateway.events.emit("logout", session=self.id, initiator="client", msg_seq_num=frame.seq)
             return
         if self.enforced is not self.gateway.state.current:
             self.verdicts.clear()
@@ -196,7 +253,7 @@ class ClientSession(asyncio.Protocol):
             "reject",
             session=self.id,
             msg_type=frame.msg_type,
-            seq=frame.seq,
+            msg_seq_num=frame.seq,
             reject_type=msg_type,
             rule=self.rule,
             reason=text,
@@ -208,26 +265,29 @@ class ClientSession(asyncio.Protocol):
         if frame.msg_type != fix.LOGON:
             self.fail(f"first message must be a Logon (35=A), not 35={frame.msg_type}")
             return
-        started = time.perf_counter_ns()
+        started, started_cpu = time.perf_counter_ns(), time.thread_time_ns()
         try:
-            fields = frame.fields()
+            pairs = frame.pairs()
         except fix.FixError as exc:
             self.fail(str(exc))
             return
-        self.begin_string = fields.get(8, "FIX.4.4")
-        self.client_comp = fields.get(49, "")
-        self.venue_comp = fields.get(56, "")
-        self.client_seq = frame.seq
-        missing = [str(t) for t in (49, 56, 34, 52, 98, 108) if not fields.get(t)]
+        self.begin_string = pairs[b"8"].decode("latin-1")
+        self.client_comp = pairs.get(b"49", b"").decode("latin-1")
+        self.venue_comp = pairs.get(b"56", b"").decode("latin-1")
+        missing = [t.decode() for t in (b"49", b"56", b"34", b"52", b"98", b"108") if not pairs.get(t)]
         if missing:
-            self._deny(frame, fields, None, f"Logon lacks required field(s) {', '.join(missing)}")
-            return
-        outcome, decision, reason = self.gateway.decide_logon(self, fields)
+            outcome, decision, reason = "deny", None, f"Logon lacks required field(s) {', '.join(missing)}"
+        else:
+            outcome, decision, reason = self.gateway.decide_logon(self, self.client_comp)
         self.gateway.timings.append(time.perf_counter_ns() - started)
+        self.gateway.cpu_timings.append(time.thread_time_ns() - started_cpu)
+        # Everything below is reporting, outside the measured decision.
+        self.client_seq = frame.seq
+        fields = {int(k): v.decode("latin-1") for k, v in pairs.items() if k != b"554"}
         if outcome != "allow":
             self._deny(frame, fields, decision, reason)
             return
-        self._record_logon(fields, decision, "allow", reason)
+        self._record_logon(fields, decision, "allow", decision.reason)
         self.rule = decision.matched_rule
         self.enforced = self.gateway.state.current
         self.state = CONNECTING
@@ -250,7 +310,7 @@ class ClientSession(asyncio.Protocol):
             sender_comp_id=fields.get(49),
             target_comp_id=fields.get(56),
             begin_string=fields.get(8),
-            seq=self.client_seq,
+            msg_seq_num=self.client_seq,
             heart_bt_int=fields.get(108),
             reset_seq_num=fields.get(141) == "Y",
             username=fields.get(553),
@@ -349,6 +409,7 @@ class ClientSession(asyncio.Protocol):
             return
         self.state = CLOSED
         self.close_reason = reason
+        self.gateway.sessions.pop(self.id, None)
         if self.logon_timer is not None:
             self.logon_timer.cancel()
         if self.transport is not None:
@@ -400,8 +461,7 @@ class VenueSide(asyncio.Protocol):
         self.buf = bytearray()
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+    def connection_made(self, transport: Any) -> None:
         self.transport = transport
         self.client.venue_ready(self)
 
@@ -417,12 +477,13 @@ class VenueSide(asyncio.Protocol):
         inserted = client.inserted
         out = []
         for frame in frames:
-            client.venue_seq = frame.seq
             client.messages_out += 1
             msg_type = frame.msg_type
             if msg_type in fix.SESSION_TYPES or msg_type == fix.LOGON:
                 self._session_event(frame)
             out.append(frame.raw if not inserted else fix.with_seq(frame.raw, frame.seq + inserted))
+        if frames:
+            client.venue_seq = frames[-1].seq
         if out and client.transport is not None:
             client.transport.write(b"".join(out) if len(out) > 1 else out[0])
 
@@ -433,9 +494,9 @@ class VenueSide(asyncio.Protocol):
             client.gateway.counters["sessions_established"] += 1
             emit("session_live", session=client.id, venue_seq=frame.seq, identity=client.identity)
         elif frame.msg_type == fix.HEARTBEAT:
-            emit("heartbeat", session=client.id, direction="venue", seq=frame.seq, client_seq=client.client_seq)
+            emit("heartbeat", session=client.id, direction="venue", msg_seq_num=frame.seq, client_seq=client.client_seq)
         elif frame.msg_type == fix.LOGOUT:
-            emit("logout", session=client.id, initiator="venue", seq=frame.seq)
+            emit("logout", session=client.id, initiator="venue", msg_seq_num=frame.seq)
 
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():

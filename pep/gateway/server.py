@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import signal
+import socket
 import ssl
 import sys
 import threading
@@ -27,7 +28,7 @@ from pep.gateway import tls
 from pep.gateway.config import Config
 from pep.gateway.control import start_control
 from pep.gateway.events import EventSink
-from pep.gateway.relay import CONNECTING, LIVE, ClientSession
+from pep.gateway.relay import CONNECTING, LIVE, ClientSession, accept_forever
 from pep.gateway.state import Enforced, PolicyState, refusal_reason, verify_revocation_delta
 
 log = logging.getLogger("pep.gateway")
@@ -49,8 +50,11 @@ class Gateway:
         self.state = PolicyState(self.keys, config.environment, config.state_dir)
         self.state_lock = threading.Lock()
         self.sessions: dict[str, ClientSession] = {}
+        self.handshakes: set[asyncio.Task[None]] = set()
         self.counters: Counter[str] = Counter()
+        # Logon decision times, wall clock and this thread's CPU time (the difference is time not scheduled).
         self.timings: deque[int] = deque(maxlen=100_000)
+        self.cpu_timings: deque[int] = deque(maxlen=100_000)
         self.started_at = time.time()
         self.default_profile = tls.DEFAULT_TLS_PROFILE
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -102,7 +106,7 @@ class Gateway:
             return "fail_closed"
         return "ok"
 
-    def decide_logon(self, session: ClientSession, fields: dict[int, str]) -> tuple[str, Any, str]:
+    def decide_logon(self, session: ClientSession, sender_comp_id: str) -> tuple[str, Any, str]:
         """The Logon decision: bundle freshness, certificate, SenderCompID, revocations, then the engine."""
         enforced = self.state.current
         if enforced is None:
@@ -115,7 +119,7 @@ class Gateway:
                 f"policy bundle not confirmed by the console for {int(age or 0)} s "
                 f"(max {self.config.max_bundle_age_seconds} s): the enforcement point fails closed",
             )
-        return self.evaluate(session, enforced, fields.get(49, ""))
+        return self.evaluate(session, enforced, sender_comp_id)
 
     def evaluate(self, session: ClientSession, enforced: Enforced, sender_comp_id: str) -> tuple[str, Any, str]:
         peer = session.peer
@@ -148,7 +152,8 @@ class Gateway:
         session.request = request
         decision = enforced.engine.decide(request)
         if decision.outcome == ALLOW:
-            return "allow", decision, decision.reason
+            # The explanation is formatted after the decision is enforced (Decision.reason is lazy).
+            return "allow", decision, ""
         if decision.outcome == STEP_UP:
             return "step_up", decision, f"step-up required: {decision.reason}"
         return "deny", decision, decision.reason
@@ -289,6 +294,8 @@ class Gateway:
                 "logon_decisions_measured": len(timings),
                 "logon_decision_p50_ns": _percentile(timings, 0.5),
                 "logon_decision_p99_ns": _percentile(timings, 0.99),
+                "logon_decision_cpu_p50_ns": _percentile(list(self.cpu_timings), 0.5),
+                "logon_decision_cpu_p99_ns": _percentile(list(self.cpu_timings), 0.99),
             },
             "started_at": _utc(self.started_at),
         }
@@ -317,6 +324,8 @@ class Gateway:
             return
         try:
             code, body = await asyncio.to_thread(self._fetch_bundle)
+            if code >= 500:
+                raise OSError(f"console answered {code}")
         except (OSError, urllib.error.URLError, ValueError) as exc:
             self.counters["console_pull_failures"] += 1
             if self.console_reachable is not False:
@@ -359,19 +368,15 @@ async def _main(config: Config) -> None:
     if problem:
         gateway.events.emit("bundle_refused", source="disk", reason="stored", detail=problem)
     # The pull runs on a worker thread and calls back into the loop, so the loop must be running: serve first.
-    servers = []
+    servers: list[socket.socket] = []
+    accepting = []
     ports = {}
     for listener in config.listeners:
-        server = await loop.create_server(
-            lambda listener=listener: ClientSession(gateway, listener),
-            listener.host,
-            listener.port,
-            ssl=gateway.server_context,
-            ssl_handshake_timeout=listener.logon_timeout_seconds,
-            reuse_address=True,
-        )
+        server = socket.create_server((listener.host, listener.port), backlog=1024)
+        server.setblocking(False)
         servers.append(server)
-        ports[listener.name] = server.sockets[0].getsockname()[1]
+        accepting.append(loop.create_task(accept_forever(gateway, listener, server)))
+        ports[listener.name] = server.getsockname()[1]
     control = start_control(gateway, config.control_host, config.control_port, gateway.control_context)
     await gateway.pull()
     gateway._apply_profile()
@@ -395,6 +400,8 @@ async def _main(config: Config) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    for task in accepting:
+        task.cancel()
     for server in servers:
         server.close()
     for session in list(gateway.sessions.values()):

@@ -9,7 +9,6 @@ applied after it are kept in ``state_dir`` so that a restart while the console i
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import time
@@ -56,10 +55,6 @@ def refusal_reason(exc: BundleError) -> str:
 
 def utc_now_text() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse_time(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +182,9 @@ class PolicyState:
         with contextlib.suppress(OSError, ValueError):
             extra = json.loads((self.state_dir / "revocations.json").read_bytes())
         try:
-            self.apply_bundle(path.read_bytes(), persist=False, confirmed_at=extra.get("confirmed_at"))
+            # A restart is not a confirmation: the age runs on from when the console last confirmed the bundle.
+            confirmed = extra.get("confirmed_at") or path.stat().st_mtime
+            self.apply_bundle(path.read_bytes(), persist=False, confirmed_at=confirmed)
         except BundleError as exc:
             return f"stored bundle refused: {exc}"
         for payload in extra.get("deltas", []):
@@ -236,7 +233,7 @@ class PolicyState:
         """Verify and swap; ``("applied" | "already_applied", enforced)``. Raises :class:`BundleError`."""
         bundle = self.verifier.verify(raw)
         current = self.current
-        self.confirmed_at = confirmed_at or time.time()
+        self.confirmed_at = time.time() if confirmed_at is None else confirmed_at
         if current is not None and current.bundle.sha256 == bundle.sha256:
             if persist:
                 self._save_revocations()
@@ -278,10 +275,6 @@ class PolicyState:
         if self.current is None or self.confirmed_at is None:
             return None
         return max(0.0, (time.time() if now is None else now) - self.confirmed_at)
-
-
-def payload_sha256(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()
 
 
 __all__ = [

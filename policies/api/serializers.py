@@ -13,6 +13,7 @@ from policies.models import (
     SegmentResource,
     SubjectKind,
 )
+from ztconsole.core.fields import StrictBooleanField
 
 
 class ResourceSerializer(serializers.ModelSerializer):
@@ -76,6 +77,7 @@ class CountryRangeSerializer(serializers.ModelSerializer):
 class RiskRuleSerializer(serializers.ModelSerializer):
     name = serializers.CharField(max_length=64)
     score = serializers.IntegerField()
+    enabled = StrictBooleanField(required=False, help_text="Default true; omitted on PUT, the rule keeps its value.")
 
     class Meta:
         model = RiskRule
@@ -144,7 +146,7 @@ class BandsSerializer(serializers.Serializer):
 
 class PublicationSerializer(serializers.ModelSerializer):
     author = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    approver = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    approver = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = PolicyVersion

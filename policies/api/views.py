@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -32,8 +33,20 @@ from ztconsole.core.permissions import DeclaredPermission, StepUpForSessions
 from ztconsole.core.roles import APPROVE_PUBLICATION, EDIT_POLICY, PUBLISH_POLICY, VIEW_POLICY
 
 WRITES = ("create", "update", "destroy")
+ENVIRONMENT_FILTER = OpenApiParameter(
+    "environment", str, enum=list(Environment.values), description="Only this environment's objects."
+)
 
 
+def environment_filter(request) -> str | None:
+    """The ``environment`` query filter: absent, or one of the environments (anything else is a 400)."""
+    value = request.query_params.get("environment")
+    if value is not None and value not in Environment.values:
+        raise ValidationError({"environment": [f"one of {', '.join(Environment.values)}"]})
+    return value
+
+
+@extend_schema_view(list=extend_schema(parameters=[ENVIRONMENT_FILTER]))
 class DraftViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -55,10 +68,8 @@ class DraftViewSet(
 
     def get_queryset(self):
         queryset = self.model.objects.all()
-        environment = self.request.query_params.get("environment")
-        if environment:
-            queryset = queryset.filter(environment=environment)
-        return queryset
+        environment = environment_filter(self.request)
+        return queryset.filter(environment=environment) if environment else queryset
 
     def _data(self, serializer_class=None):
         payload = (serializer_class or self.get_serializer_class())(data=self.request.data)
@@ -162,9 +173,11 @@ class RiskRuleViewSet(DraftViewSet):
         return self._respond(rule, status.HTTP_201_CREATED)
 
     def update(self, request, *args, **kwargs):
-        data = self._data()
+        rule = self.get_object()
+        data = dict(self._data())
         data.pop("environment", None), data.pop("name", None)
-        rule = actions.update_risk_rule(request.user, self.get_object(), request=request, **data)
+        data.setdefault("enabled", rule.enabled)  # optional in the schema: an omitted flag keeps its value
+        rule = actions.update_risk_rule(request.user, rule, request=request, **data)
         return self._respond(rule)
 
 
@@ -224,7 +237,7 @@ class BandsApiView(APIView):
     def action(self):
         return self.request.method.lower() if getattr(self, "request", None) else None
 
-    @extend_schema(responses=s.BandsSerializer)
+    @extend_schema(responses=s.BandsSerializer, parameters=[ENVIRONMENT_FILTER])
     def get(self, request):
         environment = request.query_params.get("environment", Environment.PROD)
         if environment not in Environment.values:
@@ -239,6 +252,7 @@ class BandsApiView(APIView):
         return Response({"environment": bands.environment, "step_up": bands.step_up, "deny": bands.deny})
 
 
+@extend_schema_view(list=extend_schema(parameters=[ENVIRONMENT_FILTER]))
 class PublicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Versions: request (POST), approve and reject (a second officer), rollback; the bundle on retrieve."""
 
@@ -256,7 +270,7 @@ class PublicationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
 
     def get_queryset(self):
         queryset = PolicyVersion.objects.select_related("author", "approver")
-        environment = self.request.query_params.get("environment")
+        environment = environment_filter(self.request)
         return queryset.filter(environment=environment) if environment else queryset
 
     def _payload(self, serializer_class):

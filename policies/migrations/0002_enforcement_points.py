@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0009_identity_trading_hours'),
-        ('certificates', '0002_console_credential'),
+        ('certificates', '0003_console_credential'),
         ('policies', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -124,8 +124,38 @@
     });
   }
 
+  // Risk rules: the condition select offers only the chosen attribute's conditions (its optgroup).
+  function linkConditions() {
+    document.querySelectorAll("select[data-condition-source]").forEach(function (source) {
+      const target = source.form && source.form.querySelector("select[data-condition-target]");
+      if (!target) return;
+      function sync() {
+        const chosen = source.value;
+        const current = target.value;
+        let kept = false;
+        target.querySelectorAll("optgroup").forEach(function (group) {
+          const shown = !chosen || group.label === chosen;
+          group.hidden = !shown;
+          group.disabled = !shown;
+          if (!shown) return;
+          group.querySelectorAll("option").forEach(function (option) {
+            if (!kept && current && option.value === current) { option.selected = true; kept = true; }
+          });
+        });
+        if (!kept) target.value = "";
+      }
+      source.addEventListener("change", sync);
+      sync();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     if (document.querySelector("[data-live-audit], [data-live-ledger]")) connect(0);
+    linkConditions();
+    // A change kept across step-up: send it again at once (the button stays for browsers without scripts).
+    document.querySelectorAll("form[data-autosubmit]").forEach(function (form) {
+      if (!form.dataset.submitted) { form.dataset.submitted = "1"; form.submit(); }
+    });
   });
 
   // A security key registered (django-otp-webauthn's event): reload, so the page shows the new device or,

@@ -22,6 +22,7 @@ from accounts.models import (
     PostureReport,
 )
 from accounts.tasks import mark_stale_device_posture
+from tests.conftest import make_persona
 from ztconsole.core.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -457,7 +458,7 @@ def test_device_list_page_has_a_constant_query_count(personas, verified_client, 
         owner = personas["trader"] if n % 2 else personas["compliance"]
         device = register(personas["admin"], serial=f"WS-{n:04d}", owner=owner.user.identity)
         if n % 3 == 0:
-            actions.approve_device(personas["admin"].user, device)
+            actions.approve_device(None, device)  # whoever registered a device does not approve it
     client.get(reverse("accounts:device_list"))  # warm caches (content types, permissions)
     with django_assert_max_num_queries(12):
         response = client.get(reverse("accounts:device_list"))
@@ -481,3 +482,11 @@ def test_nobody_approves_their_own_device(personas):
     )
     with pytest.raises(actions.ActionError, match="another administrator"):
         actions.approve_device(personas["admin"].user, own)
+
+
+def test_whoever_registers_a_device_for_someone_does_not_also_approve_it(personas):
+    device = register(personas["admin"], serial="FOR-TINA", owner=personas["trader"].user.identity)
+    with pytest.raises(actions.ActionError, match="you registered this device"):
+        actions.approve_device(personas["admin"].user, device)
+    second_admin = make_persona("adam", "Administrator")
+    assert actions.approve_device(second_admin.user, device).managed

@@ -87,7 +87,9 @@ def test_replayed_totp_code_is_refused(personas):
     assert second.get(reverse("core:dashboard")).status_code == 302
 
 
-def test_otp_failures_are_throttled(personas):
+def test_otp_failures_are_throttled(personas, settings):
+    # Two failures lock the device for factor x 2 s; a slow, loaded machine must not outlast the lock.
+    settings.OTP_TOTP_THROTTLE_FACTOR = 60
     trader = personas["trader"]
     client = Client()
     _password_step(client, "tina")

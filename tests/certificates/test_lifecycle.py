@@ -161,3 +161,16 @@ def test_init_ca_with_rsa(db):
     assert ca.key_description == "RSA 4096" and ca.parent.key_description == "RSA 4096"
     with pytest.raises(actions.CertificateError, match="already exists"):
         actions.init_ca(None)
+
+
+def test_nobody_issues_or_approves_a_certificate_for_an_identity_they_sponsor(ca, personas):
+    from tests.certificates.helpers import make_algo
+
+    officer = personas["security"].user
+    own_algo = make_algo(officer, name="algo-officer", comp_ids=("OFFICER1",))
+    profile = actions.profile_by_name("fix-client")
+    with pytest.raises(actions.CertificateError, match="another issuer"):
+        actions.issue_from_csr(officer, identity=own_algo, profile=profile, csr_pem=make_csr())
+    cert = actions.issue_from_csr(personas["admin"].user, identity=own_algo, profile=profile, csr_pem=make_csr())
+    with pytest.raises(actions.CertificateError, match="another issuer"):
+        actions.renew_certificate(officer, cert)

@@ -7,31 +7,15 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
 
+from tests.core.audit_helpers import record_events, tamper
 from ztconsole.core import audit
 from ztconsole.core.models import AuditEvent, AuditRefused
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _record(n: int) -> list[AuditEvent]:
-    events = []
-    for i in range(n):
-        with transaction.atomic():
-            events.append(audit.record(None, "test.event", ("test.thing", str(i), f"thing {i}"), {"i": i}))
-    return events
-
-
-def _tamper(sql: str, params: list) -> None:
-    """Changes rows behind the application's back, as an attacker with database access would."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # Superuser-only: bypasses the append-only trigger for this session.
-            cursor.execute("SET session_replication_role = replica")
-        try:
-            cursor.execute(sql, params)
-        finally:
-            if connection.vendor == "postgresql":
-                cursor.execute("SET session_replication_role = DEFAULT")
+_record = record_events
+_tamper = tamper
 
 
 def _verify_fails_at(seq: int) -> str:
@@ -130,3 +114,46 @@ def test_secrets_in_details_are_redacted():
         event = audit.record(None, "test.secret", None, {"password": "hunter2hunter2", "note": "token=abc123"})
     assert event.details["password"] == "[redacted]"
     assert "abc123" not in event.details["note"]
+
+
+def test_concurrent_appends_keep_one_total_order():
+    """Writers on their own connections, single events and batches mixed: every seq once, every link intact."""
+    import threading
+
+    from django.db import connections
+
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(20):
+                if i % 5 == 0:
+                    with transaction.atomic():
+                        audit.record_batch(
+                            [(None, "test.batch", ("test.thing", f"{n}-{i}-{j}", "t")) for j in range(3)]
+                        )
+                else:
+                    audit.record(None, "test.single", ("test.thing", f"{n}-{i}", "t"), {"n": n, "i": i})
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    seqs = list(AuditEvent.objects.order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, 4 * (16 + 4 * 3) + 1))
+    report = audit.verify_chain()
+    assert report.ok and report.checked == len(seqs), report.summary()
+
+
+def test_details_stored_in_an_equivalent_form_still_verify():
+    _record(3)
+    _tamper("UPDATE core_auditevent SET details = %s WHERE seq = 2", ['{ "i" :  1 }'])  # same content
+    assert audit.verify_chain().ok
+    _tamper("UPDATE core_auditevent SET details = %s WHERE seq = 2", ['{"i": 2}'])
+    assert "modified" in _verify_fails_at(2)

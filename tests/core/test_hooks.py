@@ -122,4 +122,5 @@ def test_hooks_are_the_documented_ones():
         "device_suspended",
         "device_retired",
         "certificate_revoked",
+        "audit_checkpoint_signed",
     }

@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     (
         "core",
         (
-            "ztconsole",  # the package itself (it only loads the Celery app)
+            "ztconsole",  # the package itself (it imports nothing; auditverify needs no Django)
             "ztconsole.core",
             "ztconsole.env",
             "ztconsole.logging",
@@ -37,6 +37,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "composition",
         (
             "console",
+            "reports",
             "ztconsole.urls",
             "ztconsole.api_urls",
             "ztconsole.routing",
@@ -47,7 +48,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
 ]
-PACKAGES = ("ztconsole", "accounts", "certificates", "policies", "sessions", "console")
+PACKAGES = ("ztconsole", "accounts", "certificates", "policies", "sessions", "console", "reports")
 _RANK = {prefix: rank for rank, (_, prefixes) in enumerate(LAYERS) for prefix in prefixes}
 
 

@@ -26,8 +26,15 @@ def test_celery_task_round_trip_through_the_broker(celery_worker_thread, setting
     assert celery_worker_thread.conf.task_always_eager is False
 
 
-def test_healthz_reports_every_dependency(celery_worker_thread):
+def test_healthz_tells_the_public_only_ok(celery_worker_thread):
     response = Client().get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_health_details_report_every_dependency_to_operators(celery_worker_thread, personas, verified_client):
+    assert Client().get("/healthz/details").status_code == 302  # to sign-in: details are not public
+    assert verified_client(personas["trader"]).get("/healthz/details").status_code == 403
+    response = verified_client(personas["security"]).get("/healthz/details")
     body = response.json()
     assert response.status_code == 200, body
     assert body["status"] == "ok"
@@ -38,11 +45,13 @@ def test_healthz_reports_every_dependency(celery_worker_thread):
     }
 
 
-def test_healthz_fails_loudly_when_redis_is_unreachable(settings, celery_worker_thread):
+def test_healthz_fails_loudly_but_says_why_only_to_operators(settings, celery_worker_thread, personas, verified_client):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     response = Client().get("/healthz")
-    assert response.status_code == 503
-    assert response.json()["checks"]["redis"]["status"] == "fail"
+    assert response.status_code == 503 and response.json() == {"status": "fail"}
+    details = verified_client(personas["admin"]).get("/healthz/details")
+    assert details.status_code == 503
+    assert details.json()["checks"]["redis"]["status"] == "fail"
 
 
 # --- websockets ------------------------------------------------------------------------------------
@@ -63,26 +72,36 @@ def _session_cookie(client: Client) -> str:
     return f"sessionid={client.cookies['sessionid'].value}"
 
 
-async def _expect_refused(base: str, cookie: str | None) -> None:
-    try:
-        socket = await _connect(base, cookie)
-    except websockets.exceptions.InvalidStatus as exc:
-        assert exc.response.status_code == 403
-        return
-    # Some servers accept the handshake then close at once: either way nothing is served.
+async def _close_code(base: str, cookie: str | None) -> int:
+    """The documented refusal: the handshake completes, then the server closes with 4401 or 4403."""
+    socket = await _connect(base, cookie)
     with pytest.raises(websockets.exceptions.ConnectionClosed) as info:
         await asyncio.wait_for(socket.recv(), timeout=5)
-    assert info.value.rcvd.code in (4401, 4403, 1006)
+    return info.value.rcvd.code
 
 
 def test_websocket_refused_without_a_session(asgi_server):
-    run_async(_expect_refused, asgi_server, None)
+    assert run_async(_close_code, asgi_server, None) == 4401
 
 
 def test_websocket_refused_with_a_password_only_session(asgi_server, personas):
     client = Client()
     client.force_login(personas["admin"].user)
-    run_async(_expect_refused, asgi_server, _session_cookie(client))
+    assert run_async(_close_code, asgi_server, _session_cookie(client)) == 4401
+
+
+def test_websocket_refused_to_a_verified_user_without_a_role(asgi_server, personas):
+    client = verify_session(Client(), personas["outsider"])
+    assert run_async(_close_code, asgi_server, _session_cookie(client)) == 4403
+
+
+def test_websocket_from_a_foreign_origin_is_refused_at_the_handshake(asgi_server):
+    async def scenario():
+        with pytest.raises(websockets.exceptions.InvalidStatus) as info:
+            await websockets.connect(_ws_url(asgi_server), additional_headers={"Origin": "https://evil.example"})
+        return info.value.response.status_code
+
+    assert run_async(scenario) == 403
 
 
 def test_websocket_accepted_with_a_verified_session_and_streams_audit_events(asgi_server, personas):

@@ -23,6 +23,8 @@ PRODUCTION_ENV = {
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "ZT_SECRETS_KEYS": "p1:cHJvZHVjdGlvbi1jaGVjay1rZXktMzItYnl0ZXMhISE=",
     "ZT_WEBAUTHN_ORIGINS": "https://console.example.com",
+    "ZT_AUDIT_SIGNING_KEY": "cHJvZC1jaGVjay1hdWRpdC1jaGVja3BvaW50LWstMzI=",
+    "ZT_EXPORT_SIGNING_KEY": "cHJvZC1jaGVjay1hdWRpdC1leHBvcnQta2V5LTMyYi4=",
 }
 
 
@@ -93,3 +95,40 @@ def test_bad_database_url_is_a_clear_error():
     result = _manage("check", extra_env={**PRODUCTION_ENV, "DATABASE_URL": "mysql://x@y/z"})
     assert result.returncode != 0
     assert "DATABASE_URL must be a postgres:// or sqlite:// URL" in result.stderr
+
+
+def test_production_needs_a_readable_audit_checkpoint_key(tmp_path):
+    without = {k: v for k, v in PRODUCTION_ENV.items() if k != "ZT_AUDIT_SIGNING_KEY"}
+    result = _manage("check", extra_env=without)
+    assert result.returncode != 0
+    assert "ZT_AUDIT_SIGNING_KEY is required" in result.stderr
+    result = _manage("check", extra_env={**PRODUCTION_ENV, "ZT_AUDIT_SIGNING_KEY": "bm90LWEta2V5"})
+    assert result.returncode != 0
+    assert "ZT_AUDIT_SIGNING_KEY is not an Ed25519 private key" in result.stderr
+
+
+def test_production_needs_a_readable_export_signing_key():
+    without = {k: v for k, v in PRODUCTION_ENV.items() if k != "ZT_EXPORT_SIGNING_KEY"}
+    result = _manage("check", extra_env=without)
+    assert result.returncode != 0
+    assert "ZT_EXPORT_SIGNING_KEY is required" in result.stderr
+    result = _manage("check", extra_env={**PRODUCTION_ENV, "ZT_EXPORT_SIGNING_KEY": "bm90LWEta2V5"})
+    assert result.returncode != 0
+    assert "ZT_EXPORT_SIGNING_KEY is not an Ed25519 private key" in result.stderr
+
+
+def test_audit_checkpoint_key_from_a_pem_file(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    (tmp_path / "audit.key").write_bytes(pem)
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "ZT_AUDIT_SIGNING_KEY"}
+    env["ZT_AUDIT_SIGNING_KEY_FILE"] = str(tmp_path / "audit.key")
+    result = _manage("audit_checkpoint", "--public-key", extra_env=env)
+    assert result.returncode == 0, result.stderr
+    expected = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    assert result.stdout == expected.decode()

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from ztconsole.core.errors import ActionError
+from ztconsole.core.filters import AuditEventFilter
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.pagination import SeqCursorPagination
 from ztconsole.core.roles import VIEW_AUDIT
@@ -57,5 +58,5 @@ class AuditEventList(ListAPIView):
     required_permission = VIEW_AUDIT
     serializer_class = AuditEventSerializer
     pagination_class = SeqCursorPagination
-    filterset_fields = {"action": ["exact", "startswith"], "actor_label": ["exact"]}
+    filterset_class = AuditEventFilter
     queryset = AuditEvent.objects.all()

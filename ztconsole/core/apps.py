@@ -8,6 +8,7 @@ class CoreConfig(AppConfig):
     verbose_name = "ZT Console core"
 
     def ready(self) -> None:
+        import ztconsole.celery  # noqa: F401  (the project's Celery app: shared tasks bind to it)
         from ztconsole.core import roles
 
         # Groups are configuration derived from roles.ROLE_PERMISSIONS; they are re-synchronised after

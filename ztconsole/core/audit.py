@@ -1,62 +1,74 @@
-"""The audit core: ``record`` appends a hash-chained event; ``verify_chain`` walks the chain.
+"""The audit core: ``record`` appends a hash-chained event; ``checkpoint`` signs the head; ``verify_chain`` walks.
 
 ``record`` must be called inside the transaction of the action it describes, so the event and the state
-change commit or roll back together.
+change commit or roll back together. The encoding, the checkpoint format and the verifier itself live in
+``ztconsole.auditverify``, which runs without Django (an examiner's machine runs the same code).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Model
 from django.http import HttpRequest
 from django.utils import timezone
 
-from ztconsole.core import live
-from ztconsole.core.models import AuditEvent, AuditHead
+from ztconsole import auditverify
+from ztconsole.auditverify import GENESIS_HASH, HASHED_FIELDS, ChainReport, Checkpoint
+from ztconsole.core import hooks, live
+from ztconsole.core.models import AuditCheckpoint, AuditEvent, CheckpointReason
 from ztconsole.logging import redact_value, request_id_var
 
-GENESIS_HASH = "0" * 64
-# Any fixed 64-bit number: PostgreSQL transaction-level advisory lock serialising chain appends.
-_PG_CHAIN_LOCK = 0x5A54_4155_4449_5400 & 0x7FFF_FFFF_FFFF_FFFF
+__all__ = [
+    "GENESIS_HASH",
+    "AuditChainBroken",
+    "ChainReport",
+    "checkpoint",
+    "compute_hash",
+    "record",
+    "record_batch",
+    "verify_chain",
+]
+
+logger = logging.getLogger(__name__)
 AUDIT_GROUP = "audit"
+LIVE_BATCH_TAIL = 50  # events of one record_batch sent to the live audit views
+_INSERT_CHUNK = 1000  # rows per multi-row INSERT: below SQLite's 32,766 bound parameters
+_COLUMNS = ", ".join((*HASHED_FIELDS, "hash"))
+
+
+class AuditChainBroken(Exception):
+    """The events a checkpoint would sign do not verify: the console refuses to vouch for them."""
+
+    def __init__(self, report: ChainReport) -> None:
+        super().__init__(report.summary())
+        self.report = report
 
 
 def _ts(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-_HASHED_FIELDS = (
-    "seq",
-    "created_at",
-    "actor_id",
-    "actor_label",
-    "action",
-    "target_type",
-    "target_id",
-    "target_label",
-    "details",
-    "ip_address",
-    "request_id",
-    "prev_hash",
-)
-
-
-def _canonical(values: tuple) -> bytes:
-    document = dict(zip(_HASHED_FIELDS, values, strict=True))
-    document["created_at"] = _ts(document["created_at"])
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+def _values(event: AuditEvent) -> tuple:
+    return tuple(_ts(event.created_at) if name == "created_at" else getattr(event, name) for name in HASHED_FIELDS)
 
 
 def canonical_bytes(event: AuditEvent) -> bytes:
     """Canonical encoding covered by the hash: every column but id and hash, sorted keys, no whitespace."""
-    return _canonical(tuple(getattr(event, name) for name in _HASHED_FIELDS))
+    return auditverify.canonical_event(_values(event))
 
 
 def compute_hash(event: AuditEvent) -> str:
@@ -80,6 +92,146 @@ def _describe_target(target: Any) -> tuple[str, str, str]:
     raise TypeError("target must be a model instance, a (type, id, label) tuple or None")
 
 
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    """An event before the chain gives it a place: everything but seq, prev_hash and hash."""
+
+    created_at: datetime
+    actor: Any
+    actor_label: str
+    action: str
+    target: tuple[str, str, str]
+    details: Any
+    ip_address: str | None
+    request_id: str
+
+
+def _entry(
+    actor: Any,
+    action: str,
+    target: Any = None,
+    details: dict[str, Any] | None = None,
+    request: HttpRequest | None = None,
+) -> _Entry:
+    if not action or len(action) > 64:
+        raise ValueError("action must be 1-64 characters")
+    actor_obj = actor if getattr(actor, "is_authenticated", False) else None
+    return _Entry(
+        created_at=timezone.now(),
+        actor=actor_obj,
+        actor_label=actor_obj.get_username() if actor_obj else "",
+        action=action,
+        target=_describe_target(target),
+        details=redact_value(details or {}),
+        ip_address=_client_ip(request),
+        request_id=getattr(request, "request_id", None) or request_id_var.get().strip("-"),
+    )
+
+
+# --- appending ---------------------------------------------------------------------------------------
+
+
+def _lock_head(cursor) -> tuple[int, str]:
+    """Reads the head and holds it until the transaction ends: appends happen one at a time, in one order.
+
+    PostgreSQL: the head row's lock (FOR UPDATE). SQLite: the IMMEDIATE transaction already holds the write lock.
+    """
+    lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""
+    select = f"SELECT seq, hash FROM core_audithead WHERE id = 1{lock}"  # noqa: S608 (constant text)
+    cursor.execute(select)
+    row = cursor.fetchone()
+    if row is None:
+        cursor.execute(
+            "INSERT INTO core_audithead (id, seq, hash) VALUES (1, 0, %s) ON CONFLICT (id) DO NOTHING",
+            [GENESIS_HASH],
+        )
+        cursor.execute(select)
+        row = cursor.fetchone()
+    return row[0], row[1]
+
+
+def _chain(entries: list[_Entry], seq: int, prev_hash: str) -> list[tuple]:
+    """Gives each entry its seq and hash: rows of HASHED_FIELDS + hash, ready to insert.
+
+    ``created_at`` stays a datetime (the database adapts it); ``details`` becomes its canonical JSON text, the
+    same text the hash covers, so it is encoded once.
+    """
+    rows = []
+    for entry in entries:
+        seq += 1
+        kind, ident, label = entry.target
+        details_json = auditverify.encode_details(entry.details)
+        values = [
+            seq,
+            _ts(entry.created_at),
+            entry.actor.pk if entry.actor is not None else None,
+            entry.actor_label,
+            entry.action,
+            kind,
+            ident,
+            label,
+            entry.details,
+            entry.ip_address,
+            entry.request_id,
+            prev_hash,
+        ]
+        try:
+            encoded = auditverify.layout(values, details_json)
+        except TypeError:
+            encoded = auditverify.canonical_event(values)
+        prev_hash = hashlib.sha256(encoded).hexdigest()
+        values[1] = entry.created_at
+        values[8] = details_json
+        values.append(prev_hash)
+        rows.append(tuple(values))
+    return rows
+
+
+def _insert(cursor, rows: list[tuple]) -> int | None:
+    """Inserts the rows and moves the head to the last one; returns the id of the last row."""
+    postgresql = connection.vendor == "postgresql"
+    adapt_ip = connection.ops.adapt_ipaddressfield_value
+    params: list[Any] = []
+    for row in rows:
+        params.extend(row)
+        base = len(params) - len(row)
+        if not postgresql:  # SQLite keeps Django's text form of a UTC datetime
+            params[base + 1] = row[1].astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+        params[base + 9] = adapt_ip(row[9])
+    cast = "%s::jsonb" if postgresql else "%s"
+    placeholders = "(" + ", ".join(cast if name == "details" else "%s" for name in (*HASHED_FIELDS, "hash")) + ")"
+    values_sql = ", ".join([placeholders] * len(rows))
+    last_seq, last_hash = rows[-1][0], rows[-1][-1]
+    # Only constant column names and placeholders are formatted in; every value is a bound parameter.
+    insert = f"INSERT INTO core_auditevent ({_COLUMNS}) VALUES {values_sql}"  # noqa: S608
+    if postgresql:
+        # One round trip: the insert and the head's move travel as one statement.
+        cursor.execute(
+            f"WITH event AS ({insert} RETURNING id), "  # noqa: S608
+            "head AS (UPDATE core_audithead SET seq = %s, hash = %s WHERE id = 1) SELECT max(id) FROM event",
+            [*params, last_seq, last_hash],
+        )
+        return cursor.fetchone()[0]
+    cursor.execute(insert, params)
+    row_id = cursor.lastrowid
+    cursor.execute("UPDATE core_audithead SET seq = %s, hash = %s WHERE id = 1", [last_seq, last_hash])
+    return row_id
+
+
+def _append(entries: list[_Entry]) -> tuple[list[tuple], int | None]:
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        head_seq, head_hash = _lock_head(cursor)
+        rows = _chain(entries, head_seq, head_hash)
+        row_id = None
+        for start in range(0, len(rows), _INSERT_CHUNK):
+            row_id = _insert(cursor, rows[start : start + _INSERT_CHUNK])
+        last_seq, last_hash = rows[-1][0], rows[-1][-1]
+        every = settings.ZT_AUDIT_CHECKPOINT_EVERY
+        if last_seq // every != head_seq // every:  # the batch reached a multiple of N
+            _sign_and_store(last_seq, last_hash, CheckpointReason.EVENTS)
+    return rows, row_id
+
+
 def record(
     actor: Any,
     action: str,
@@ -92,95 +244,242 @@ def record(
     ``actor`` is a user (or None for the system), ``target`` a model instance or a (type, id, label)
     tuple. Secrets in ``details`` are redacted before they are stored.
     """
-    if not action or len(action) > 64:
-        raise ValueError("action must be 1-64 characters")
-    target_type, target_id, target_label = _describe_target(target)
-    actor_obj = actor if getattr(actor, "is_authenticated", False) else None
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_CHAIN_LOCK])
-        # On SQLite the IMMEDIATE transaction mode already holds the database write lock here.
-        head, _ = AuditHead.objects.get_or_create(pk=1, defaults={"seq": 0, "hash": GENESIS_HASH})
-        event = AuditEvent(
-            seq=head.seq + 1,
-            created_at=timezone.now(),
-            actor=actor_obj,
-            actor_label=actor_obj.get_username() if actor_obj else "",
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            target_label=target_label,
-            details=redact_value(details or {}),
-            ip_address=_client_ip(request),
-            request_id=getattr(request, "request_id", None) or request_id_var.get().strip("-"),
-            prev_hash=head.hash,
-        )
-        event.hash = compute_hash(event)
-        event.save()
-        AuditHead.objects.filter(pk=1).update(seq=event.seq, hash=event.hash)
-        transaction.on_commit(lambda: _broadcast(event))
+    entry = _entry(actor, action, target, details, request)
+    (row,), row_id = _append([entry])
+    fields = dict(zip(HASHED_FIELDS, row[:-1], strict=True))
+    del fields["actor_id"]
+    fields["details"] = entry.details
+    event = AuditEvent(id=row_id, actor=entry.actor, hash=row[-1], **fields)
+    event._state.adding = False
+    event._state.db = connection.alias
+    transaction.on_commit(lambda: live.publish(AUDIT_GROUP, _live_message(row)))
     return event
 
 
-def _broadcast(event: AuditEvent) -> None:
-    """Tell live audit views about the event; it is already safe in the database."""
-    live.publish(AUDIT_GROUP, {"type": "audit.event", "event": summarize(event)})
+def record_batch(events: Iterable[tuple | dict[str, Any]]) -> int:
+    """Append many events in one go (same arguments as ``record``, as tuples or dicts); returns how many.
+
+    For bulk producers (imports, enforcement-point event batches): one lock, multi-row inserts, one head
+    update. Like ``record``, it joins the caller's transaction.
+    """
+    entries = [_entry(**item) if isinstance(item, dict) else _entry(*item) for item in events]
+    if not entries:
+        return 0
+    rows, _ = _append(entries)
+    # The live feed shows the newest events; a bulk append sends only its tail (the pages read the rest).
+    tail = rows[-LIVE_BATCH_TAIL:]
+    transaction.on_commit(lambda: live.publish(AUDIT_GROUP, *(_live_message(row) for row in tail)))
+    return len(rows)
 
 
-def summarize(event: AuditEvent) -> dict[str, Any]:
+def _live_message(row: tuple) -> dict[str, Any]:
+    return {"type": "audit.event", "event": _summary(row)}
+
+
+def _summary(row: tuple) -> dict[str, Any]:
     return {
-        "seq": event.seq,
-        "created_at": _ts(event.created_at),
-        "actor": event.actor_label or "system",
-        "action": event.action,
-        "target": event.target_label,
-        "target_type": event.target_type,
-        "ip_address": event.ip_address,
-        "hash": event.hash,
+        "seq": row[0],
+        "created_at": _ts(row[1]) if isinstance(row[1], datetime) else row[1],
+        "actor": row[3] or "system",
+        "action": row[4],
+        "target": row[7],
+        "target_type": row[5],
+        "ip_address": row[9],
+        "hash": row[12],
     }
 
 
-@dataclass(frozen=True)
-class ChainReport:
-    ok: bool
-    checked: int
-    first_broken_seq: int | None = None
-    problem: str = ""
+def summarize(event: AuditEvent) -> dict[str, Any]:
+    return _summary((*(getattr(event, name) for name in HASHED_FIELDS), event.hash))
 
 
-def _walk(batch: int = 5000) -> Iterator[tuple]:
-    # Keyset pagination over plain tuples keeps memory flat and skips model instantiation.
-    last_id = 0
-    columns = ("id", "hash", *_HASHED_FIELDS)
-    while True:
-        rows = list(AuditEvent.objects.filter(id__gt=last_id).order_by("id").values_list(*columns)[:batch])
-        if not rows:
-            return
-        yield from rows
-        last_id = rows[-1][0]
+# --- checkpoints ----------------------------------------------------------------------------------------
 
 
-def verify_chain() -> ChainReport:
-    """Walk the chain in insertion order and report the first event that does not hold."""
-    expected_prev = GENESIS_HASH
-    expected_seq = 1
-    checked = 0
-    prev_index = 2 + _HASHED_FIELDS.index("prev_hash")
-    for row in _walk():
-        stored_hash, seq, prev_hash = row[1], row[2], row[prev_index]
-        if seq != expected_seq:
-            kind = "missing or reordered event" if seq > expected_seq else "reordered event"
-            return ChainReport(False, checked, seq, f"{kind}: expected seq {expected_seq}")
-        if prev_hash != expected_prev:
-            return ChainReport(False, checked, seq, "prev_hash does not match the previous event")
-        if hashlib.sha256(_canonical(row[2:])).hexdigest() != stored_hash:
-            return ChainReport(False, checked, seq, "content does not match its hash (modified)")
-        expected_prev = stored_hash
-        expected_seq += 1
-        checked += 1
-    head = AuditHead.objects.filter(pk=1).first()
-    head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
-    if head_seq != checked or head_hash != expected_prev:
-        return ChainReport(False, checked, checked + 1, f"chain ends at seq {checked} but head says {head_seq}")
-    return ChainReport(True, checked)
+@lru_cache(maxsize=2)
+def _load_key(spec: str) -> Ed25519PrivateKey:
+    return auditverify.load_private_key(spec)
+
+
+def signing_key() -> Ed25519PrivateKey:
+    """The checkpoint key from ZT_AUDIT_SIGNING_KEY(_FILE): configuration only, never the database."""
+    return _load_key(settings.ZT_AUDIT_SIGNING_KEY)
+
+
+def public_keys() -> dict[str, Ed25519PublicKey]:
+    """The current checkpoint public key and the retired ones named by ZT_AUDIT_PUBLIC_KEYS_FILE."""
+    current = signing_key().public_key()
+    keys = {auditverify.key_id(current): current}
+    if settings.ZT_AUDIT_PUBLIC_KEYS_FILE:
+        keys.update(auditverify.load_public_keys(Path(settings.ZT_AUDIT_PUBLIC_KEYS_FILE).read_text()))
+    return keys
+
+
+def checkpoint_file(now: datetime | None = None) -> Path:
+    """Where the next checkpoint line goes: ZT_AUDIT_CHECKPOINT_PATH itself when it names a .jsonl file,
+    else a file per UTC day inside that directory."""
+    path = Path(settings.ZT_AUDIT_CHECKPOINT_PATH)
+    if path.suffix == ".jsonl":
+        return path
+    return path / f"checkpoints-{(now or timezone.now()).astimezone(UTC):%Y-%m-%d}.jsonl"
+
+
+def _send_outside(signed: Checkpoint) -> None:
+    try:
+        target = checkpoint_file()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            os.write(fd, (signed.to_json() + "\n").encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        logger.exception("audit checkpoint at seq %s not written to ZT_AUDIT_CHECKPOINT_PATH", signed.seq)
+
+
+def _sign_and_store(seq: int, head_hash: str, reason: str) -> AuditCheckpoint:
+    signed = auditverify.sign_checkpoint(signing_key(), seq, head_hash, _ts(timezone.now()), reason)
+    row = AuditCheckpoint.objects.create(
+        seq=seq,
+        hash=head_hash,
+        created_at=signed.created_at,
+        reason=reason,
+        key_id=signed.key_id,
+        signature=signed.signature,
+    )
+    transaction.on_commit(lambda: _send_outside(signed))
+    # Other destinations (the SIEM forwarder) connect here and send with transaction.on_commit.
+    hooks.audit_checkpoint_signed.fire(None, signed)
+    return row
+
+
+def _as_signed(row: AuditCheckpoint) -> Checkpoint:
+    return Checkpoint(row.seq, row.hash, row.created_at, row.reason, row.key_id, row.signature, source="database")
+
+
+def checkpoint(reason: str = CheckpointReason.MANUAL) -> AuditCheckpoint | None:
+    """Sign the chain's current head, store it and send it outside the database.
+
+    The events since the last valid checkpoint are verified first, so a checkpoint never vouches for a chain
+    that was tampered with since (AuditChainBroken). A periodic checkpoint is skipped (None) when the head has
+    not moved since the last one.
+    """
+    head_seq, head_hash = _read_head()
+    keys = public_keys()
+    anchor = (0, GENESIS_HASH)
+    for last in AuditCheckpoint.objects.filter(seq__lte=head_seq).order_by("-seq", "-id")[:20]:
+        if not _as_signed(last).verify(keys):
+            anchor = (last.seq, last.hash)
+            break
+    if reason == CheckpointReason.SCHEDULE and anchor == (head_seq, head_hash):
+        return None
+    verifier = auditverify.ChainVerifier(
+        (), keys, anchor=anchor, details_text_may_be_canonical=connection.vendor != "postgresql"
+    )
+    for rows in _event_rows(after_seq=anchor[0], upto_seq=head_seq):
+        if not verifier.feed(rows):
+            break
+    report = verifier.finish(head=(head_seq, head_hash))
+    if not report.ok:
+        logger.error("audit checkpoint refused: %s", report.summary())
+        raise AuditChainBroken(report)
+    with transaction.atomic():
+        return _sign_and_store(head_seq, head_hash, reason)
+
+
+# --- verification --------------------------------------------------------------------------------------
+
+
+def _event_rows(after_seq: int = 0, upto_seq: int | None = None, chunk: int = 10_000) -> Iterator[list[tuple]]:
+    """Rows in seq order from a server-side cursor on PostgreSQL, as plain tuples (no model instances).
+
+    ``created_at`` arrives already in the canonical text form, ``details`` as JSON text.
+    """
+    if connection.vendor == "postgresql":
+        created = """to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+    else:  # Django stores "YYYY-MM-DD HH:MM:SS[.ffffff]" in UTC
+        created = "replace(created_at, ' ', 'T') || CASE WHEN length(created_at) = 19 THEN '.000000Z' ELSE 'Z' END"
+    columns = ", ".join(created if name == "created_at" else name for name in (*HASHED_FIELDS, "hash"))
+    where, params = "seq > %s", [after_seq]
+    if upto_seq is not None:
+        where += " AND seq <= %s"
+        params.append(upto_seq)
+    # PostgreSQL: a transaction, so the named cursor streams instead of being materialised WITH HOLD. SQLite:
+    # none, so verifying never takes the write lock from appenders.
+    in_transaction = transaction.atomic() if connection.vendor == "postgresql" else contextlib.nullcontext()
+    with in_transaction, connection.chunked_cursor() as cursor:
+        sql = f"SELECT {columns} FROM core_auditevent WHERE {where} ORDER BY seq"  # noqa: S608 (constant text)
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(chunk):
+            yield rows
+
+
+def _read_head() -> tuple[int, str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT seq, hash FROM core_audithead WHERE id = 1")
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else (0, GENESIS_HASH)
+
+
+def stored_checkpoints() -> list[Checkpoint]:
+    return [_as_signed(row) for row in AuditCheckpoint.objects.order_by("seq", "id")]
+
+
+def verify_chain(
+    checkpoints: Iterable[Checkpoint] | None = None, keys: dict[str, Ed25519PublicKey] | None = None
+) -> ChainReport:
+    """Walk the whole chain in seq order against the signed checkpoints, and report the first problem.
+
+    ``checkpoints``: those read from outside the database; by default every file under
+    ZT_AUDIT_CHECKPOINT_PATH. The database's own checkpoints are always checked too. ``keys``: the public
+    keys to trust; by default the configured key and the retired ones.
+    """
+    keys = public_keys() if keys is None else keys
+    warnings = []
+    if checkpoints is None:
+        checkpoints = configured_outside_checkpoints()
+    outside = list(checkpoints)
+    if not outside:
+        warnings.append(
+            "no checkpoint from outside the database: a wiped or rewritten database (events and checkpoints "
+            "alike) would not be detected"
+        )
+    # Checkpoints first, then the head, then the events up to that head: appends made meanwhile are outside
+    # what is verified and cannot look like a mismatch.
+    verifier = auditverify.ChainVerifier(
+        [*stored_checkpoints(), *outside], keys, details_text_may_be_canonical=connection.vendor != "postgresql"
+    )
+    head = _read_head()
+    for rows in _event_rows(upto_seq=head[0]):
+        if not verifier.feed(rows):
+            break
+    report = verifier.finish(head=head)
+    return dataclasses.replace(report, warnings=(*report.warnings, *warnings))
+
+
+def configured_outside_checkpoints() -> list[Checkpoint]:
+    path = Path(settings.ZT_AUDIT_CHECKPOINT_PATH)
+    if not path.exists():
+        return []
+    return auditverify.read_checkpoints(path)
+
+
+# --- export ---------------------------------------------------------------------------------------------
+
+
+def export_events(write: Callable[[str], Any]) -> tuple[AuditCheckpoint, int]:
+    """Write every event up to a fresh export checkpoint as JSON Lines (``ztconsole.auditverify`` reads them).
+
+    The checkpoint is signed first, so the file ends exactly at a head the console vouched for and that was
+    sent outside the database; returns it and the number of events written.
+    """
+    made = checkpoint(CheckpointReason.EXPORT)
+    assert made is not None  # only periodic checkpoints are ever skipped
+    count = 0
+    for rows in _event_rows(upto_seq=made.seq):
+        for row in rows:
+            details = json.loads(row[8]) if isinstance(row[8], str) else row[8]
+            write(auditverify.export_line((*row[:8], details, *row[9:12]), row[12]) + "\n")
+            count += 1
+    return made, count

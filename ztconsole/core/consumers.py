@@ -33,11 +33,11 @@ class ConsoleEventsConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated or self.scope.get("otp_device") is None:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self._refuse(CLOSE_UNAUTHENTICATED)
             return
         may_use, may_audit, may_see_points = await _permissions(user)
         if not may_use:
-            await self.close(code=CLOSE_FORBIDDEN)
+            await self._refuse(CLOSE_FORBIDDEN)
             return
         self.groups_joined = [AUDIT_GROUP] if may_audit else []
         if may_see_points:
@@ -49,6 +49,12 @@ class ConsoleEventsConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         streams = [g for g in self.groups_joined if not g.startswith("user-")]
         await self.send_json({"type": "hello", "user": user.get_username(), "streams": streams})
+
+    async def _refuse(self, code: int) -> None:
+        # Closing before accepting becomes a bare HTTP 403 at the handshake and the code is lost: accept,
+        # then close with the documented code, so a client can tell "sign in" (4401) from "not allowed" (4403).
+        await self.accept()
+        await self.close(code=code)
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "groups_joined", []):

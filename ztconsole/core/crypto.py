@@ -21,8 +21,41 @@ from django.db import models
 _PREFIX = "v1"
 
 
+CONFIGURE_KEYS_HINT = (
+    "Configure the key ring with ZT_SECRETS_KEYS (id:base64key pairs, comma-separated) or ZT_SECRETS_KEYS_FILE; "
+    "keep every key that encrypted a stored secret. For the demo, run commands with `make manage ARGS=...` "
+    "(or scripts/manage), which uses var/demo/secrets_keys."
+)
+
+
 class SecretDecryptionError(Exception):
-    """A ciphertext that no configured key opens (wrong key, unknown key id, or tampered data)."""
+    """A ciphertext that no configured key opens (wrong key, unknown key id, or tampered data).
+
+    ``key_id`` names the key the ciphertext was sealed with (None when the ciphertext is malformed), so pages
+    and commands can say which key is missing and how to configure it instead of failing with a traceback.
+    """
+
+    def __init__(self, message: str, *, key_id: str | None = None) -> None:
+        super().__init__(message)
+        self.key_id = key_id
+
+    @property
+    def explanation(self) -> str:
+        """One sentence for an operator: what is missing and where to configure it."""
+        if self.key_id is None:
+            return f"A stored secret cannot be read: {self}. {CONFIGURE_KEYS_HINT}"
+        configured = ", ".join(sorted(_configured_ids())) or "none"
+        return (
+            f"A stored secret was encrypted with key id {self.key_id!r}, which this process cannot use "
+            f"({self}; configured key ids: {configured}). {CONFIGURE_KEYS_HINT}"
+        )
+
+
+def _configured_ids() -> list[str]:
+    try:
+        return list(keyring().keys)
+    except ImproperlyConfigured:
+        return []
 
 
 @dataclass(frozen=True)
@@ -78,11 +111,14 @@ def decrypt(token: str, *, context: str) -> bytes:
         raise SecretDecryptionError("malformed ciphertext") from None
     key = keyring().keys.get(key_id)
     if version != _PREFIX or key is None:
-        raise SecretDecryptionError(f"no key with id {key_id!r} is configured")
+        raise SecretDecryptionError(f"no key with id {key_id!r} is configured", key_id=key_id)
     try:
         return AESGCM(key).decrypt(raw[:12], raw[12:], context.encode())
     except Exception:
-        raise SecretDecryptionError("ciphertext does not open with its key (tampered or wrong key)") from None
+        raise SecretDecryptionError(
+            f"the ciphertext does not open with key {key_id!r} (tampered, or a different key under the same id)",
+            key_id=key_id,
+        ) from None
 
 
 def key_id_of(token: str) -> str:

@@ -66,4 +66,17 @@ certificate_revoked = Hook(
     "once per certificate (subject: the Certificate)",
 )
 
-ALL = (identity_suspended, identity_revoked, device_suspended, device_retired, certificate_revoked)
+audit_checkpoint_signed = Hook(
+    "audit_checkpoint_signed",
+    "ztconsole.core.audit, each time the audit chain's head is signed (subject: the auditverify.Checkpoint; "
+    "actor: None); the way checkpoints leave the console besides ZT_AUDIT_CHECKPOINT_PATH (the SIEM forwarder)",
+)
+
+ALL = (
+    identity_suspended,
+    identity_revoked,
+    device_suspended,
+    device_retired,
+    certificate_revoked,
+    audit_checkpoint_signed,
+)

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import threading
+from collections import deque
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -21,35 +22,54 @@ _loop_pid: int | None = None
 
 
 def _background_loop() -> asyncio.AbstractEventLoop:
-    global _loop, _loop_pid
+    global _loop, _loop_pid, _draining
     with _lock:
         if _loop is None or _loop_pid != os.getpid():  # a forked worker needs its own thread
+            _pending.clear()  # what the parent had not sent is the parent's
+            _draining = False
             loop = asyncio.new_event_loop()
             threading.Thread(target=loop.run_forever, name="zt-live-publisher", daemon=True).start()
             _loop, _loop_pid = loop, os.getpid()
         return _loop
 
 
-async def _send(group: str, messages: list[dict[str, Any]]) -> None:
+# Messages waiting for the background loop, and whether a drain is already scheduled there. A burst of
+# publishes (a bulk import, a thousand audit appends) wakes the loop once and is sent in order over one
+# connection, instead of one coroutine and one Redis connection per message. Bounded: the feed is best effort.
+_pending: deque[tuple[str, dict[str, Any]]] = deque(maxlen=10_000)
+_draining = False
+
+
+async def _drain() -> None:
+    global _draining
     from channels.layers import get_channel_layer
 
     layer = get_channel_layer()
-    if layer is None:
-        return
-    for message in messages:
-        await layer.group_send(group, message)
-
-
-def _log_failure(future) -> None:
-    exc = future.exception()
-    if exc is not None:
-        logger.warning("live event not delivered: %s", type(exc).__name__, exc_info=exc)
+    while True:
+        with _lock:
+            if not _pending or layer is None:
+                _pending.clear()
+                _draining = False
+                return
+            batch = list(_pending)
+            _pending.clear()
+        for group, message in batch:
+            try:
+                await layer.group_send(group, message)
+            except Exception as exc:
+                logger.warning("live event not delivered: %s", type(exc).__name__, exc_info=exc)
 
 
 def publish(group: str, *messages: dict[str, Any]) -> None:
-    """Send ``messages`` to ``group`` in the background; returns at once."""
-    future = asyncio.run_coroutine_threadsafe(_send(group, list(messages)), _background_loop())
-    future.add_done_callback(_log_failure)
+    """Send ``messages`` to ``group`` in the background, in order; returns at once."""
+    global _draining
+    loop = _background_loop()
+    with _lock:
+        _pending.extend((group, message) for message in messages)
+        if _draining:
+            return
+        _draining = True
+    asyncio.run_coroutine_threadsafe(_drain(), loop)
 
 
 async def _idle() -> None:

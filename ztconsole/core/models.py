@@ -21,7 +21,25 @@ class AppendOnlyQuerySet(models.QuerySet):
         raise AuditRefused("audit events are append-only: UPDATE refused")
 
 
-class AuditEvent(models.Model):
+class AppendOnlyModel(models.Model):
+    """Rows are inserted once and never changed or deleted through the application."""
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):  # type: ignore[override]
+        if not self._state.adding:
+            raise AuditRefused(f"{self._meta.verbose_name_plural} are append-only: UPDATE refused")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):  # type: ignore[override]
+        raise AuditRefused(f"{self._meta.verbose_name_plural} are append-only: DELETE refused")
+
+
+class AuditEvent(AppendOnlyModel):
     """One security-relevant event. Append-only; each row carries the hash of the row before it.
 
     ``hash`` is SHA-256 over a canonical JSON encoding of every other column plus ``prev_hash``
@@ -46,23 +64,18 @@ class AuditEvent(models.Model):
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 
-    objects = AppendOnlyQuerySet.as_manager()
-
     class Meta:
         ordering = ["-seq"]
-        indexes = [models.Index(fields=["actor", "-seq"]), models.Index(fields=["target_type", "target_id"])]
+        indexes = [
+            models.Index(fields=["actor", "-seq"]),
+            models.Index(fields=["target_type", "target_id"]),
+            # The audit list's filters, newest first: one index range per page at millions of events.
+            models.Index(fields=["actor_label", "-seq"], name="core_audit_actor_label_seq"),
+            models.Index(fields=["action", "-seq"], name="core_audit_action_seq"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} by {self.actor_label or 'system'}"
-
-    def save(self, *args, **kwargs):  # type: ignore[override]
-        if not self._state.adding:
-            raise AuditRefused("audit events are append-only: UPDATE refused")
-        kwargs["force_insert"] = True
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):  # type: ignore[override]
-        raise AuditRefused("audit events are append-only: DELETE refused")
 
 
 class AuditHead(models.Model):
@@ -74,6 +87,35 @@ class AuditHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit head #{self.seq}"
+
+
+class CheckpointReason(models.TextChoices):
+    EVENTS = "events", "every N events"
+    SCHEDULE = "schedule", "periodic (Celery beat)"
+    EXPORT = "export", "an export"
+    MANUAL = "manual", "manage.py audit_checkpoint"
+
+
+class AuditCheckpoint(AppendOnlyModel):
+    """The chain's head signed with the audit checkpoint key (Ed25519), which the database never holds.
+
+    Each checkpoint is also appended outside the database (ZT_AUDIT_CHECKPOINT_PATH, later a SIEM); the copy
+    here lets ``verify_audit`` check recent ones. ``created_at`` is kept as the exact string that was signed.
+    See ``ztconsole.auditverify`` for the signed bytes.
+    """
+
+    seq = models.BigIntegerField(db_index=True)
+    hash = models.CharField(max_length=64)
+    created_at = models.CharField(max_length=32)
+    reason = models.CharField(max_length=16, choices=CheckpointReason.choices)
+    key_id = models.CharField(max_length=16)
+    signature = models.CharField(max_length=128)
+
+    class Meta:
+        ordering = ["-seq", "-id"]
+
+    def __str__(self) -> str:
+        return f"checkpoint #{self.seq} ({self.reason})"
 
 
 class ConsoleAccess(models.Model):

@@ -44,6 +44,11 @@ class ConsoleView(PermissionRequiredMixin):
         return bool(user.is_authenticated and user.is_verified() and super().has_permission())
 
 
+def _handles(view: Any, method: str) -> bool:
+    name = method.lower()
+    return name in getattr(view, "http_method_names", ()) and hasattr(view, name) and name != "options"
+
+
 class DeclaredPermission(BasePermission):
     """DRF default: the view's ``required_permission`` (per method if a dict), scoped tokens honoured."""
 
@@ -53,7 +58,13 @@ class DeclaredPermission(BasePermission):
         by_action = getattr(view, "required_permission_by_action", None) or {}
         declared = by_action.get(getattr(view, "action", None)) or getattr(view, "required_permission", None)
         if isinstance(declared, dict):
-            declared = declared.get(method) or declared.get("*")
+            # HEAD and OPTIONS read: they need what GET needs.
+            fallback = declared.get("GET") if method in ("HEAD", "OPTIONS") else None
+            declared = declared.get(method) or declared.get("*") or fallback
+        if not declared and not _handles(view, method):
+            # A method the view does not serve: any authenticated caller then gets 405 from the view, an
+            # anonymous one 401/403, never the 500 of a missing declaration.
+            return AUTHENTICATED
         if not declared:
             raise ImproperlyConfigured(f"{type(view).__name__} declares no required_permission")
         return declared

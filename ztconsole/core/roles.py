@@ -12,6 +12,7 @@ SECURITY_OFFICER = "Security Officer"
 TRADER = "Trader"
 COMPLIANCE_OFFICER = "Compliance Officer"
 ROLES = (ADMINISTRATOR, SECURITY_OFFICER, TRADER, COMPLIANCE_OFFICER)
+PRIVILEGED_ROLES = (ADMINISTRATOR, SECURITY_OFFICER)
 
 VIEW_CONSOLE = "core.view_console"
 VIEW_AUDIT = "core.view_audit"
@@ -26,6 +27,7 @@ MANAGE_MFA = "accounts.manage_mfa"
 ISSUE_TEMPORARY_CODES = "accounts.issue_temporary_codes"
 VIEW_DEVICES = "accounts.view_devices"
 MANAGE_DEVICES = "accounts.manage_devices"
+APPROVE_ROLE_GRANTS = "accounts.approve_role_grants"
 REPORT_POSTURE = "accounts.report_posture"  # held by no role: granted directly to MDM or agent identities
 VIEW_CERTIFICATES = "certificates.view_certificates"
 ISSUE_CERTIFICATES = "certificates.issue_certificates"
@@ -39,6 +41,7 @@ APPROVE_PUBLICATION = "policies.approve_publication"
 SIMULATE = "policies.simulate"
 VIEW_ENFORCEMENT_POINTS = "policies.view_enforcement_points"
 MANAGE_ENFORCEMENT_POINTS = "policies.manage_enforcement_points"
+EXPORT_AUDIT = "reports.export_audit"
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     ADMINISTRATOR: (
@@ -48,6 +51,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VIEW_IDENTITIES,
         MANAGE_IDENTITIES,
         SUSPEND_IDENTITIES,
+        APPROVE_ROLE_GRANTS,
         ISSUE_ENROLLMENT_CODE,
         MANAGE_API_TOKENS,
         MANAGE_TOKEN_INVENTORY,
@@ -70,6 +74,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VIEW_API_DOCS,
         VIEW_IDENTITIES,
         SUSPEND_IDENTITIES,
+        APPROVE_ROLE_GRANTS,
         MANAGE_API_TOKENS,
         MANAGE_MFA,
         ISSUE_TEMPORARY_CODES,
@@ -82,6 +87,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         APPROVE_PUBLICATION,
         SIMULATE,
         VIEW_ENFORCEMENT_POINTS,
+        EXPORT_AUDIT,
     ),
     TRADER: (VIEW_CONSOLE, VIEW_DEVICES, VIEW_CERTIFICATES, REQUEST_CERTIFICATE),
     COMPLIANCE_OFFICER: (
@@ -93,6 +99,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VIEW_CERTIFICATES,
         VIEW_POLICY,
         VIEW_ENFORCEMENT_POINTS,
+        EXPORT_AUDIT,
     ),
 }
 

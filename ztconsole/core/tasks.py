@@ -7,3 +7,13 @@ from celery import shared_task
 def ping() -> dict:
     """Answers /healthz's round trip: proves a worker consumes the queue and can write results."""
     return {"pong": True, "worker": socket.gethostname()}
+
+
+@shared_task(name="core.audit_checkpoint", ignore_result=False)
+def audit_checkpoint() -> int | None:
+    """Beat, every ZT_AUDIT_CHECKPOINT_MINUTES: sign the audit chain's head when it moved (docs/audit.md)."""
+    from ztconsole.core import audit
+    from ztconsole.core.models import CheckpointReason
+
+    made = audit.checkpoint(CheckpointReason.SCHEDULE)
+    return made.seq if made else None

@@ -6,18 +6,34 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views import View
 
+from ztconsole.core.filters import action_prefix
 from ztconsole.core.health import run_checks
+from ztconsole.core.keyset import Keyset, html_page, query_without_cursor
 from ztconsole.core.models import AuditEvent, AuditHead
 from ztconsole.core.permissions import PUBLIC, ConsoleView
 from ztconsole.core.roles import VIEW_AUDIT
 
-AUDIT_PAGE_SIZE = 50
+AUDIT_ORDER = Keyset(("-seq",))
 
 
 class HealthView(View):
-    """Load-balancer and operator probe: database, Redis and a Celery worker, each a real round trip."""
+    """Load-balancer probe: database, Redis and a Celery worker, each a real round trip; says only ok or fail.
+
+    Vendors, versions, host names and error texts help an attacker: they are on /healthz/details, for
+    signed-in operators.
+    """
 
     permission_required = PUBLIC
+
+    def get(self, request: HttpRequest) -> JsonResponse:
+        healthy, _ = run_checks()
+        return JsonResponse({"status": "ok" if healthy else "fail"}, status=200 if healthy else 503)
+
+
+class HealthDetailsView(ConsoleView, View):
+    """The same checks with each dependency's status, timing, version and error, for operators."""
+
+    permission_required = VIEW_AUDIT
 
     def get(self, request: HttpRequest) -> JsonResponse:
         healthy, checks = run_checks()
@@ -30,28 +46,23 @@ class AuditLogView(ConsoleView, View):
     permission_required = VIEW_AUDIT
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        queryset = AuditEvent.objects.order_by("-seq")
+        queryset = AuditEvent.objects.all()
         action = request.GET.get("action", "").strip()
         actor = request.GET.get("actor", "").strip()
-        before = request.GET.get("before", "")
-        if action:
-            queryset = queryset.filter(action__startswith=action)
+        queryset = action_prefix(queryset, action[:64])
         if actor:
             queryset = queryset.filter(actor_label=actor)
-        if before.isdigit():
-            queryset = queryset.filter(seq__lt=int(before))
-        events = list(queryset[: AUDIT_PAGE_SIZE + 1])
-        has_more = len(events) > AUDIT_PAGE_SIZE
-        events = events[:AUDIT_PAGE_SIZE]
+        page = html_page(request, queryset, AUDIT_ORDER)
         return render(
             request,
             "core/audit_list.html",
             {
-                "events": events,
-                "next_before": events[-1].seq if has_more and events else None,
+                "events": page.items,
+                "page_obj": page,
+                "query": query_without_cursor(request),
                 "action": action,
                 "actor": actor,
                 "head": AuditHead.objects.filter(pk=1).first(),
-                "live": not before and not action and not actor,
+                "live": not page.has_previous and not action and not actor,
             },
         )

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Identity
 from certificates import actions
+from ztconsole.core.pagination import parse_position
 
 
 class Command(BaseCommand):
@@ -26,7 +27,9 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read the CSR {exc.filename}: {exc.strerror}") from None
         ref = options["identity"]
         query = Identity.objects.select_related("user")
-        identity = (query.filter(pk=int(ref)) if ref.isdigit() else query.filter(user__username=ref)).first()
+        identity = (
+            query.filter(pk=pk) if (pk := parse_position(ref)) is not None else query.filter(user__username=ref)
+        ).first()
         if identity is None:
             raise CommandError(f"identity: no identity {ref!r}")
         out = options["out"]

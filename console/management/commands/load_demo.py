@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -5,7 +8,13 @@ from console.demo import load_demo_hardware_tokens, load_demo_personas, load_dem
 
 
 class Command(BaseCommand):
-    help = "Load the demo personas (DEBUG only). Each run resets their passwords and TOTP secrets."
+    help = "Load the demo personas, CA, hardware tokens and sample policy (DEBUG only). Each run resets passwords."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--tokens-file",
+            help="append the serial and seed of each hardware token put in stock to this file (mode 0600)",
+        )
 
     def handle(self, *args, **options):
         if not settings.DEBUG:
@@ -23,3 +32,21 @@ class Command(BaseCommand):
             self.stdout.write("\nHardware HOTP tokens in stock (enroll one on your profile page with two codes):")
             for serial, seed in tokens:
                 self.stdout.write(f"  {serial}  seed {seed}  codes: oathtool --hotp -c 0 -w 1 {seed}")
+            if options["tokens_file"]:
+                self._keep_seeds(Path(options["tokens_file"]), tokens)
+        # The policy layer's demo data (signing key, sample draft) comes last: it grants the personas above.
+        from policies.demo import load_demo_policy
+
+        policy = load_demo_policy()
+        if policy:
+            self.stdout.write("\n" + policy)
+
+    def _keep_seeds(self, path: Path, tokens: list[tuple[str, str]]) -> None:
+        new = not path.exists()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a") as out:
+            if new:
+                out.write("# serial,hex seed,type,digits,counter at import: the demo's hardware HOTP tokens\n")
+            for serial, seed in tokens:
+                out.write(f"{serial},{seed},hotp,6,0\n")
+        self.stdout.write(f"Their seeds are kept in {path}")

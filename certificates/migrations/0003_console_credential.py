@@ -16,7 +16,7 @@ def console_profile_gets_client_auth(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('certificates', '0001_initial'),
+        ('certificates', '0002_certificate_list_order'),
     ]
 
     operations = [

@@ -1,0 +1,1 @@
+"""Compliance reports and signed audit exports: the composition layer, beside console/ (docs/compliance.md)."""

@@ -1,0 +1,35 @@
+// Audit export progress: poll the small JSON status endpoint until the export is done or failed.
+(function () {
+  "use strict";
+  const section = document.querySelector("[data-export-status]");
+  if (!section) return;
+  const url = section.getAttribute("data-export-status");
+  const bar = section.querySelector("progress");
+  const text = section.querySelector("[data-export-text]");
+  const error = section.querySelector("[data-export-error]");
+  const download = section.querySelector("[data-export-download]");
+  const labels = { queued: "Queued", running: "Running", done: "Done", failed: "Failed" };
+
+  async function poll() {
+    let state;
+    try {
+      const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      state = await response.json();
+    } catch (problem) {
+      text.textContent = "Status unavailable (" + problem.message + "), retrying…";
+      window.setTimeout(poll, 3000);
+      return;
+    }
+    bar.value = state.percent;
+    bar.textContent = state.percent + "%";
+    text.textContent = (labels[state.status] || state.status) + ": " + state.written + " of " + state.total + " events";
+    if (state.error) {
+      error.textContent = state.error;
+      error.hidden = false;
+    }
+    download.hidden = !state.download;
+    if (state.status !== "done" && state.status !== "failed") window.setTimeout(poll, 700);
+  }
+  poll();
+})();
