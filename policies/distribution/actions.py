@@ -96,17 +96,18 @@ def _check_segments(environment: str, names: list[str] | None) -> list[str]:
 
 
 def _default_sponsor(actor: Any) -> Identity:
-    identity = getattr(_user(actor), "identity", None) if _user(actor) else None
-    if identity is not None and identity.kind == IdentityKind.HUMAN and identity.status == IdentityStatus.ACTIVE:
-        return identity
-    admins = Group.objects.filter(name=ADMINISTRATOR).values_list("user", flat=True)
-    sponsor = (
-        Identity.objects.filter(user__in=admins, kind=IdentityKind.HUMAN, status=IdentityStatus.ACTIVE)
-        .order_by("pk")
-        .first()
-    )
+    """An active administrator or security officer other than the actor: whoever issues a certificate may not
+    also sponsor its identity (certificates.actions), and registration issues the point's certificate."""
+    from ztconsole.core.roles import SECURITY_OFFICER
+
+    people = Group.objects.filter(name__in=[ADMINISTRATOR, SECURITY_OFFICER]).values_list("user", flat=True)
+    candidates = Identity.objects.filter(user__in=people, kind=IdentityKind.HUMAN, status=IdentityStatus.ACTIVE)
+    user = _user(actor)
+    if user is not None:
+        candidates = candidates.exclude(user=user)
+    sponsor = candidates.order_by("pk").first()
     if sponsor is None:
-        raise DistributionError("an enforcement point's identity needs a sponsor: name one", field="sponsor")
+        raise DistributionError("an enforcement point's identity needs a sponsor other than you: name one", "sponsor")
     return sponsor
 
 
@@ -144,7 +145,8 @@ def register_enforcement_point(
 ) -> tuple[EnforcementPoint, Any, str]:
     """Issue the PEP's certificate (profile ``pep``) from its CSR and register it, pinned to that certificate.
 
-    Creates the PEP's service identity ``pep-<name>`` (sponsored by ``sponsor``, by default the actor) and a
+    Creates the PEP's service identity ``pep-<name>`` (sponsored by ``sponsor``, by default another
+    administrator or security officer than the actor, who issues the certificate) and a
     PEP-scoped bearer token for the bundle pull, returned in the clear this once. Returns (point, cert, token).
     """
     from accounts.actions import create_non_person_identity

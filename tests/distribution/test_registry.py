@@ -18,7 +18,8 @@ def test_registration_issues_a_pep_certificate_and_pins_it(personas, pki):
     point, cert = creds.point, creds.certificate
     assert cert.profile.name == "pep"
     assert point.pinned_sha256 == cert.sha256 and point.certificate_id == cert.pk
-    assert point.identity.username == "pep-pep-ldn-1" and point.identity.sponsor == personas["admin"].user.identity
+    assert point.identity.username == "pep-pep-ldn-1"
+    assert point.identity.sponsor == personas["security"].user.identity  # not the issuer (four eyes)
     assert point.status == PointStatus.ACTIVE
     assert actions.point_for_token(creds.token) == point
     assert creds.token not in str(EnforcementPoint.objects.filter(pk=point.pk).values().get())  # digest only
