@@ -24,7 +24,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots" / "pages"
 WIDTHS = (1366, 390)
-NOT_PAGES = {"certificates:download_pem", "certificates:download_chain", "policies:signing_key"}  # files
+NOT_PAGES = {
+    "certificates:download_pem",
+    "certificates:download_chain",
+    "policies:signing_key",
+    "reports:audit_export_download",
+    "reports:audit_export_status",
+    "reports:export_public_key",
+    "healthz-details",  # JSON, and 503 while the test runs no Celery worker
+}  # files and JSON, not pages
 ROLES = ("admin", "security", "trader", "compliance")
 
 
@@ -39,7 +47,17 @@ def _objects(demo) -> dict[str, int]:
     publication = policy_actions.request_publication(
         User.objects.get(username=PERSONA_OF_ROLE["admin"]), environment="prod"
     )
+    from reports.models import AuditExport
+    from tests.distribution.helpers import register
+
+    admin = User.objects.get(username=PERSONA_OF_ROLE["admin"])
+    point = register("pep-pages", actor=admin).point
+    export = AuditExport.objects.create(
+        requested_by=User.objects.get(username=PERSONA_OF_ROLE["compliance"]), format="csv"
+    )
     return {
+        "enforcement_point": point.pk,
+        "audit_export": export.pk,
         "trader": tina.identity.pk,
         "certificate": certificate.pk,
         "trader_registered_device": device.pk,
