@@ -30,7 +30,7 @@ def test_administrator_sees_every_domain(personas, verified_client):
     sections = _sections(verified_client(personas["admin"]).get("/").content.decode())
     assert list(sections) == ["", "Identity & access", "Policy", "PKI", "Operations"]
     assert sections["Identity & access"] == ["Identities", "Desks", "Devices", "Hardware tokens", "API tokens"]
-    assert sections["Policy"] == ["Policy draft", "Publications", "Simulator"]
+    assert sections["Policy"] == ["Policy draft", "Publications", "Simulator", "Enforcement points"]
     assert sections["Operations"] == ["Audit log", "API docs"]
 
 
