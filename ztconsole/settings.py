@@ -235,6 +235,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "policies.tasks.reconcile_enforcement_points",
         "schedule": float(env_int("ZT_RECONCILE_SECONDS", 10, minimum=1, maximum=3600)),
     },
+    "prune-fix-sessions": {
+        "task": "sessions.tasks.prune",
+        "schedule": 3600.0,
+    },
 }
 
 # --- Authentication ----------------------------------------------------------------------------------
@@ -296,6 +300,12 @@ ZT_RECONCILE_SECONDS = env_int("ZT_RECONCILE_SECONDS", 10, minimum=1, maximum=36
 # A PEP silent for this long gets a status probe; one behind the version in force for this long raises an alert.
 ZT_PEP_SILENCE_SECONDS = env_int("ZT_PEP_SILENCE_SECONDS", 120, minimum=5)
 ZT_PEP_BEHIND_ALERT_SECONDS = env_int("ZT_PEP_BEHIND_ALERT_SECONDS", 300, minimum=5)
+# FIX sessions (docs/sessions.md): how long ended sessions (with their decision log) and raw PEP events are
+# kept, the largest event batch a PEP may post, and the websocket frame interval per browser.
+ZT_SESSION_RETENTION_DAYS = env_int("ZT_SESSION_RETENTION_DAYS", 90, minimum=1, maximum=3650)
+ZT_SESSION_EVENT_RETENTION_DAYS = env_int("ZT_SESSION_EVENT_RETENTION_DAYS", 30, minimum=1, maximum=3650)
+ZT_SESSION_EVENTS_MAX_BATCH = env_int("ZT_SESSION_EVENTS_MAX_BATCH", 5000, minimum=1, maximum=100_000)
+ZT_SESSION_FRAME_MS = env_int("ZT_SESSION_FRAME_MS", 250, minimum=20, maximum=10_000)
 
 AXES_FAILURE_LIMIT = env_int("ZT_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = env_int("ZT_LOGIN_COOLOFF_MINUTES", 15, minimum=1) / 60  # hours

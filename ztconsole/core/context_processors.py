@@ -23,6 +23,7 @@ from ztconsole.core.roles import (
     VIEW_ENFORCEMENT_POINTS,
     VIEW_IDENTITIES,
     VIEW_POLICY,
+    VIEW_SESSIONS,
     role_of,
 )
 
@@ -68,7 +69,7 @@ NAVIGATION: list[tuple[str, list[NavEntry]]] = [
     (
         "Operations",
         [
-            # Sessions, reports and alerts: their issues add entries here.
+            NavEntry("FIX sessions", "sessions:list", VIEW_SESSIONS),
             NavEntry("Audit log", "core:audit_list", VIEW_AUDIT),
             NavEntry("Audit exports", "reports:audit_exports", EXPORT_AUDIT),
             NavEntry("API docs", "api-docs", VIEW_API_DOCS),

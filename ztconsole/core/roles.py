@@ -42,6 +42,8 @@ SIMULATE = "policies.simulate"
 VIEW_ENFORCEMENT_POINTS = "policies.view_enforcement_points"
 MANAGE_ENFORCEMENT_POINTS = "policies.manage_enforcement_points"
 EXPORT_AUDIT = "reports.export_audit"
+VIEW_SESSIONS = "fix_sessions.view_sessions"
+TERMINATE_SESSIONS = "fix_sessions.terminate_sessions"
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     ADMINISTRATOR: (
@@ -67,6 +69,8 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         SIMULATE,
         VIEW_ENFORCEMENT_POINTS,
         MANAGE_ENFORCEMENT_POINTS,
+        VIEW_SESSIONS,
+        TERMINATE_SESSIONS,
     ),
     SECURITY_OFFICER: (
         VIEW_CONSOLE,
@@ -88,8 +92,10 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         SIMULATE,
         VIEW_ENFORCEMENT_POINTS,
         EXPORT_AUDIT,
+        VIEW_SESSIONS,
+        TERMINATE_SESSIONS,
     ),
-    TRADER: (VIEW_CONSOLE, VIEW_DEVICES, VIEW_CERTIFICATES, REQUEST_CERTIFICATE),
+    TRADER: (VIEW_CONSOLE, VIEW_DEVICES, VIEW_CERTIFICATES, REQUEST_CERTIFICATE, VIEW_SESSIONS),
     COMPLIANCE_OFFICER: (
         VIEW_CONSOLE,
         VIEW_AUDIT,
@@ -100,6 +106,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VIEW_POLICY,
         VIEW_ENFORCEMENT_POINTS,
         EXPORT_AUDIT,
+        VIEW_SESSIONS,
     ),
 }
 
