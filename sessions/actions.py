@@ -122,8 +122,12 @@ def ingest_events(point: EnforcementPoint, body: bytes) -> IngestResult:
             ignore_conflicts=True,
             batch_size=1000,
         )
-        changed, transitions = _project(point, events, now)
-        _log_decisions(point, events)
+        names = {str(e.fields["identity"]) for e in events if e.type in IDENTIFYING and e.fields.get("identity")}
+        identities = (
+            dict(Identity.objects.filter(user__username__in=names).values_list("user__username", "pk")) if names else {}
+        )
+        changed, transitions = _project(point, events, now, identities)
+        _log_decisions(point, events, identities)
     if changed:
         name = point.name
         rows = [(s.pk, selectors.row(s, name, transition=s.pk in transitions)) for s in changed]
@@ -131,7 +135,12 @@ def ingest_events(point: EnforcementPoint, body: bytes) -> IngestResult:
     return IngestResult(len(events), len(changed))
 
 
-def _project(point: EnforcementPoint, events: list[ingest.Event], now) -> tuple[list[FixSession], set[int]]:
+IDENTIFYING = ("logon_decision", "session_live")
+
+
+def _project(
+    point: EnforcementPoint, events: list[ingest.Event], now, identities: dict[str, int]
+) -> tuple[list[FixSession], set[int]]:
     by_session: dict[str, list[ingest.Event]] = {}
     for event in events:
         if event.session:
@@ -143,8 +152,8 @@ def _project(point: EnforcementPoint, events: list[ingest.Event], now) -> tuple[
     }
     touched: list[FixSession] = []
     transitioned: set[str] = set()
-    names: dict[FixSession, str] = {}
-    fingerprints: dict[FixSession, str] = {}
+    names: dict[str, str] = {}  # session id -> identity name to resolve
+    fingerprints: dict[str, str] = {}
     for session_id, session_events in by_session.items():
         session_events.sort(key=lambda e: e.seq)
         row = existing.get(session_id)
@@ -167,25 +176,23 @@ def _project(point: EnforcementPoint, events: list[ingest.Event], now) -> tuple[
             moved, name, fingerprint = ingest.apply(row, event)
             state_changed |= moved
             if name:
-                names[row] = name
+                names[session_id] = name
             if fingerprint:
-                fingerprints[row] = fingerprint
+                fingerprints[session_id] = fingerprint
         row.updated_at = now
         touched.append(row)
         if state_changed:
             transitioned.add(session_id)
     if not touched:
         return [], set()
-    if names:
-        found = dict(
-            Identity.objects.filter(user__username__in=set(names.values())).values_list("user__username", "pk")
-        )
-        for row, name in names.items():
-            row.identity_id = found.get(name)
+    for row in touched:
+        if row.session_id in names:
+            row.identity_id = identities.get(names[row.session_id])
     if fingerprints:
         found = dict(Certificate.objects.filter(sha256__in=set(fingerprints.values())).values_list("sha256", "pk"))
-        for row, fingerprint in fingerprints.items():
-            row.certificate_id = found.get(fingerprint)
+        for row in touched:
+            if row.session_id in fingerprints:
+                row.certificate_id = found.get(fingerprints[row.session_id])
     for row in touched:
         row.pk = None  # upsert by (point, session_id): one statement for new and known sessions alike
     saved = FixSession.objects.bulk_create(
@@ -206,7 +213,7 @@ def _project(point: EnforcementPoint, events: list[ingest.Event], now) -> tuple[
     return saved, {s.pk for s in saved if s.session_id in transitioned}
 
 
-def _log_decisions(point: EnforcementPoint, events: list[ingest.Event]) -> None:
+def _log_decisions(point: EnforcementPoint, events: list[ingest.Event], identities: dict[str, int]) -> None:
     rows = []
     for event in events:
         fields = ingest.decision_fields(event)
@@ -215,10 +222,6 @@ def _log_decisions(point: EnforcementPoint, events: list[ingest.Event]) -> None:
         rows.append((event, fields))
     if not rows:
         return
-    names = {fields["identity_name"] for _, fields in rows if fields["identity_name"]}
-    found = (
-        dict(Identity.objects.filter(user__username__in=names).values_list("user__username", "pk")) if names else {}
-    )
     Decision.objects.bulk_create(
         [
             Decision(
@@ -228,7 +231,7 @@ def _log_decisions(point: EnforcementPoint, events: list[ingest.Event]) -> None:
                 environment=point.environment,
                 session_id=event.session,
                 time=event.time,
-                identity_id=found.get(fields["identity_name"]),
+                identity_id=identities.get(fields["identity_name"]),
                 inputs=event.fields,
                 **fields,
             )

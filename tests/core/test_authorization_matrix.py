@@ -32,6 +32,8 @@ POLICY_READERS = frozenset({"admin", "security", "compliance"})
 POLICY_APPROVERS = frozenset({"admin", "security"})  # approve_publication and simulate
 POINT_READERS = frozenset({"admin", "security", "compliance"})  # view_enforcement_points
 EXPORTERS = frozenset({"security", "compliance"})  # reports.export_audit
+SESSION_READERS = ALL_ROLES  # traders see the sessions of identities they are or sponsor (this one is the trader's)
+SESSION_TERMINATORS = frozenset({"admin", "security"})
 PUBLIC = "public"
 NOT_SIGN_IN = {
     "healthz",
@@ -225,6 +227,15 @@ MATRIX: dict[str, Row] = {
     "api-enforcement-point-retire": Row(ADMIN, method="post", api=True, kwargs={"pk": "enforcement_point"}),
     # Only an enforcement point's own bearer token (tests/distribution/test_bundle_pull.py): every persona is refused.
     "api-enforcement-bundle": Row(frozenset(), api=True),
+    "api-enforcement-events": Row(frozenset(), method="post", api=True),
+    "sessions:list": Row(SESSION_READERS),
+    "sessions:detail": Row(SESSION_READERS, kwargs={"pk": "fix_session"}),
+    "sessions:terminate": Row(SESSION_TERMINATORS, method="post", kwargs={"pk": "fix_session"}),
+    "api-session-list": Row(SESSION_READERS, api=True),
+    "api-session-detail": Row(SESSION_READERS, api=True, kwargs={"pk": "fix_session"}),
+    "api-session-terminate": Row(SESSION_TERMINATORS, method="post", api=True, kwargs={"pk": "fix_session"}),
+    "api-decision-list": Row(SESSION_READERS, api=True),
+    "api-decision-detail": Row(SESSION_READERS, api=True, kwargs={"pk": "fix_decision"}),
 }
 
 
@@ -297,6 +308,10 @@ def _resolve_kwargs(row: Row, personas) -> dict:
             from tests.distribution.helpers import matrix_point
 
             values[key] = matrix_point(personas)
+        elif ref in ("fix_session", "fix_decision"):
+            from tests.sessions.helpers import matrix_session
+
+            values[key] = matrix_session(personas, decision=ref == "fix_decision")
         elif ref == "audit_export":
             from reports.models import AuditExport
 
