@@ -147,9 +147,7 @@ def _project(
             by_session.setdefault(event.session, []).append(event)
     if not by_session:
         return [], set()
-    existing = {
-        s.session_id: s for s in FixSession.objects.filter(point_id=point.pk, session_id__in=list(by_session))
-    }
+    existing = {s.session_id: s for s in FixSession.objects.filter(point_id=point.pk, session_id__in=list(by_session))}
     touched: list[FixSession] = []
     transitioned: set[str] = set()
     names: dict[str, str] = {}  # session id -> identity name to resolve
@@ -300,9 +298,7 @@ def deliver_termination(termination_id: int) -> str:
     """
     from policies.distribution.actions import control_client
 
-    termination = (
-        TerminationRequest.objects.select_related("session__point").filter(pk=termination_id).first()
-    )
+    termination = TerminationRequest.objects.select_related("session__point").filter(pk=termination_id).first()
     if termination is None or termination.state != TerminationState.PENDING:
         return "done"
     point = termination.session.point

@@ -36,7 +36,9 @@ def _scope_of(user) -> tuple[bool, set[int] | None]:
 def _counts(identity_ids: set[int] | None) -> dict[str, int]:
     from sessions.models import FixSession
 
-    queryset = FixSession.objects.all() if identity_ids is None else FixSession.objects.filter(identity__in=identity_ids)
+    queryset = (
+        FixSession.objects.all() if identity_ids is None else FixSession.objects.filter(identity__in=identity_ids)
+    )
     return selectors.counts(queryset)
 
 
@@ -65,7 +67,12 @@ class SessionsConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
         await self.send_json(
-            {"type": "hello", "user": user.get_username(), "streams": ["sessions"], "interval_ms": int(self.interval * 1000)}
+            {
+                "type": "hello",
+                "user": user.get_username(),
+                "streams": ["sessions"],
+                "interval_ms": int(self.interval * 1000),
+            }
         )
 
     async def _refuse(self, code: int) -> None:

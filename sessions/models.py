@@ -153,7 +153,9 @@ class Decision(models.Model):
     kind = models.CharField(max_length=8, choices=DecisionKind.choices)
     outcome = models.CharField(max_length=8, help_text="allow, step_up, deny; a refused message: reject")
     identity_name = models.CharField(max_length=150, blank=True)
-    identity = models.ForeignKey("accounts.Identity", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    identity = models.ForeignKey(
+        "accounts.Identity", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     sender_comp_id = models.CharField(max_length=64, blank=True)
     msg_type = models.CharField(max_length=8, blank=True)
     score = models.IntegerField(null=True, blank=True)

@@ -16,7 +16,10 @@ pytestmark = pytest.mark.django_db
 
 def test_a_batch_is_stored_and_turned_into_the_session_state(point):
     feed, sid = Feed("pep-ldn"), session_id()
-    events = [*feed.logged_on(sid), feed.event("heartbeat", session=sid, direction="client", msg_seq_num=2, venue_seq=1)]
+    events = [
+        *feed.logged_on(sid),
+        feed.event("heartbeat", session=sid, direction="client", msg_seq_num=2, venue_seq=1),
+    ]
     response = post_events(point.token, events)
     assert response.status_code == 202, response.content
     assert response.json() == {"received": 5, "sessions": 1}
@@ -92,7 +95,7 @@ def test_a_bad_event_refuses_the_whole_batch_naming_its_line_and_field(point, mu
     assert response.status_code == 400, response.content
     body = response.json()
     assert (body["line"], body["field"]) == (3, field), body
-    assert f"line 3" in body["detail"]
+    assert "line 3" in body["detail"]
     assert not PepEvent.objects.exists() and not FixSession.objects.exists() and not Decision.objects.exists()
 
 
@@ -109,7 +112,10 @@ def test_a_pep_reporting_another_peps_session_is_refused(point, other_point):
     nyc, sid = Feed("pep-nyc"), session_id()
     assert post_events(other_point.token, nyc.logged_on(sid)).status_code == 202
     # pep-ldn's token with events that say they are pep-nyc's: refused whole, pep-nyc's session untouched.
-    forged = [nyc.event("logout", session=sid, initiator="pep", reason="forged"), nyc.event("disconnect", session=sid, reason="x")]
+    forged = [
+        nyc.event("logout", session=sid, initiator="pep", reason="forged"),
+        nyc.event("disconnect", session=sid, reason="x"),
+    ]
     response = post_events(point.token, forged)
     assert response.status_code == 403
     assert (response.json()["line"], response.json()["field"]) == (1, "pep")
@@ -164,7 +170,9 @@ def test_a_refused_logon_and_a_refused_message_land_in_the_decision_log(point):
         feed.event("logout", session=denied, initiator="pep", reason="score 45 is in the deny band"),
         feed.event("disconnect", session=denied, reason="refused"),
         *feed.logged_on(live),
-        feed.event("reject", session=live, msg_type="D", msg_seq_num=2, reject_type="j", rule="ar-rfq", reason="D not granted"),
+        feed.event(
+            "reject", session=live, msg_type="D", msg_seq_num=2, reject_type="j", rule="ar-rfq", reason="D not granted"
+        ),
     ]
     assert post_events(point.token, events).status_code == 202
     refused = FixSession.objects.get(session_id=denied)

@@ -17,7 +17,12 @@ def traffic(point, personas):
     algorithm (ended)."""
     trader = personas["trader"].user.identity
     algo = create_non_person_identity(
-        None, name="algo-tina", kind="algorithm", display_name="Tina's algo", sponsor=trader, environment="prod",
+        None,
+        name="algo-tina",
+        kind="algorithm",
+        display_name="Tina's algo",
+        sponsor=trader,
+        environment="prod",
         sender_comp_ids=["TINA1"],
     )
     stranger = create_non_person_identity(

@@ -50,7 +50,7 @@ _latest: dict[str, _LatestFeed] = {}
 
 
 class _LatestFeed:
-    __slots__ = ("message_type", "items", "resync")
+    __slots__ = ("items", "message_type", "resync")
 
     def __init__(self, message_type: str) -> None:
         self.message_type = message_type
