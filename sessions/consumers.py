@@ -58,6 +58,7 @@ class SessionsConsumer(AsyncJsonWebsocketConsumer):
         self.identity_ids = identity_ids
         self.interval = settings.ZT_SESSION_FRAME_MS / 1000
         self.pending: dict[int, dict[str, Any]] = {}
+        self.sent: dict[int, int] = {}  # newest rev sent per session: a frame never goes back in time
         self.resync = False
         self.last_frame = 0.0
         self.flusher: asyncio.Task | None = None
@@ -101,6 +102,8 @@ class SessionsConsumer(AsyncJsonWebsocketConsumer):
             if restrict is not None and item.get("identity_id") not in restrict:
                 continue
             key = item["id"]
+            if self.sent.get(key, -1) > item["rev"]:
+                continue
             old = pending.get(key)
             if old is not None:
                 if old["rev"] > item["rev"]:
@@ -120,6 +123,8 @@ class SessionsConsumer(AsyncJsonWebsocketConsumer):
                 if wait > 0:
                     await asyncio.sleep(wait)
                 items, self.pending = list(self.pending.values()), {}
+                for item in items:
+                    self.sent[item["id"]] = item["rev"]
                 resync, self.resync = self.resync, False
                 frame: dict[str, Any] = {"type": "sessions", "sessions": items, "resync": resync}
                 if resync or any(item.get("transition") for item in items):

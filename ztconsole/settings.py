@@ -176,7 +176,9 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_KEY_PREFIX}:asgi"},
+        # capacity: messages waiting per websocket before the layer drops new ones (default 100); the live
+        # feeds coalesce, so a socket near this bound is one that stopped reading (docs/sessions.md).
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_KEY_PREFIX}:asgi", "capacity": 1000},
     }
 }
 
