@@ -11,7 +11,7 @@
   }
 
   function clock(iso) { return iso ? iso.slice(11, 19) : ""; }
-  function stamp(iso) { return iso ? iso.replace("T", " ").slice(0, 19) : ""; }
+  function stamp(iso) { return iso ? iso.replace("T", " ").slice(5, 19) : ""; }
 
   function badge(state) {
     var span = document.createElement("span");
@@ -41,10 +41,10 @@
 
   function fill(row, s) {
     setCell(row, "state", badge(s.state));
-    setCell(row, "identity", text(s.identity));
-    setCell(row, "sender_comp_id", text(s.sender_comp_id));
-    setCell(row, "source_ip", text(s.source_ip));
-    setCell(row, "tls", s.tls_version ? withMuted(s.tls_version, s.cipher) : "—");
+    setCell(row, "identity", withMuted(text(s.identity), s.sender_comp_id));
+    setCell(row, "tls", text(s.tls_version));
+    var tls = row.querySelector('[data-field="tls"]');
+    if (tls && s.cipher) tls.title = s.cipher;
     var logon = s.outcome ? withMuted(s.outcome, "score " + text(s.score) + (s.matched_rule ? ", " + s.matched_rule : "")) : "—";
     setCell(row, "outcome", logon);
     setCell(row, "seq", text(s.client_seq) + " / " + text(s.venue_seq));
@@ -70,12 +70,13 @@
     var point = document.createElement("td");
     point.appendChild(withMuted(s.point, s.environment));
     tr.appendChild(point);
-    ["state", "identity", "sender_comp_id", "source_ip", "tls", "outcome", "seq", "last_message_at"].forEach(function (field) {
+    ["state", "identity", "tls", "outcome", "seq", "last_message_at"].forEach(function (field) {
       var td = document.createElement("td");
       td.dataset.field = field;
       tr.appendChild(td);
     });
     var started = document.createElement("td");
+    started.className = "nowrap";
     var time = document.createElement("time");
     time.dateTime = s.started_at || "";
     time.textContent = stamp(s.started_at);
