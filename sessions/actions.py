@@ -22,7 +22,7 @@ from accounts.models import Identity
 from certificates.models import Certificate
 from policies.distribution.client import ControlError
 from policies.distribution.models import EnforcementPoint
-from sessions import ingest, selectors
+from sessions import ingest, selectors, storage
 from sessions.models import (
     LIVE_STATES,
     Decision,
@@ -76,6 +76,28 @@ SESSION_FIELDS = [
 ]
 
 
+EVENT_FIELDS = ["point", "boot", "seq", "time", "type", "session_id", "line", "received_at"]
+DECISION_FIELDS = [
+    "point",
+    "boot",
+    "seq",
+    "environment",
+    "session_id",
+    "time",
+    "kind",
+    "outcome",
+    "identity_name",
+    "identity",
+    "sender_comp_id",
+    "msg_type",
+    "score",
+    "matched_rule",
+    "reason",
+    "bundle_version",
+    "inputs",
+]
+
+
 class SessionError(ActionError):
     """A refused session action; the message names the problem, ``field`` the input at fault."""
 
@@ -105,22 +127,11 @@ def ingest_events(point: EnforcementPoint, body: bytes) -> IngestResult:
     with transaction.atomic():
         # One batch per point at a time: the projection reads then writes the point's sessions.
         EnforcementPoint.objects.select_for_update().filter(pk=point.pk).values_list("pk").get()
-        PepEvent.objects.bulk_create(
-            [
-                PepEvent(
-                    point_id=point.pk,
-                    boot=e.boot,
-                    seq=e.seq,
-                    time=e.time,
-                    type=e.type,
-                    session_id=e.session,
-                    line=e.raw,
-                    received_at=now,
-                )
-                for e in events
-            ],
-            ignore_conflicts=True,
-            batch_size=1000,
+        storage.insert_ignoring_conflicts(
+            PepEvent,
+            EVENT_FIELDS,
+            [(point.pk, e.boot, e.seq, e.time, e.type, e.session, e.raw, now) for e in events],
+            ["point", "boot", "seq"],
         )
         names = {str(e.fields["identity"]) for e in events if e.type in IDENTIFYING and e.fields.get("identity")}
         identities = (
@@ -147,7 +158,10 @@ def _project(
             by_session.setdefault(event.session, []).append(event)
     if not by_session:
         return [], set()
-    existing = {s.session_id: s for s in FixSession.objects.filter(point_id=point.pk, session_id__in=list(by_session))}
+    existing = {
+        s.session_id: s
+        for s in FixSession.objects.filter(point_id=point.pk, session_id__in=list(by_session)).order_by()
+    }
     touched: list[FixSession] = []
     transitioned: set[str] = set()
     names: dict[str, str] = {}  # session id -> identity name to resolve
@@ -193,22 +207,12 @@ def _project(
                 row.certificate_id = found.get(fingerprints[row.session_id])
     for row in touched:
         row.pk = None  # upsert by (point, session_id): one statement for new and known sessions alike
-    saved = FixSession.objects.bulk_create(
-        touched,
-        update_conflicts=True,
-        unique_fields=["point", "session_id"],
-        update_fields=SESSION_FIELDS,
-        batch_size=500,
+    ids = storage.upsert(
+        FixSession, ["point", "session_id", *SESSION_FIELDS], touched, ["point", "session_id"], SESSION_FIELDS
     )
-    if any(s.pk is None for s in saved):  # a backend that cannot return ids from an upsert
-        ids = dict(
-            FixSession.objects.filter(point_id=point.pk, session_id__in=[s.session_id for s in saved]).values_list(
-                "session_id", "pk"
-            )
-        )
-        for s in saved:
-            s.pk = ids[s.session_id]
-    return saved, {s.pk for s in saved if s.session_id in transitioned}
+    for row in touched:
+        row.pk = ids[(row.point_id, row.session_id)]
+    return touched, {row.pk for row in touched if row.session_id in transitioned}
 
 
 def _log_decisions(point: EnforcementPoint, events: list[ingest.Event], identities: dict[str, int]) -> None:
@@ -220,23 +224,32 @@ def _log_decisions(point: EnforcementPoint, events: list[ingest.Event], identiti
         rows.append((event, fields))
     if not rows:
         return
-    Decision.objects.bulk_create(
+    storage.insert_ignoring_conflicts(
+        Decision,
+        DECISION_FIELDS,
         [
-            Decision(
-                point_id=point.pk,
-                boot=event.boot,
-                seq=event.seq,
-                environment=point.environment,
-                session_id=event.session,
-                time=event.time,
-                identity_id=identities.get(fields["identity_name"]),
-                inputs=event.fields,
-                **fields,
+            (
+                point.pk,
+                event.boot,
+                event.seq,
+                point.environment,
+                event.session,
+                event.time,
+                fields["kind"],
+                fields["outcome"],
+                fields["identity_name"],
+                identities.get(fields["identity_name"]),
+                fields["sender_comp_id"],
+                fields["msg_type"],
+                fields["score"],
+                fields["matched_rule"],
+                fields["reason"],
+                fields["bundle_version"],
+                event.fields,
             )
             for event, fields in rows
         ],
-        ignore_conflicts=True,
-        batch_size=1000,
+        ["point", "boot", "seq"],
     )
 
 

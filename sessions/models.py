@@ -125,6 +125,8 @@ class FixSession(models.Model):
             models.Index(fields=["state", "started_at", "id"], name="fix_session_state"),
             models.Index(fields=["environment", "started_at", "id"], name="fix_session_environment"),
             models.Index(fields=["identity", "started_at", "id"], name="fix_session_identity"),
+            models.Index(fields=["identity_name", "started_at", "id"], name="fix_session_identity_name"),
+            models.Index(fields=["point", "started_at", "id"], name="fix_session_point"),
             models.Index(fields=["ended_at", "id"], name="fix_session_ended"),
         ]
 
