@@ -142,7 +142,9 @@ def _feed(point, identities: list[str]) -> list[bytes]:
                 emit("logout", end, session=sid, initiator="client", msg_seq_num=HEARTBEATS + 2)
             else:
                 continue
-            emit("disconnect", end, session=sid, reason="closed", messages_in=HEARTBEATS + 2, messages_out=HEARTBEATS + 1)
+            emit(
+                "disconnect", end, session=sid, reason="closed", messages_in=HEARTBEATS + 2, messages_out=HEARTBEATS + 1
+            )
     return [b"\n".join(lines[i : i + BATCH]) + b"\n" for i in range(0, len(lines), BATCH)]
 
 
