@@ -286,7 +286,7 @@ def terminate_session(
             {
                 "reason": reason,
                 "point": session.point.name,
-                "session": session.session_id,
+                "fix_session_id": session.session_id,
                 "identity": session.identity_name,
                 "sender_comp_id": session.sender_comp_id,
             },

@@ -175,3 +175,27 @@ def test_terminating_needs_a_fresh_code(traffic, personas, verified_client):
     assert response.status_code == 403
     response = client.post(f"/sessions/{live.pk}/terminate/", {"reason": "suspicious"})
     assert response.status_code == 302 and "/accounts/step-up/" in response["Location"]
+
+
+def test_the_terminate_button_records_the_request_and_the_audit_event(traffic, personas, verified_client):
+    from sessions.models import TerminationRequest
+    from ztconsole.core.models import AuditEvent
+
+    live = FixSession.objects.get(session_id=traffic["sponsored"])
+    client = verified_client(personas["admin"])
+    response = client.post(f"/sessions/{live.pk}/terminate/", {"reason": "desk closed early"})
+    assert response.status_code == 302 and response["Location"] == f"/sessions/{live.pk}/"
+    request = TerminationRequest.objects.get(session=live)
+    assert (request.state, request.reason, request.requested_by) == (
+        "pending",
+        "desk closed early",
+        personas["admin"].user,
+    )
+    event = AuditEvent.objects.get(action="sessions.terminate_requested")
+    assert event.details["fix_session_id"] == live.session_id and event.details["reason"] == "desk closed early"
+    page = client.get(f"/sessions/{live.pk}/").content.decode()
+    assert "desk closed early" in page and "pending" in page
+    # a second request while the first is pending is refused, and says why
+    response = client.post(f"/sessions/{live.pk}/terminate/", {"reason": "again"}, follow=True)
+    assert "already being terminated" in response.content.decode()
+    assert TerminationRequest.objects.filter(session=live).count() == 1
