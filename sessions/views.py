@@ -16,7 +16,7 @@ from ztconsole.core.action_views import ActionView
 from ztconsole.core.errors import ActionError
 from ztconsole.core.keyset import Keyset, html_page, query_without_cursor
 from ztconsole.core.permissions import ConsoleView
-from ztconsole.core.roles import TERMINATE_SESSIONS, VIEW_SESSIONS
+from ztconsole.core.roles import TERMINATE_SESSIONS, VIEW_ENFORCEMENT_POINTS, VIEW_SESSIONS
 
 LIST_ORDER = Keyset(("-started_at", "-id"))
 
@@ -71,6 +71,7 @@ def _detail(request: HttpRequest, session: FixSession, form: TerminateForm | Non
         )[:100],
         "terminations": session.terminations.select_related("requested_by")[:20],
         "can_terminate": request.user.has_perm(TERMINATE_SESSIONS) and session.live,
+        "can_see_points": request.user.has_perm(VIEW_ENFORCEMENT_POINTS),
         "form": form or TerminateForm(),
         "seconds_since_last_message": selectors.seconds_since_last_message(session),
     }

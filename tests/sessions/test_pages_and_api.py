@@ -136,6 +136,11 @@ def test_the_detail_page_shows_the_timeline_tls_and_score(traffic, personas, ver
     assert "Terminate session" not in html  # compliance officers watch, they do not end sessions
     html = verified_client(personas["security"]).get(f"/sessions/{session.pk}/").content.decode()
     assert "Terminate session" in html
+    from django.urls import reverse
+
+    assert f'href="{reverse("policies:enforcement_point", args=[session.point_id])}"' in html
+    trader_html = verified_client(personas["trader"]).get(f"/sessions/{session.pk}/").content.decode()
+    assert "TINA1" in trader_html and "/policies/enforcement" not in trader_html  # no link to a page they may not open
     api = verified_client(personas["security"]).get(f"/api/v1/sessions/{session.pk}/").json()
     assert [e["type"] for e in api["timeline"]] == ["connection", "tls_handshake", "logon_decision", "session_live"]
 
