@@ -245,7 +245,7 @@ def _log_decisions(point: EnforcementPoint, events: list[ingest.Event], identiti
                 fields["matched_rule"],
                 fields["reason"],
                 fields["bundle_version"],
-                event.fields,
+                event.inputs(),
             )
             for event, fields in rows
         ],

@@ -8,7 +8,6 @@ transaction, the queries and the live publication.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -73,18 +72,27 @@ def _schema_fault(exc: Any, event: Any) -> tuple[str, str]:
     return field, message
 
 
-@dataclass(frozen=True)
 class Event:
-    """One validated line: the envelope pulled out, the rest in ``fields``."""
+    """One validated line: the envelope's values as attributes, the whole object in ``fields``.
 
-    line_no: int
-    raw: str
-    boot: str
-    seq: int
-    time: datetime
-    type: str
-    session: str
-    fields: dict[str, Any]
+    A plain class with slots: at twenty thousand events a second, a frozen dataclass's constructor shows.
+    """
+
+    __slots__ = ("boot", "fields", "line_no", "raw", "seq", "session", "time", "type")
+
+    def __init__(self, line_no: int, raw: str, data: dict[str, Any]) -> None:
+        self.line_no = line_no
+        self.raw = raw
+        self.boot: str = data["boot"]
+        self.seq: int = data["seq"]
+        self.time: datetime = datetime.fromisoformat(data["time"])
+        self.type: str = data["type"]
+        self.session: str = data.get("session") or ""
+        self.fields = data
+
+    def inputs(self) -> dict[str, Any]:
+        """The event's own fields, without the envelope (what a decision-log row keeps)."""
+        return {k: v for k, v in self.fields.items() if k not in ENVELOPE}
 
 
 def parse_batch(body: bytes, *, pep_name: str, environment: str, max_events: int) -> list[Event]:
@@ -134,19 +142,7 @@ def parse_batch(body: bytes, *, pep_name: str, environment: str, max_events: int
                 field="environment",
                 status=403,
             )
-        fields = {k: v for k, v in data.items() if k not in ENVELOPE}
-        events.append(
-            Event(
-                line_no=line_no,
-                raw=raw,
-                boot=data["boot"],
-                seq=data["seq"],
-                time=datetime.fromisoformat(data["time"]),
-                type=data["type"],
-                session=fields.get("session", "") or "",
-                fields=fields,
-            )
-        )
+        events.append(Event(line_no, raw, data))
     return events
 
 
