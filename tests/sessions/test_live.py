@@ -206,3 +206,53 @@ def test_the_publisher_merges_updates_of_one_session_before_they_leave_the_proce
             await socket.close()
 
     assert run_async(scenario) < 100
+
+
+def test_a_stalled_browser_holds_back_no_one_and_still_ends_on_the_latest_state(asgi_server, personas):
+    """One socket stops reading while fat updates pour in; another keeps reading. The reader gets the latest state
+    of every session without waiting for the stalled one; once the stalled one reads again it gets the latest
+    state too, in a few frames (its pending updates were merged, not queued)."""
+    from channels.layers import get_channel_layer
+
+    admin = verify_session(Client(), personas["admin"])
+    officer = verify_session(Client(), personas["security"])
+    sessions, revisions, padding = 200, 30, "x" * 4000
+
+    async def scenario():
+        url = f"ws://{urlparse(asgi_server).netloc}/ws/sessions/"
+        stalled = await websockets.connect(
+            url, additional_headers={"Origin": asgi_server, "Cookie": _cookie(admin)}, max_queue=1, max_size=2**26
+        )
+        reader = await _connect(asgi_server, _cookie(officer))
+        try:
+            hello = await _recv(stalled)
+            await _recv(reader)
+            layer = get_channel_layer()
+            started = time.monotonic()
+            for rev in range(1, revisions + 1):
+                for first in range(1, sessions + 1, 20):
+                    items = [
+                        {"id": n, "rev": rev, "session_id": f"{n:016x}", "identity_id": None, "end_reason": padding}
+                        for n in range(first, first + 20)
+                    ]
+                    await layer.group_send(LIVE_GROUP, {"type": LIVE_MESSAGE, "items": items, "resync": False})
+            latest: dict[int, int] = {}
+            while len(latest) < sessions or min(latest.values()) < revisions:
+                for entry in (await _recv(reader, timeout=30))["sessions"]:
+                    latest[entry["id"]] = max(latest.get(entry["id"], 0), entry["rev"])
+            # Now the stalled socket reads what is waiting for it.
+            stalled_latest: dict[int, int] = {}
+            frames = 0
+            while len(stalled_latest) < sessions or min(stalled_latest.values()) < revisions:
+                frame = await _recv(stalled, timeout=30)
+                frames += 1
+                for entry in frame["sessions"]:
+                    stalled_latest[entry["id"]] = max(stalled_latest.get(entry["id"], 0), entry["rev"])
+            return frames, time.monotonic() - started, hello["interval_ms"] / 1000
+        finally:
+            await stalled.close()
+            await reader.close()
+
+    frames, elapsed, interval = run_async(scenario)
+    assert frames <= 2 + elapsed / interval, (frames, elapsed)
+    assert frames < revisions * sessions / 20  # far fewer than the messages published: merged, not queued
