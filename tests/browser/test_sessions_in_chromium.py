@@ -61,3 +61,42 @@ def test_a_session_appears_changes_and_ends_live(page, personas, point):  # noqa
         expect(timeline).to_contain_text(kind)
     expect(page.get_by_role("button", name="Terminate session")).to_have_count(0)  # it has ended
     shot(page, "session-detail")
+
+
+def test_terminate_from_the_detail_page_and_watch_it_end(page, personas, point):  # noqa: F811
+    from sessions.models import FixSession, TerminationRequest
+    from tests.distribution.conftest import purge_queue
+
+    admin = personas["admin"]
+    feed, sid = Feed("pep-ldn"), session_id()
+    post_events(point.token, feed.logged_on(sid))
+    session = FixSession.objects.get(session_id=sid)
+    sign_in(page, admin.username)
+    page.get_by_label("One-time code", exact=True).fill(oath_totp(admin.base32_secret))
+    page.get_by_role("button", name="Verify").click()
+    page.goto(f"/sessions/{session.pk}/")
+    expect(page.locator("[data-live-status]")).to_have_text("live")
+    expect(page.locator('[data-live-session] [data-field="state"]')).to_have_text("logged_on")
+    try:
+        page.get_by_label("Reason").fill("unexpected quote flood")
+        page.get_by_role("button", name="Terminate session").click()
+        expect(page.get_by_text("the enforcement point is asked to end it")).to_be_visible()
+        expect(page.locator("[data-terminations]")).to_contain_text("unexpected quote flood")
+        assert TerminationRequest.objects.get(session=session).requested_by == admin.user
+        page.evaluate("window.__stillTheSamePage = true")
+        # What the PEP reports once it has sent the Logout:
+        post_events(
+            point.token,
+            [
+                feed.event("logout", session=sid, initiator="console", reason="unexpected quote flood"),
+                feed.event("disconnect", session=sid, reason="closed"),
+            ],
+        )
+        expect(page.locator('[data-live-session] [data-field="state"]')).to_have_text("logged_out")
+        expect(page.locator('[data-live-session] [data-field="ended"]')).to_contain_text("by console")
+        expect(page.locator("[data-timeline]")).to_contain_text("disconnect")
+        expect(page.get_by_role("button", name="Terminate session")).to_have_count(0)
+        assert page.evaluate("window.__stillTheSamePage === true"), "the page was reloaded instead of updated"
+        shot(page, "session-terminated")
+    finally:
+        purge_queue()  # no worker here: the terminate task must not reach a later test's worker
