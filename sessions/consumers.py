@@ -18,7 +18,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from sessions import selectors
-from ztconsole.core.consumers import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, user_group
+from ztconsole.core.consumers import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, LiveBatchMixin, user_group
 from ztconsole.core.roles import VIEW_CONSOLE, VIEW_SESSIONS
 
 
@@ -42,7 +42,7 @@ def _counts(identity_ids: set[int] | None) -> dict[str, int]:
     return selectors.counts(queryset)
 
 
-class SessionsConsumer(AsyncJsonWebsocketConsumer):
+class SessionsConsumer(LiveBatchMixin, AsyncJsonWebsocketConsumer):
     """Same authorization as the sessions page: an OTP-verified session, ``fix_sessions.view_sessions``, and for
     a trader only the sessions of identities they are or sponsor. Closed on sign-out (4401) as /ws/events/ is."""
 

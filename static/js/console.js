@@ -30,10 +30,28 @@
     return tr;
   }
 
+  // The live feed may skip events (a bulk append sends only its tail; a burst past the bound drops some): the
+  // chain's sequence numbers show it, and the table says so rather than look complete.
+  let lastAuditSeq = null;
+
+  function gapRow(missing) {
+    const tr = document.createElement("tr");
+    tr.className = "gap-row";
+    const td = document.createElement("td");
+    td.colSpan = 6;
+    td.className = "muted small";
+    td.textContent = missing + " more event" + (missing === 1 ? "" : "s") + " recorded meanwhile: in the audit log, not shown live.";
+    tr.appendChild(td);
+    return tr;
+  }
+
   function showAudit(event) {
+    const missing = lastAuditSeq !== null && event.seq > lastAuditSeq + 1 ? event.seq - lastAuditSeq - 1 : 0;
+    lastAuditSeq = lastAuditSeq === null ? event.seq : Math.max(lastAuditSeq, event.seq);
     document.querySelectorAll("[data-live-audit] [data-audit-rows]").forEach(function (tbody) {
       const placeholder = tbody.querySelector(".empty-row");
       if (placeholder) placeholder.remove();
+      if (missing) tbody.insertBefore(gapRow(missing), tbody.firstChild);
       tbody.insertBefore(auditRow(event), tbody.firstChild);
       while (tbody.rows.length > 50) tbody.deleteRow(-1);
     });

@@ -39,6 +39,7 @@ def _background_loop() -> asyncio.AbstractEventLoop:
 # connection, instead of one coroutine and one Redis connection per message. Bounded: the feed is best effort.
 _pending: deque[tuple[str, dict[str, Any]]] = deque(maxlen=10_000)
 _draining = False
+_dropped = [0]  # messages pushed out of the full deque since the last drain (logged once per drain)
 
 # Latest-state feeds (FIX sessions): per group, the newest item of each key waiting to be sent, in the order
 # keys last changed. A thousand updates of one session before the loop wakes become one item; the group gets
@@ -81,12 +82,42 @@ async def _drain() -> None:
             _pending.clear()
             feeds = list(_latest.items())
             _latest.clear()
-        batch += [(group, message) for group, feed in feeds for message in feed.messages()]
-        for group, message in batch:
+            dropped, _dropped[0] = _dropped[0], 0
+        if dropped:
+            logger.warning("live feed: %d messages dropped (more than %d waiting)", dropped, _pending.maxlen)
+        sends = _batched(batch) + [(group, message) for group, feed in feeds for message in feed.messages()]
+        failures: list[Exception] = []
+        for group, message in sends:
             try:
                 await layer.group_send(group, message)
             except Exception as exc:
-                logger.warning("live event not delivered: %s", type(exc).__name__, exc_info=exc)
+                failures.append(exc)
+        if failures:
+            # One line per drain, not one per message: a Redis outage during a burst is one event in the log.
+            logger.warning(
+                "live feed: %d of %d messages not delivered: %s",
+                len(failures),
+                len(sends),
+                type(failures[0]).__name__,
+                exc_info=failures[0],
+            )
+
+
+BATCH_MESSAGES = 200
+
+
+def _batched(batch: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """The drain's messages per group, in order: several for one group travel as one ``live.batch`` message
+    (one Redis round trip for a burst of audit events); consumers unpack it (``LiveBatchMixin``)."""
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    for group, message in batch:
+        by_group.setdefault(group, []).append(message)
+    out: list[tuple[str, dict[str, Any]]] = []
+    for group, messages in by_group.items():
+        for i in range(0, len(messages), BATCH_MESSAGES):
+            chunk = messages[i : i + BATCH_MESSAGES]
+            out.append((group, chunk[0] if len(chunk) == 1 else {"type": "live.batch", "messages": chunk}))
+    return out
 
 
 def publish(group: str, *messages: dict[str, Any]) -> None:
@@ -94,6 +125,9 @@ def publish(group: str, *messages: dict[str, Any]) -> None:
     global _draining
     loop = _background_loop()
     with _lock:
+        overflow = len(_pending) + len(messages) - (_pending.maxlen or 0)
+        if overflow > 0:
+            _dropped[0] += min(overflow, len(messages) + len(_pending))
         _pending.extend((group, message) for message in messages)
         if _draining:
             return
