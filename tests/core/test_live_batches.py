@@ -75,3 +75,25 @@ def test_an_unreachable_channel_layer_is_one_warning_per_drain(monkeypatch, capl
         live.wait_idle()
     warnings = [r for r in caplog.records if "not delivered" in r.getMessage()]
     assert 1 <= len(warnings) <= 2, [r.getMessage() for r in warnings]
+
+
+def test_a_latest_state_feed_past_its_bound_keeps_the_newest_and_asks_for_a_resync(monkeypatch):
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    sent = []
+
+    async def capture(group, message):
+        sent.append((group, message))
+
+    monkeypatch.setattr(layer, "group_send", capture)
+    monkeypatch.setattr(live, "LATEST_MAX_KEYS", 10)
+    for rev in (1, 2):
+        live.publish_latest("feed", "feed.update", [(k, {"id": k, "rev": rev}) for k in range(20)])
+    live.wait_idle()
+    items = [item for _, message in sent for item in message["items"]]
+    latest = {item["id"]: item["rev"] for item in items}
+    assert latest.get(19) == 2  # the newest state of a key that was kept
+    if len(sent) == 1:  # both publishes merged before the drain: the oldest ten keys were dropped
+        assert sent[0][1]["resync"] is True and sorted(latest) == list(range(10, 20))
+    assert any(message["resync"] for _, message in sent)
