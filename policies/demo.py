@@ -15,8 +15,9 @@ from policies.models import Segment, SigningKey
 from ztconsole.core.crypto import SecretDecryptionError
 from ztconsole.core.roles import TRADER
 
-RFQ_MESSAGE_TYPES = ["R", "S", "AI", "Z", "b", "8", "D"]  # quote request/quote/status/cancel/ack, exec, order
-MARKET_DATA_MESSAGE_TYPES = ["V", "W", "X", "Y"]  # market data request, snapshot, incremental, reject
+# Logon (A) is a permission like any message type (docs/pep.md): without it nobody logs on at all.
+RFQ_MESSAGE_TYPES = ["A", "R", "S", "AI", "Z", "b", "8", "D"]  # + quote request/quote/status/cancel/ack, exec, order
+MARKET_DATA_MESSAGE_TYPES = ["A", "V", "W", "X", "Y"]  # + market data request, snapshot, incremental, reject
 
 
 def ensure_signing_key() -> str:
@@ -82,7 +83,7 @@ def _environment_policy(environment: str, *, suffix: str) -> list[str]:
             subject_kind="identity",
             subject_identity=algorithm,
             target_segment=rfq,
-            message_types=["R", "S", "AI"],
+            message_types=["A", "R", "S", "AI"],
         )
         lines.append(f"  and access for the demo algorithm algo-rfq-demo in {environment}")
     return lines
