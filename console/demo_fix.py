@@ -35,6 +35,7 @@ from cryptography.x509.oid import NameOID
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from accounts.actions.core import ActionError
 from accounts.models import (
     Compliance,
     DeviceKind,
@@ -109,14 +110,68 @@ ALGORITHMS = (
 )
 
 #: What the counterparty simulator runs: (session, algorithm, CompID, PEP environment, source address, behaviour,
-#: expected outcome). ``revoked`` presents the revoked certificate; the others the algorithm's current one.
+#: expected outcome, what it shows). ``tls_refused`` presents the revoked certificate; the others the current one.
 SESSIONS = (
-    ("quoter", "algo-quoter", "QUOTER1", "prod", OFFICE_SOURCE, "quote", "allow"),
-    ("hedger", "algo-hedger", "HEDGER1", "prod", OFFICE_SOURCE, "forbidden", "allow"),
-    ("roamer", "algo-roamer", "ROAMER1", "prod", OFFICE_SOURCE, "quote", "step_up"),
-    ("hedger-abroad", "algo-hedger", "HEDGER2", "prod", ABROAD_SOURCE, "quote", "deny"),
-    ("stale-quoter", "algo-quoter", "QUOTER2", "prod", OFFICE_SOURCE, "quote", "tls_refused"),
-    ("uat-quoter", "algo-rfq-demo", "DEMOALGO1", "uat", OFFICE_SOURCE, "quote", "allow"),
+    (
+        "quoter",
+        "algo-quoter",
+        "QUOTER1",
+        "prod",
+        OFFICE_SOURCE,
+        "quote",
+        "allow",
+        "managed rack, office address: allowed; a QuoteRequest every few seconds, the venue quotes back",
+    ),
+    (
+        "hedger",
+        "algo-hedger",
+        "HEDGER1",
+        "prod",
+        OFFICE_SOURCE,
+        "forbidden",
+        "allow",
+        "allowed, but every other message is a NewOrderSingle (35=D) its rule does not grant: rejected (35=j)",
+    ),
+    (
+        "roamer",
+        "algo-roamer",
+        "ROAMER1",
+        "prod",
+        OFFICE_SOURCE,
+        "quote",
+        "step_up",
+        "key on an unmanaged laptop (+25): step-up required, Logon refused; retried with backoff",
+    ),
+    (
+        "hedger-abroad",
+        "algo-hedger",
+        "HEDGER2",
+        "prod",
+        ABROAD_SOURCE,
+        "quote",
+        "deny",
+        f"from {ABROAD_SOURCE} ({ABROAD_COUNTRY} in the demo country table, no known zone: +40 +15): denied",
+    ),
+    (
+        "stale-quoter",
+        "algo-quoter",
+        "QUOTER2",
+        "prod",
+        OFFICE_SOURCE,
+        "quote",
+        "tls_refused",
+        "presents algo-quoter's revoked certificate: refused right after the TLS handshake",
+    ),
+    (
+        "uat-quoter",
+        "algo-rfq-demo",
+        "DEMOALGO1",
+        "uat",
+        OFFICE_SOURCE,
+        "quote",
+        "allow",
+        "the uat PEP: allowed, QuoteRequests like quoter",
+    ),
 )
 
 ENVIRONMENTS = ("prod", "uat")
@@ -255,6 +310,11 @@ class _Run:
 
         key = _key(key_path)
         cert = _certificate_for_key(identity, key, "fix-client")
+        if cert is None and key_path.with_suffix(".pem").exists():
+            # Its certificate was revoked (in the browser, say): a new one comes with a new key, as after a compromise.
+            key_path.unlink()
+            key = _key(key_path)
+            self.lines.append(f"New key and certificate for {identity.username}: the previous one is no longer active")
         if cert is None:
             cert = issue_from_csr(
                 None, identity=identity, profile=profile_by_name("fix-client"), csr_pem=_csr(key, identity.username)
@@ -362,8 +422,14 @@ class _Run:
         current = in_force(environment)
         if current is not None and environment not in self.changed:
             return current.version
-        version = request_publication(_user("alice"), environment=environment)
-        approve_publication(_user("sam"), version)
+        try:
+            with transaction.atomic():
+                version = request_publication(_user("alice"), environment=environment)
+                approve_publication(_user("sam"), version)
+        except ActionError as exc:
+            # E.g. a draft edited in the demo that no longer validates: the version in force stays.
+            self.lines.append(f"Could not publish {environment} for the FIX demo: {exc}")
+            return current.version if current is not None else 0
         self.lines.append(f"Published {environment} v{version.version} (requested by alice, approved by sam)")
         return version.version
 
@@ -464,7 +530,7 @@ def load_demo_fix(fix_dir: Path, ports: DemoPorts) -> str:
     peps = [run.enforcement_point(environment) for environment in ENVIRONMENTS]
     chain, ring = _write_trust(fix_dir)
     active = {spec.name for spec in ALGORITHMS if Identity.objects.get(user__username=spec.name).status == "active"}
-    for name, algorithm, comp_id, environment, source, behaviour, expect in SESSIONS:
+    for name, algorithm, comp_id, environment, source, behaviour, expect, story in SESSIONS:
         if algorithm not in active:
             continue
         stem = f"{algorithm}-old" if expect == "tls_refused" else algorithm
@@ -477,6 +543,7 @@ def load_demo_fix(fix_dir: Path, ports: DemoPorts) -> str:
                 "source_host": source,
                 "behaviour": behaviour,
                 "expect": expect,
+                "story": story,
                 "cert": str(fix_dir / "algos" / f"{stem}.pem"),
                 "key": str(fix_dir / "algos" / f"{stem}.key"),
             }
