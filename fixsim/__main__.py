@@ -7,7 +7,7 @@ import signal
 import threading
 from pathlib import Path
 
-from fixsim import configs, counterparties, venue
+from fixsim import configs, counterparties, output, venue
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     manifest = configs.load_manifest(args.manifest)
     folder = args.manifest.resolve().parent
+    output.divert_native_stdout(folder / "log" / f"{args.piece}-quickfix-stdout.log")
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -160,7 +160,10 @@ class SessionRunner(threading.Thread):
         )
         initiator.start()
         try:
-            if not application.logged_on.wait(self.logon_wait) or self.stop.is_set():
+            deadline = time.monotonic() + self.logon_wait
+            while not (application.logged_on.is_set() or application.ended.is_set()) and time.monotonic() < deadline:
+                application.ended.wait(0.05)
+            if not application.logged_on.is_set() or self.stop.is_set():
                 if application.logout_text:
                     say(name, f"logon refused by the PEP: {application.logout_text}")
                 else:

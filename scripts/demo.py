@@ -171,8 +171,8 @@ def describe_fix_world(manifest: dict, applied: dict[str, int]) -> None:
     for session in manifest["sessions"]:
         print(f"    {session['name']:<14} {session['comp_id']:<9} {session['environment']:<4} {session['story']}")
     print(
-        "  Try: as sam, revoke algo-quoter's active certificate (Identities → algo-quoter → Certificates) and watch\n"
-        "  the quoter session end (counterparties.log); it keeps retrying and is refused at the handshake."
+        "  Try: as sam, revoke algo-quoter's active certificate (Identities → Demo quoting algorithm → its Active\n"
+        "  certificate → Revoke certificate) and watch the quoter session end in counterparties.log."
     )
 
 
