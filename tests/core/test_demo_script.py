@@ -136,13 +136,30 @@ def test_make_demo_starts_the_fix_world_and_every_path_happens(tmp_path):
         assert "PEP demo-prod" in printed and "PEP demo-uat" in printed and printed.count("policy v1 applied") == 2
         for name in ("quoter", "hedger", "roamer", "hedger-abroad", "stale-quoter", "uat-quoter"):
             assert f"    {name} " in printed
-        # and each counterparty session meets its path (QuickFIX's view, through the PEPs and the venue).
+        # and each counterparty session meets its path (QuickFIX's view, through the PEPs and the venue),
         log = tmp_path / "log" / "counterparties.log"
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline and not all(m in log.read_text() for m in SESSION_MARKERS):
             time.sleep(0.5)
         missing = [m for m in SESSION_MARKERS if m not in log.read_text()]
         assert not missing, log.read_text()[-3000:]
+        # and the console's ledger has both points acknowledging the version in force (Celery's push answered).
+        ledger = (
+            "from policies.distribution.models import EnforcementPoint as P; "
+            "print(sorted((p.name, p.acknowledged_version) for p in P.objects.all()))"
+        )
+        deadline, seen = time.monotonic() + 30, ""
+        while time.monotonic() < deadline and seen != "[('demo-prod', 1), ('demo-uat', 1)]":
+            seen = subprocess.run(
+                [sys.executable, "scripts/demo.py", "manage", "shell", "--no-imports", "-c", ledger],
+                cwd=ROOT,
+                env=_env(tmp_path),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            ).stdout.strip()
+        assert seen == "[('demo-prod', 1), ('demo-uat', 1)]"
         assert (tmp_path / "pep-prod.toml").exists() and (tmp_path / "fix" / "manifest.json").exists()
         # When Ctrl-C, everything stops without a traceback.
         demo.send_signal(signal.SIGINT)
