@@ -8,8 +8,6 @@ reports (its event spool: no console URL in this config), not from the simulator
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,16 +15,11 @@ from pathlib import Path
 import pytest
 
 from fixsim.configs import load_manifest, pep_config
+from tests.core.demo_helpers import Child, free_port, stopped_at_end
 from tests.pep_gateway.harness import spooled_events, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PROD_SESSIONS = ("quoter", "hedger", "roamer", "hedger-abroad", "stale-quoter")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _load_demo(fix_dir: Path):
@@ -37,44 +30,8 @@ def _load_demo(fix_dir: Path):
     load_demo_personas()
     load_demo_pki()
     load_demo_policy()
-    ports = DemoPorts(
-        venue=_free_port(), peps={"prod": (_free_port(), _free_port()), "uat": (_free_port(), _free_port())}
-    )
+    ports = DemoPorts(venue=free_port(), peps={"prod": (free_port(), free_port()), "uat": (free_port(), free_port())})
     return load_demo_fix(fix_dir, ports)
-
-
-class Child:
-    """A subprocess with its output in a file, killed at the end whatever happens."""
-
-    def __init__(self, name: str, argv: list[str], folder: Path) -> None:
-        self.log = folder / f"{name}.log"
-        self.proc = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=self.log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-@pytest.fixture
-def children():
-    started: list[Child] = []
-    yield started
-    for child in reversed(started):
-        child.stop()
 
 
 def _deliver_pending(point_name: str, kind: str) -> list[str]:
@@ -83,6 +40,11 @@ def _deliver_pending(point_name: str, kind: str) -> list[str]:
 
     pending = Delivery.objects.filter(point__name=point_name, kind=kind, state=DeliveryState.PENDING).order_by("number")
     return [actions.deliver(delivery.pk) for delivery in pending]
+
+
+@pytest.fixture
+def children():
+    yield from stopped_at_end()
 
 
 def test_every_demo_session_meets_its_path_at_a_real_pep(db, tmp_path, children):
