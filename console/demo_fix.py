@@ -24,6 +24,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -223,7 +224,7 @@ def _csr(key: ec.EllipticCurvePrivateKey, cn: str, *, dns=(), ips=()) -> bytes:
     return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 
-def _public_sha256(key: ec.EllipticCurvePrivateKey) -> bytes:
+def _spki_der(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
@@ -231,7 +232,7 @@ def _certificate_for_key(identity: Identity, key: ec.EllipticCurvePrivateKey, pr
     """The identity's active certificate of ``profile`` for this key, if any."""
     from certificates.models import Certificate, CertificateStatus
 
-    spki = _public_sha256(key)
+    spki = _spki_der(key)
     for cert in Certificate.objects.filter(identity=identity, status=CertificateStatus.ACTIVE, profile__name=profile):
         if (
             x509.load_pem_x509_certificate(cert.pem.encode())
@@ -468,6 +469,9 @@ class _Run:
             )
             cert_path.write_text(cert.pem)
             _write_private(token_path, (token + "\n").encode())
+            # A newly registered point has no history: a state folder left by an earlier database (another
+            # signing key, higher versions and revocation numbers) would make it refuse the new ones.
+            shutil.rmtree(folder / "state", ignore_errors=True)
             self.lines.append(f"Enforcement point {name} registered ({environment}, control {control_url})")
         elif point.control_url != control_url or point.status != PointStatus.ACTIVE:
             update_enforcement_point(
