@@ -33,7 +33,7 @@ def pep_config(
     pep: dict[str, Any],
     *,
     console_url: str | None,
-    poll_interval_seconds: float = 5,
+    poll_interval_seconds: float = 30,
     events_flush_interval_ms: int = 200,
 ) -> str:
     """The ``pep.toml`` of one demo PEP: its certificate, the console link, one RFQ listener in front of the venue."""
