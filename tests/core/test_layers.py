@@ -38,6 +38,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "console",
             "reports",
+            "alerts",
             "ztconsole.urls",
             "ztconsole.api_urls",
             "ztconsole.routing",
@@ -48,7 +49,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
 ]
-PACKAGES = ("ztconsole", "accounts", "certificates", "policies", "sessions", "console", "reports")
+PACKAGES = ("ztconsole", "accounts", "certificates", "policies", "sessions", "console", "reports", "alerts")
 _RANK = {prefix: rank for rank, (_, prefixes) in enumerate(LAYERS) for prefix in prefixes}
 
 
