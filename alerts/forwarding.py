@@ -153,8 +153,8 @@ class _Lock:
             cache.delete(self.key)
 
 
-def _flush_outbox(destination: str, sender: Any, now: datetime) -> tuple[int, bool]:
-    """Returns (sent, more_waiting_now)."""
+def _flush_outbox(destination: str, sender: Any, now: datetime) -> tuple[int, bool, bool]:
+    """Returns (sent, more waiting now, the destination is failing or backing off)."""
     sent = 0
     for _ in range(MAX_BATCHES_PER_RUN):
         batch = list(
@@ -163,10 +163,10 @@ def _flush_outbox(destination: str, sender: Any, now: datetime) -> tuple[int, bo
             ]
         )
         if not batch:
-            return sent, False
+            return sent, False, False
         head = batch[0]
         if head.next_attempt_at and head.next_attempt_at > now:
-            return sent, False
+            return sent, False, True
         try:
             sender.send([message.payload for message in batch])
         except SendError as exc:
@@ -177,12 +177,12 @@ def _flush_outbox(destination: str, sender: Any, now: datetime) -> tuple[int, bo
                 last_error=str(exc)[:300],
             )
             logger.warning("SIEM %s: %s (attempt %s)", destination, exc, attempts)
-            return sent, False
+            return sent, False, True
         SiemMessage.objects.filter(pk__in=[message.pk for message in batch]).update(
             sent_at=timezone.now(), last_error="", next_attempt_at=None
         )
         sent += len(batch)
-    return sent, True
+    return sent, True, False
 
 
 def _ts(value: datetime) -> str:
@@ -245,9 +245,10 @@ def flush(now: datetime | None = None) -> dict[str, dict[str, int]]:
             if not held:
                 continue
             sender = sender_for(destination)
-            messages, more_messages = _flush_outbox(destination, sender, now)
+            messages, more_messages, failing = _flush_outbox(destination, sender, now)
             events, more_events = (0, False)
-            if settings.ZT_SIEM_FORWARD_AUDIT:
+            # A destination that just refused the outbox is not tried again for the stream in the same run.
+            if settings.ZT_SIEM_FORWARD_AUDIT and not failing:
                 events, more_events = _flush_audit(destination, sender, now)
             report[destination] = {"messages": messages, "audit_events": events}
             more = more or more_messages or more_events

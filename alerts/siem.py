@@ -9,7 +9,8 @@ Framing:
 - UDP (RFC 5426): one message per datagram, nothing else; no acknowledgement exists, so a message that
   leaves the socket counts as sent.
 - TCP (RFC 6587, octet counting) and TLS (RFC 5425, the same framing inside TLS): ``MSG-LEN SP SYSLOG-MSG``.
-  A message counts as sent once ``sendall`` returned for it.
+  A batch counts as sent once every frame was written and the connection was closed in order (our FIN or
+  TLS close_notify, then the server's end of the connection or a quiet timeout), never by a reset.
 """
 
 from __future__ import annotations
@@ -93,6 +94,20 @@ def octet_frame(message: bytes) -> bytes:
     return str(len(message)).encode("ascii") + b" " + message
 
 
+def _close_gracefully(raw: socket.socket) -> None:
+    """Wait for the server's end of the connection, so closing never resets it with data unread.
+
+    Closing a socket whose receive buffer holds bytes sends a reset, and the server may then drop what it had
+    not read yet. A server that keeps the connection open past the timeout has still taken every byte.
+    A reset here raises (the batch is sent again: at least once, never lost).
+    """
+    try:
+        while raw.recv(4096):
+            pass
+    except (TimeoutError, ssl.SSLError):
+        pass
+
+
 @dataclass(frozen=True)
 class SyslogTarget:
     """Where syslog goes: ``udp://host:514``, ``tcp://host:601`` or ``tls://host:6514``."""
@@ -138,15 +153,22 @@ class SyslogTarget:
                         sock.sendto(message[:MAX_UDP_PAYLOAD], (self.host, self.port))
                 return len(messages)
             with socket.create_connection((self.host, self.port), timeout=self.timeout) as raw:
-                sock: socket.socket = raw
                 if self.transport == "tls":
-                    sock = self.tls_context().wrap_socket(raw, server_hostname=self.server_name or self.host)
-                try:
+                    tls = self.tls_context().wrap_socket(raw, server_hostname=self.server_name or self.host)
                     for message in messages:
-                        sock.sendall(octet_frame(message))
-                finally:
-                    if sock is not raw:
-                        sock.close()
+                        tls.sendall(octet_frame(message))
+                    try:
+                        plain = tls.unwrap()  # close_notify; reads what the server sent (TLS 1.3 session tickets)
+                    except (ssl.SSLEOFError, ssl.SSLZeroReturnError, TimeoutError):
+                        tls.close()  # the server closed after reading everything, without a close_notify
+                    else:
+                        with plain:
+                            _close_gracefully(plain)
+                else:
+                    for message in messages:
+                        raw.sendall(octet_frame(message))
+                    raw.shutdown(socket.SHUT_WR)
+                    _close_gracefully(raw)
             return len(messages)
         except (OSError, ssl.SSLError) as exc:
             raise SendError(f"syslog {self.transport}://{self.host}:{self.port}: {exc}") from exc

@@ -55,7 +55,9 @@ def _render_detail(request: HttpRequest, alert: Alert, form: AcknowledgeForm | N
         "alert": alert,
         "details": details,
         "form": form or AcknowledgeForm(),
-        "can_acknowledge": user.has_perm(ACKNOWLEDGE_ALERTS) and alert.acknowledged_at is None,
+        # A refused acknowledgement shows its form again, with the reason, even on an alert acknowledged since.
+        "can_acknowledge": user.has_perm(ACKNOWLEDGE_ALERTS)
+        and (alert.acknowledged_at is None or bool(form is not None and form.errors)),
         "can_release": alert.containment == Containment.SUSPENDED
         and user.has_perm(ACKNOWLEDGE_ALERTS)
         and user.has_perm(SUSPEND_IDENTITIES),
