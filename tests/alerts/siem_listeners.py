@@ -191,7 +191,7 @@ class WebhookListener(threading.Thread):
         listener = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 listener.requests += 1
                 if listener.failing:

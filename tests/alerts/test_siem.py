@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
+import socket
 import time
 from datetime import timedelta
 
@@ -11,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from alerts import actions, forwarding
-from alerts.models import Detector, SiemCursor, SiemMessage
+from alerts.models import Alert, Detector, SiemCursor, SiemMessage
 from alerts.siem import webhook_signature
 from tests.alerts.helpers import matrix_alert
 from tests.alerts.siem_listeners import StreamListener, UdpListener, WebhookListener, self_signed
@@ -99,8 +101,10 @@ def test_the_audit_stream_goes_over_tcp_and_tls_octet_counted_in_order(settings,
         assert listener.tls_versions and set(listener.tls_versions) <= {"TLSv1.2", "TLSv1.3"}
     events = [message.payload["event"] for message in listener.messages]
     assert [event["seq"] for event in events] == list(range(1, total + 1))
-    assert all(message.structured["seq"] == str(event["seq"]) for message, event in zip(listener.messages, events))
-    for before, after in zip(events, events[1:]):
+    assert all(
+        message.structured["seq"] == str(event["seq"]) for message, event in zip(listener.messages, events, strict=True)
+    )
+    for before, after in itertools.pairwise(events):
         assert after["prev_hash"] == before["hash"]  # the SIEM can follow the chain
     stored = dict(AuditEvent.objects.values_list("seq", "hash"))
     assert all(stored[event["seq"]] == event["hash"] for event in events)
@@ -151,30 +155,20 @@ def test_the_webhook_resumes_after_an_outage_from_the_last_acknowledged_seq(sett
 
 @pytest.mark.django_db
 def test_an_unreachable_syslog_server_never_fails_the_action(settings, personas):
-    with socket_closed_port() as port:
-        settings.ZT_SIEM_SYSLOG_URL = f"tcp://127.0.0.1:{port}"
-        alert_id = matrix_alert()
-        from alerts.models import Alert
-
-        actions.acknowledge_alert(personas["security"].user, Alert.objects.get(pk=alert_id), comment="seen")
-        assert forwarding.flush() == {"syslog": {"messages": 0, "audit_events": 0}}
+    settings.ZT_SIEM_SYSLOG_URL = f"tcp://127.0.0.1:{_closed_port()}"
+    alert_id = matrix_alert()
+    actions.acknowledge_alert(personas["security"].user, Alert.objects.get(pk=alert_id), comment="seen")
+    assert forwarding.flush() == {"syslog": {"messages": 0, "audit_events": 0}}
     head = SiemMessage.objects.order_by("id").first()
     assert head.attempts == 1 and "Connection refused" in head.last_error
     assert SiemMessage.objects.filter(sent_at__isnull=True).count() == 2  # raised, acknowledged: kept in order
 
 
-class socket_closed_port:  # noqa: N801 (a context manager used like a function)
-    def __enter__(self) -> int:
-        import socket
-
-        sock = socket.socket()
+def _closed_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        sock.close()  # nothing listens there now
-        return self.port
-
-    def __exit__(self, *exc) -> None:
-        pass
+        return sock.getsockname()[1]
 
 
 @pytest.mark.django_db(transaction=True)
