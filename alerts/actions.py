@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.actions import reactivate_identity, suspend_identity
 from accounts.models import Identity, IdentityStatus
 from alerts import forwarding
-from alerts.models import CONTAINABLE, Alert, AlertRule, Containment, Detector, Severity
+from alerts.models import CONTAINABLE, WINDOWED, Alert, AlertRule, Containment, Detector, Severity
 from ztconsole.core import audit
 from ztconsole.core.errors import ActionError
 
@@ -34,6 +34,7 @@ class RuleDefaults:
 DEFAULT_RULES: dict[str, RuleDefaults] = {
     Detector.SIGN_IN_FAILURES_USER: RuleDefaults(threshold=8, window_seconds=300),
     Detector.SIGN_IN_FAILURES_ADDRESS: RuleDefaults(threshold=20, window_seconds=300),
+    Detector.SIGN_IN_COUNTRY: RuleDefaults(threshold=1, window_seconds=3600),
     Detector.ENFORCEMENT_POINT: RuleDefaults(threshold=1, window_seconds=0),
     Detector.CERTIFICATE_EXPIRING: RuleDefaults(threshold=14, window_seconds=0),
     Detector.AUDIT_CHAIN: RuleDefaults(threshold=1, window_seconds=0),
@@ -198,13 +199,15 @@ def update_rule(
         raise ActionError("unknown detector", field="detector")
     if not THRESHOLD_LIMITS[0] <= threshold <= THRESHOLD_LIMITS[1]:
         raise ActionError(f"between {THRESHOLD_LIMITS[0]} and {THRESHOLD_LIMITS[1]}", field="threshold")
-    if detector in (Detector.SIGN_IN_FAILURES_USER, Detector.SIGN_IN_FAILURES_ADDRESS):
+    if detector in WINDOWED:
         if not WINDOW_LIMITS[0] <= window_seconds <= WINDOW_LIMITS[1]:
             raise ActionError(f"between {WINDOW_LIMITS[0]} and {WINDOW_LIMITS[1]} seconds", field="window_seconds")
     else:
         window_seconds = DEFAULT_RULES[detector].window_seconds
     if containment and detector not in CONTAINABLE:
         raise ActionError("this detector has no automated containment", field="containment")
+    if detector in (Detector.ENFORCEMENT_POINT, Detector.AUDIT_CHAIN, Detector.SIGN_IN_COUNTRY):
+        threshold = DEFAULT_RULES[detector].threshold  # they fire on a condition, not a count
     if detector == Detector.CERTIFICATE_EXPIRING and threshold > 365:
         raise ActionError("at most 365 days", field="threshold")
     before = get_rule(detector)

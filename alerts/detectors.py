@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,15 +20,19 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import Identity
 from alerts import actions
 from alerts.models import BURST_DETECTORS, Alert, Containment, Detector, DetectorCursor, Severity
 from certificates.models import Certificate
 from policies.distribution.models import AlertKind, DistributionAlert
+from policies.models import CountryRange
 from ztconsole.core import audit
 from ztconsole.core.models import AuditEvent
 
 FAILURE_ACTIONS = ("auth.login_failed", "auth.lockout", "auth.otp_failed", "auth.otp_throttled")
 SCAN_CURSOR = "sign_in_failures"
+COUNTRY_CURSOR = "sign_in_country"
+COUNTRY_BATCH = 5000
 MAX_WINDOW_EVENTS = 50_000  # bounds memory during a flood; the counts then are "at least"
 
 
@@ -139,6 +144,84 @@ def _resolve_quiet(rules: dict, now: datetime) -> None:
         quiet_since = now - timedelta(seconds=rule.window_seconds)
         for alert in Alert.objects.filter(detector=detector, resolved_at__isnull=True, last_seen_at__lt=quiet_since):
             actions.resolve_alert(alert, reason=f"no failure for {rule.window_seconds} s")
+
+
+# --- sign-ins from an unexpected country ---------------------------------------------------------------------
+
+
+def _country_table() -> list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]]:
+    """The administrators' CIDR -> country table (policies), every environment's rows, most specific first."""
+    table = []
+    for cidr, country in CountryRange.objects.values_list("cidr", "country"):
+        try:
+            table.append((ipaddress.ip_network(cidr, strict=False), country.upper()))
+        except ValueError:
+            continue
+    table.sort(key=lambda entry: entry[0].prefixlen, reverse=True)
+    return table
+
+
+def locate(table, address: str) -> str | None:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    for network, country in table:
+        if ip.version == network.version and ip in network:
+            return country
+    return None
+
+
+@transaction.atomic
+def scan_sign_in_countries(now: datetime | None = None) -> list[Alert]:
+    """Successful sign-ins (``auth.login``) from an address the country table places outside the identity's
+    expected countries (the same data the enforcement points' geography attribute uses). Identities without
+    expected countries, and addresses the table does not cover, raise nothing. Returns the alerts touched."""
+    now = now or timezone.now()
+    rule = actions.get_rule(Detector.SIGN_IN_COUNTRY)
+    cursor, _ = DetectorCursor.objects.select_for_update().get_or_create(name=COUNTRY_CURSOR)
+    rows = list(
+        AuditEvent.objects.filter(seq__gt=cursor.last_seq, action="auth.login")
+        .order_by("seq")
+        .values_list("seq", "created_at", "actor_id", "actor_label", "ip_address")[:COUNTRY_BATCH]
+    )
+    touched: list[Alert] = []
+    if rows:
+        DetectorCursor.objects.filter(name=COUNTRY_CURSOR).update(last_seq=rows[-1][0])
+    since = now - timedelta(seconds=rule.window_seconds)
+    rows = [row for row in rows if row[4] and row[2] and row[1] >= since]
+    if rule.enabled and rows:
+        identities = {
+            identity.user_id: identity
+            for identity in Identity.objects.filter(user_id__in={row[2] for row in rows})
+            if identity.expected_countries
+        }
+        table = _country_table() if identities else []
+        for seq, at, user_id, username, address in rows:
+            identity = identities.get(user_id)
+            country = locate(table, str(address)) if identity else None
+            if identity is None or country is None or country in identity.expected_countries:
+                continue
+            expected = ", ".join(identity.expected_countries)
+            alert, _opened = actions.raise_alert(
+                Detector.SIGN_IN_COUNTRY,
+                f"user:{username}",
+                username,
+                message=f"{username} signed in from {country} ({address}); expected {expected}",
+                severity=Severity.CRITICAL,
+                details={
+                    "country": country,
+                    "address": str(address),
+                    "expected": identity.expected_countries,
+                    "seq": seq,
+                },
+                seen_at=at,
+            )
+            if rule.containment and alert.containment == Containment.NONE:
+                actions.contain(alert)
+            touched.append(alert)
+    _resolve_quiet({Detector.SIGN_IN_COUNTRY: rule}, now)
+    return touched
 
 
 # --- condition detectors ------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from alerts.actions import COMMENT_MAX, THRESHOLD_LIMITS, WINDOW_LIMITS
-from alerts.models import BURST_DETECTORS, CONTAINABLE, Detector
+from alerts.models import CONTAINABLE, WINDOWED, Detector
 
 
 class AcknowledgeForm(forms.Form):
@@ -27,13 +27,13 @@ class RuleForm(forms.Form):
     def __init__(self, *args, detector: str, **kwargs) -> None:
         super().__init__(*args, auto_id=f"id_{detector}_%s", **kwargs)
         self.detector = detector
-        if detector in (Detector.ENFORCEMENT_POINT, Detector.AUDIT_CHAIN):  # they fire on a condition
+        if detector in (Detector.ENFORCEMENT_POINT, Detector.AUDIT_CHAIN, Detector.SIGN_IN_COUNTRY):  # no threshold
             del self.fields["threshold"]
         else:
             self.fields["threshold"].label = (
                 "Days before expiry" if detector == Detector.CERTIFICATE_EXPIRING else "Failures within the window"
             )
-        if detector not in BURST_DETECTORS:
+        if detector not in WINDOWED:
             del self.fields["window_seconds"]
         else:
             self.fields["window_seconds"].required = True

@@ -10,14 +10,17 @@ from django.db.models import Q
 class Detector(models.TextChoices):
     SIGN_IN_FAILURES_USER = "sign_in_failures_user", "Failed sign-ins for one user"
     SIGN_IN_FAILURES_ADDRESS = "sign_in_failures_address", "Failed sign-ins from one address"
+    SIGN_IN_COUNTRY = "sign_in_country", "Sign-in from an unexpected country"
     ENFORCEMENT_POINT = "enforcement_point", "Enforcement point behind or failing"
     CERTIFICATE_EXPIRING = "certificate_expiring", "Certificate about to expire"
     AUDIT_CHAIN = "audit_chain", "Audit chain verification failed"
 
 
 BURST_DETECTORS = (Detector.SIGN_IN_FAILURES_USER, Detector.SIGN_IN_FAILURES_ADDRESS)
-# Only a burst against one user can be contained: suspending an address is the network's job.
-CONTAINABLE = (Detector.SIGN_IN_FAILURES_USER,)
+# Detectors whose alerts close after a quiet window (editable), rather than when a condition clears.
+WINDOWED = (*BURST_DETECTORS, Detector.SIGN_IN_COUNTRY)
+# Only what concerns one identity can be contained: suspending an address is the network's job.
+CONTAINABLE = (Detector.SIGN_IN_FAILURES_USER, Detector.SIGN_IN_COUNTRY)
 
 
 class Severity(models.TextChoices):

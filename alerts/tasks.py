@@ -9,8 +9,9 @@ from alerts import detectors, forwarding
 
 @shared_task(name="alerts.scan_sign_in_failures", ignore_result=True)
 def scan_sign_in_failures() -> int:
-    """Beat (every ZT_ALERT_SCAN_SECONDS) and the sign_in_failed hook: returns the alerts raised or refreshed."""
-    return len(detectors.scan_sign_in_failures())
+    """Beat (every ZT_ALERT_SCAN_SECONDS) and the sign_in_failed hook: failure bursts, then sign-ins from an
+    unexpected country; returns the alerts raised or refreshed."""
+    return len(detectors.scan_sign_in_failures()) + len(detectors.scan_sign_in_countries())
 
 
 @shared_task(name="alerts.run_detectors")

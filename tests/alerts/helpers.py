@@ -44,3 +44,20 @@ def wrong_codes(persona, count: int, *, address: str = "192.0.2.11") -> None:
             reverse("accounts:verify"), {"otp_device": persona.device.persistent_id, "otp_token": wrong}
         )
         assert response.status_code in (400, 429), response.status_code
+
+
+def sign_in(persona, *, address: str, step: int = 0) -> None:
+    """A whole successful sign-in (password, then the right one-time code) from ``address``; a second sign-in
+    within the same 30 s uses the next code (``step=1``): a code is never accepted twice."""
+    from django.test import Client
+    from django.urls import reverse
+
+    from tests.conftest import PASSWORD
+
+    client = Client(REMOTE_ADDR=address)
+    client.post(reverse("accounts:login"), {"username": persona.username, "password": PASSWORD})
+    response = client.post(
+        reverse("accounts:verify"),
+        {"otp_device": persona.device.persistent_id, "otp_token": persona.current_code(step)},
+    )
+    assert response.status_code == 302 and response["Location"] == reverse("core:dashboard"), response.status_code

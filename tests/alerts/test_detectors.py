@@ -136,3 +136,33 @@ def test_every_kind_of_sign_in_failure_fires_the_hook_the_detectors_wake_on(pers
     finally:
         hooks.sign_in_failed.disconnect(receiver)
     assert seen == [(None, "tina"), ("carla", "carla")]
+
+
+def test_a_sign_in_from_an_unexpected_country_raises_a_critical_alert_and_can_contain(personas):
+    from accounts.models import Identity, IdentityStatus
+    from alerts.models import Containment
+    from policies.actions import create_country_range
+    from tests.alerts.helpers import sign_in
+
+    admin = personas["admin"].user
+    create_country_range(admin, environment="prod", cidr="203.0.113.0/24", country="RU")
+    create_country_range(admin, environment="prod", cidr="198.51.100.0/24", country="CH")
+    Identity.objects.filter(user=personas["trader"].user).update(expected_countries=["CH"])
+    actions.update_rule(
+        personas["security"].user,
+        Detector.SIGN_IN_COUNTRY,
+        enabled=True,
+        threshold=1,
+        window_seconds=600,
+        containment=True,
+    )
+    sign_in(personas["trader"], address="198.51.100.4")  # expected country: nothing
+    sign_in(personas["compliance"], address="203.0.113.9")  # no expectation for carla: nothing
+    assert detectors.scan_sign_in_countries() == []
+    sign_in(personas["trader"], address="203.0.113.9", step=1)
+    [alert] = detectors.scan_sign_in_countries()
+    assert alert.subject == "user:tina" and alert.severity == "critical"
+    assert alert.details["country"] == "RU" and alert.details["expected"] == ["CH"]
+    assert alert.containment == Containment.SUSPENDED
+    assert Identity.objects.get(user=personas["trader"].user).status == IdentityStatus.SUSPENDED
+    assert detectors.scan_sign_in_countries() == []  # each sign-in is read once
