@@ -48,7 +48,7 @@ class AlertListView(ConsoleView, View):
 def _render_detail(request: HttpRequest, alert: Alert, form: AcknowledgeForm | None = None, status: int = 200):
     user = request.user
     details = [
-        (key, ", ".join(map(str, value)) if isinstance(value, list) else value)
+        (key.replace("_", " "), ", ".join(map(str, value)) if isinstance(value, list) else value)
         for key, value in sorted((alert.details or {}).items())
     ]
     context = {
