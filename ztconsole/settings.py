@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "console",
     "reports",
     "alerts",
+    "retention",
 ]
 
 MIDDLEWARE = [
@@ -329,8 +330,13 @@ ZT_SIEM_TIMEOUT_SECONDS = env_int("ZT_SIEM_TIMEOUT_SECONDS", 5, minimum=1, maxim
 ZT_SIEM_FLUSH_SECONDS = env_int("ZT_SIEM_FLUSH_SECONDS", 5, minimum=1, maximum=3600)
 ZT_SIEM_BACKOFF_BASE_SECONDS = env_int("ZT_SIEM_BACKOFF_BASE_SECONDS", 1, minimum=1, maximum=600)
 ZT_SIEM_BACKOFF_MAX_SECONDS = env_int("ZT_SIEM_BACKOFF_MAX_SECONDS", 300, minimum=1, maximum=86400)
+# Audit retention (docs/audit.md, "Retention"): off (0) by default. Events older than this many days are
+# archived to signed files in ZT_AUDIT_ARCHIVE_DIR (the export format) and then deleted from the database.
+ZT_AUDIT_RETENTION_DAYS = env_int("ZT_AUDIT_RETENTION_DAYS", 0, minimum=0, maximum=36500)
+ZT_AUDIT_ARCHIVE_DIR = env_str("ZT_AUDIT_ARCHIVE_DIR", str(VAR_DIR / "audit-archives"))
 CELERY_BEAT_SCHEDULE.update(
     {
+        "retention-apply-audit-retention": {"task": "retention.apply_audit_retention", "schedule": 3600.0},
         "alerts-scan-sign-in-failures": {
             "task": "alerts.scan_sign_in_failures",
             "schedule": float(ZT_ALERT_SCAN_SECONDS),

@@ -39,6 +39,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "console",
             "reports",
             "alerts",
+            "retention",
             "ztconsole.urls",
             "ztconsole.api_urls",
             "ztconsole.routing",
@@ -49,7 +50,17 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
 ]
-PACKAGES = ("ztconsole", "accounts", "certificates", "policies", "sessions", "console", "reports", "alerts")
+PACKAGES = (
+    "ztconsole",
+    "accounts",
+    "certificates",
+    "policies",
+    "sessions",
+    "console",
+    "reports",
+    "alerts",
+    "retention",
+)
 _RANK = {prefix: rank for rank, (_, prefixes) in enumerate(LAYERS) for prefix in prefixes}
 
 
