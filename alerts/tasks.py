@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.core.cache import cache
 
-from alerts import detectors, forwarding
+from alerts import detectors, forwarding, receivers
 
 
 @shared_task(name="alerts.scan_sign_in_failures", ignore_result=True)
 def scan_sign_in_failures() -> int:
     """Beat (every ZT_ALERT_SCAN_SECONDS) and the sign_in_failed hook: failure bursts, then sign-ins from an
     unexpected country; returns the alerts raised or refreshed."""
+    cache.delete(receivers.SCAN_PENDING_KEY)  # failures from now on queue the next scan
     return len(detectors.scan_sign_in_failures()) + len(detectors.scan_sign_in_countries())
 
 

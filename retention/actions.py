@@ -30,6 +30,7 @@ from django.db import transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
+from alerts import forwarding
 from alerts.models import SiemCursor
 from reports import audit_export
 from ztconsole import verify_export
@@ -66,10 +67,10 @@ def _cut(now: datetime) -> tuple[int, int] | None:
     if last is None or bounds["first"] is None:
         return None
     if settings.ZT_SIEM_FORWARD_AUDIT:
-        # Never delete what a SIEM destination has not acknowledged yet: the stream would lose it.
-        behind = SiemCursor.objects.aggregate(low=Min("last_seq"))["low"]
-        if behind is not None:
-            last = min(last, behind)
+        # Never delete what a SIEM destination has not acknowledged yet (one that never sent: nothing at all).
+        acknowledged = dict(SiemCursor.objects.values_list("destination", "last_seq"))
+        for destination in forwarding.configured():
+            last = min(last, acknowledged.get(destination, 0))
     if last < bounds["first"]:
         return None
     return bounds["first"], last

@@ -166,3 +166,16 @@ def test_a_sign_in_from_an_unexpected_country_raises_a_critical_alert_and_can_co
     assert alert.containment == Containment.SUSPENDED
     assert Identity.objects.get(user=personas["trader"].user).status == IdentityStatus.SUSPENDED
     assert detectors.scan_sign_in_countries() == []  # each sign-in is read once
+
+
+def test_a_flood_of_failures_keeps_at_most_one_scan_queued(personas, monkeypatch):
+    from alerts import receivers, tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.scan_sign_in_failures, "apply_async", lambda **options: queued.append(options))
+    for _ in range(50):
+        receivers._scan_now()
+    assert len(queued) == 1
+    tasks.scan_sign_in_failures()  # the scan starts: the next failure may queue the next one
+    receivers._scan_now()
+    assert len(queued) == 2

@@ -127,8 +127,13 @@ def test_retention_waits_for_a_siem_destination_that_is_behind(settings, tmp_pat
     settings.ZT_AUDIT_RETENTION_DAYS = 30
     settings.ZT_AUDIT_ARCHIVE_DIR = str(tmp_path / "archives")
     settings.ZT_SIEM_FORWARD_AUDIT = True
+    settings.ZT_SIEM_SYSLOG_URL = "udp://127.0.0.1:9"
+    settings.ZT_SIEM_WEBHOOK_URL = "https://siem.example.test/in"
     events = record_events(6)
+    later = events[3].created_at + timedelta(days=30, microseconds=1)
     SiemCursor.objects.create(destination="syslog", last_seq=2)
-    result = actions.apply_retention(now=events[3].created_at + timedelta(days=30, microseconds=1))
+    assert actions.apply_retention(now=later) is None  # the webhook never acknowledged anything
+    SiemCursor.objects.create(destination="webhook", last_seq=3)
+    result = actions.apply_retention(now=later)
     assert (result.first_seq, result.last_seq) == (1, 2)
     assert audit.verify_chain().ok
