@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -316,8 +317,10 @@ ZT_SIEM_SYSLOG_APP_NAME = env_str("ZT_SIEM_SYSLOG_APP_NAME", "ztconsole")
 ZT_SIEM_SYSLOG_FACILITY = env_int("ZT_SIEM_SYSLOG_FACILITY", 13, minimum=0, maximum=23)
 # HTTPS webhook: POST {"messages": [...]}, HMAC-SHA256 of the body in X-ZT-Signature when a secret is set.
 ZT_SIEM_WEBHOOK_URL = env_url("ZT_SIEM_WEBHOOK_URL", schemes=("https", "http"))
-if ZT_SIEM_WEBHOOK_URL.startswith("http://") and not ZT_SIEM_WEBHOOK_URL.startswith(
-    ("http://127.0.0.1", "http://localhost", "http://[::1]")
+if ZT_SIEM_WEBHOOK_URL.startswith("http://") and urlsplit(ZT_SIEM_WEBHOOK_URL).hostname not in (
+    "127.0.0.1",
+    "localhost",
+    "::1",
 ):
     raise ImproperlyConfigured("ZT_SIEM_WEBHOOK_URL must be https:// (plain http only to a loopback address)")
 ZT_SIEM_WEBHOOK_SECRET = env_str("ZT_SIEM_WEBHOOK_SECRET", "")
