@@ -42,6 +42,9 @@ SIMULATE = "policies.simulate"
 VIEW_ENFORCEMENT_POINTS = "policies.view_enforcement_points"
 MANAGE_ENFORCEMENT_POINTS = "policies.manage_enforcement_points"
 EXPORT_AUDIT = "reports.export_audit"
+VIEW_ALERTS = "alerts.view_alerts"
+ACKNOWLEDGE_ALERTS = "alerts.acknowledge_alerts"
+CONFIGURE_ALERTS = "alerts.configure_alerts"
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     ADMINISTRATOR: (
@@ -67,6 +70,8 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         SIMULATE,
         VIEW_ENFORCEMENT_POINTS,
         MANAGE_ENFORCEMENT_POINTS,
+        VIEW_ALERTS,
+        ACKNOWLEDGE_ALERTS,
     ),
     SECURITY_OFFICER: (
         VIEW_CONSOLE,
@@ -88,6 +93,9 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         SIMULATE,
         VIEW_ENFORCEMENT_POINTS,
         EXPORT_AUDIT,
+        VIEW_ALERTS,
+        ACKNOWLEDGE_ALERTS,
+        CONFIGURE_ALERTS,
     ),
     TRADER: (VIEW_CONSOLE, VIEW_DEVICES, VIEW_CERTIFICATES, REQUEST_CERTIFICATE),
     COMPLIANCE_OFFICER: (
@@ -100,6 +108,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VIEW_POLICY,
         VIEW_ENFORCEMENT_POINTS,
         EXPORT_AUDIT,
+        VIEW_ALERTS,
     ),
 }
 
