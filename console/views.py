@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.views import View
 
 from accounts.models import ApiToken, OathDevice
+from alerts.selectors import dashboard_summary as alerts_summary
 from certificates.models import Certificate
 from certificates.selectors import dashboard_counts
 from policies.distribution.selectors import dashboard_summary as enforcement_summary
@@ -17,6 +18,7 @@ from sessions.selectors import dashboard_summary as sessions_summary
 from ztconsole.core.models import AuditEvent, AuditHead
 from ztconsole.core.permissions import ConsoleView
 from ztconsole.core.roles import (
+    VIEW_ALERTS,
     VIEW_AUDIT,
     VIEW_CERTIFICATES,
     VIEW_CONSOLE,
@@ -56,6 +58,7 @@ class DashboardView(ConsoleView, View):
             policy = dashboard_summary()
         enforcement = enforcement_summary() if user.has_perm(VIEW_ENFORCEMENT_POINTS) else None
         sessions = sessions_summary(user) if user.has_perm(VIEW_SESSIONS) else None
+        alerts = alerts_summary() if user.has_perm(VIEW_ALERTS) else None
         return render(
             request,
             "core/dashboard.html",
@@ -68,5 +71,6 @@ class DashboardView(ConsoleView, View):
                 "policy": policy,
                 "enforcement": enforcement,
                 "sessions": sessions,
+                "alerts": alerts,
             },
         )

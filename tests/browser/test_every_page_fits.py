@@ -81,7 +81,10 @@ def _objects(demo) -> dict[str, int]:
     export = AuditExport.objects.create(
         requested_by=User.objects.get(username=PERSONA_OF_ROLE["compliance"]), format="csv"
     )
+    from tests.alerts.helpers import matrix_alert
+
     return {
+        "alert": matrix_alert(),
         "enforcement_point": point.pk,
         "fix_session": session.pk,
         "audit_export": export.pk,

@@ -34,6 +34,9 @@ POINT_READERS = frozenset({"admin", "security", "compliance"})  # view_enforceme
 EXPORTERS = frozenset({"security", "compliance"})  # reports.export_audit
 SESSION_READERS = ALL_ROLES  # traders see the sessions of identities they are or sponsor (this one is the trader's)
 SESSION_TERMINATORS = frozenset({"admin", "security"})
+ALERT_READERS = frozenset({"admin", "security", "compliance"})  # alerts.view_alerts
+ALERT_ACKNOWLEDGERS = frozenset({"admin", "security"})  # alerts.acknowledge_alerts (release: + suspend_identities)
+ALERT_CONFIGURERS = frozenset({"security"})  # alerts.configure_alerts
 PUBLIC = "public"
 NOT_SIGN_IN = {
     "healthz",
@@ -65,6 +68,14 @@ MATRIX: dict[str, Row] = {
     # Not finished yet: the allowed personas get 409 (nothing to download), the others 403.
     "reports:audit_export_download": Row(EXPORTERS, kwargs={"pk": "audit_export"}),
     "reports:export_public_key": Row(EXPORTERS),
+    "alerts:list": Row(ALERT_READERS),
+    "alerts:rules": Row(ALERT_READERS),
+    "alerts:detail": Row(ALERT_READERS, kwargs={"pk": "alert"}),
+    # An empty comment: the allowed personas get 400 naming the field, the others 403.
+    "alerts:acknowledge": Row(ALERT_ACKNOWLEDGERS, method="post", kwargs={"pk": "alert"}),
+    # Nobody was contained: the allowed personas are sent back to the alert with the refusal, the others 403.
+    "alerts:release": Row(ALERT_ACKNOWLEDGERS, method="post", kwargs={"pk": "alert"}),
+    "alerts:rule_update": Row(ALERT_CONFIGURERS, method="post", kwargs={"detector": "alert_detector"}),
     "accounts:login": Row(PUBLIC),
     "accounts:verify": Row(PUBLIC),
     "accounts:enroll": Row(PUBLIC),
@@ -316,6 +327,12 @@ def _resolve_kwargs(row: Row, personas) -> dict:
             from reports.models import AuditExport
 
             values[key] = AuditExport.objects.create(requested_by=personas["compliance"].user, format="csv").pk
+        elif ref == "alert":
+            from tests.alerts.helpers import matrix_alert
+
+            values[key] = matrix_alert()
+        elif ref == "alert_detector":
+            values[key] = "sign_in_failures_user"
         elif ref.startswith("policy_"):
             from tests.policies.helpers import matrix_object
 

@@ -15,6 +15,7 @@ from ztconsole.core.roles import (
     MANAGE_API_TOKENS,
     MANAGE_TOKEN_INVENTORY,
     SIMULATE,
+    VIEW_ALERTS,
     VIEW_API_DOCS,
     VIEW_AUDIT,
     VIEW_CERTIFICATES,
@@ -70,6 +71,7 @@ NAVIGATION: list[tuple[str, list[NavEntry]]] = [
         "Operations",
         [
             NavEntry("FIX sessions", "sessions:list", VIEW_SESSIONS),
+            NavEntry("Alerts", "alerts:list", VIEW_ALERTS),
             NavEntry("Audit log", "core:audit_list", VIEW_AUDIT),
             NavEntry("Audit exports", "reports:audit_exports", EXPORT_AUDIT),
             NavEntry("API docs", "api-docs", VIEW_API_DOCS),

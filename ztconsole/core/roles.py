@@ -44,6 +44,9 @@ MANAGE_ENFORCEMENT_POINTS = "policies.manage_enforcement_points"
 EXPORT_AUDIT = "reports.export_audit"
 VIEW_SESSIONS = "fix_sessions.view_sessions"
 TERMINATE_SESSIONS = "fix_sessions.terminate_sessions"
+VIEW_ALERTS = "alerts.view_alerts"
+ACKNOWLEDGE_ALERTS = "alerts.acknowledge_alerts"
+CONFIGURE_ALERTS = "alerts.configure_alerts"
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     ADMINISTRATOR: (
@@ -71,6 +74,8 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         MANAGE_ENFORCEMENT_POINTS,
         VIEW_SESSIONS,
         TERMINATE_SESSIONS,
+        VIEW_ALERTS,
+        ACKNOWLEDGE_ALERTS,
     ),
     SECURITY_OFFICER: (
         VIEW_CONSOLE,
@@ -94,6 +99,9 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         EXPORT_AUDIT,
         VIEW_SESSIONS,
         TERMINATE_SESSIONS,
+        VIEW_ALERTS,
+        ACKNOWLEDGE_ALERTS,
+        CONFIGURE_ALERTS,
     ),
     TRADER: (VIEW_CONSOLE, VIEW_DEVICES, VIEW_CERTIFICATES, REQUEST_CERTIFICATE, VIEW_SESSIONS),
     COMPLIANCE_OFFICER: (
@@ -107,6 +115,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VIEW_ENFORCEMENT_POINTS,
         EXPORT_AUDIT,
         VIEW_SESSIONS,
+        VIEW_ALERTS,
     ),
 }
 
