@@ -1,5 +1,5 @@
-// ZT Console: FIX sessions, live over /ws/sessions/. Rows change in place; on reconnect the page reloads its
-// rows from the server's stored state (the truth), so an update missed while away is never shown stale.
+// ZT Console: FIX sessions, live over /ws/sessions/. Rows change in place; on every (re)connection the page
+// reloads its rows from the server's stored state (the truth), so an update missed while away is never shown stale.
 (function () {
   "use strict";
 
@@ -131,6 +131,7 @@
   // resync message, or a change of the session this detail page shows). One request in flight at a time.
   var refreshing = false;
   var again = false;
+  var replay = []; // frames that arrived while a refresh was in flight: applied again on top of its result
   function refresh() {
     if (refreshing) { again = true; return; }
     refreshing = true;
@@ -146,8 +147,14 @@
         });
         var terminate = document.querySelector("[data-terminate]");
         if (terminate && !doc.querySelector("[data-terminate]")) terminate.remove();
+        var table = document.querySelector("[data-live-sessions]");
+        replay.forEach(function (frame) {
+          showCounts(frame.counts);
+          if (table) showList(table, frame.sessions);
+        });
       })
       .finally(function () {
+        replay = [];
         refreshing = false;
         if (again) { again = false; refresh(); }
       });
@@ -167,7 +174,7 @@
     });
   }
 
-  function connect(attempt, everConnected) {
+  function connect(attempt) {
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     var socket = new WebSocket(scheme + window.location.host + "/ws/sessions/");
     var opened = false;
@@ -176,12 +183,15 @@
       if (data.type === "hello") {
         setStatus("live", true);
         opened = true;
-        if (everConnected) refresh(); // what changed while we were away comes from the stored state
+        // Subscribed from here on: whatever changed between the page's render (or the last connection) and
+        // now comes from the stored state, so no update falls in the gap.
+        refresh();
         return;
       }
       if (data.type !== "sessions") return;
       if (data.resync) { refresh(); return; }
       showCounts(data.counts);
+      if (refreshing) replay.push(data);
       var table = document.querySelector("[data-live-sessions]");
       if (table) showList(table, data.sessions);
       var holder = document.querySelector("[data-live-session]");
@@ -192,11 +202,11 @@
       setStatus("reconnecting…", false);
       var next = opened ? 0 : attempt + 1;
       var delay = Math.min(30000, 500 * Math.pow(2, next));
-      window.setTimeout(function () { connect(next, everConnected || opened); }, delay);
+      window.setTimeout(function () { connect(next); }, delay);
     });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    if (document.querySelector("[data-live-sessions], [data-live-session]")) connect(0, false);
+    if (document.querySelector("[data-live-sessions], [data-live-session]")) connect(0);
   });
 })();

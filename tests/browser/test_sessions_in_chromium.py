@@ -82,6 +82,7 @@ def test_terminate_from_the_detail_page_and_watch_it_end(page, personas, point):
         page.get_by_role("button", name="Terminate session").click()
         expect(page.get_by_text("the enforcement point is asked to end it")).to_be_visible()
         expect(page.locator("[data-terminations]")).to_contain_text("unexpected quote flood")
+        expect(page.locator("[data-live-status]")).to_have_text("live")
         assert TerminationRequest.objects.get(session=session).requested_by == admin.user
         page.evaluate("window.__stillTheSamePage = true")
         # What the PEP reports once it has sent the Logout:
