@@ -1,5 +1,6 @@
 """Ending real sessions of a real PEP process: the console's Terminate (control API over mutual TLS, from a Celery
-worker) and a revocation delta; the FIX client gets a Logout with the reason in 58, the console shows the end.
+worker) and a certificate revoked in the console (its signed delta delivered by the worker); the FIX client gets a
+Logout with the reason in 58, the console shows the end.
 
 One PEP process, one venue and FIX clients (simplefix over ssl, not our code), events flowing to the console's
 real ASGI server.
@@ -21,7 +22,6 @@ from tests.pep_gateway.harness import (
     Venue,
     issue_pki,
     payload,
-    revocation_delta,
     signed,
     write_config,
 )
@@ -32,11 +32,17 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
 
 @pytest.fixture
 def gateway(tmp_path, personas, asgi_server, celery_worker_thread):
-    """A PEP (uat) reporting to the console, registered there with its token and pinned certificate."""
+    """A PEP (uat) reporting to the console, registered there with its token and pinned certificate, trusting the
+    console's policy signing key (so that the console's revocation deltas apply)."""
     from certificates.console import issue_console_credential
+    from pep.bundle import public_key_pem
+    from policies.actions import init_signing_key
 
     pki = issue_pki(tmp_path / "pki", personas["trader"].user)
     issue_console_credential(None)
+    console_key = init_signing_key(None).load_private_key()
+    pki.signing_key = console_key
+    pki.public_key.write_bytes(public_key_pem(console_key.public_key()))
     token, prefix, token_hash = new_token()
     point = EnforcementPoint.objects.create(
         name="pep-ldn-1",
@@ -109,14 +115,21 @@ def test_terminate_and_revocation_end_real_sessions_and_the_console_shows_them_e
     )
     assert again.status_code == 400
 
-    # A revocation delta ends the next session at the PEP; the ingested events show it end on the console.
+    # Revoking the client's certificate in the console: its delta reaches the PEP (outbox, worker, mutual TLS),
+    # which logs the next session out at once; the ingested events show it end on the console.
+    from certificates.actions import revoke_certificate
+    from certificates.models import Certificate
+    from policies.distribution.models import Delivery
+
     client, session = _logged_on(pki, pep, venue)
-    code, body = pep.control("POST", "/revocations", revocation_delta(pki, 1, certificates=[pki.client.sha256]))
-    assert (code, body["status"]) == (200, "applied")
-    logout = client.receive(timeout=10)
-    assert logout.get(35) == b"5" and logout.get(58).startswith(b"revocation 1: ")
+    revoke_certificate(
+        personas["security"].user, Certificate.objects.get(sha256=pki.client.sha256), reason="keyCompromise"
+    )
+    logout = client.receive(timeout=20)
+    assert logout is not None and logout.get(35) == b"5" and logout.get(58).startswith(b"revocation 1: ")
     revoked = wait_for(
         lambda: FixSession.objects.filter(pk=session.pk, state="logged_out").first(),
         message="the console to show the revoked session ended",
     )
     assert revoked.ended_by == "pep" and revoked.end_reason.startswith("revocation 1: ")
+    assert wait_for(lambda: Delivery.objects.filter(kind="revocation", state="acknowledged").exists())
