@@ -207,6 +207,6 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    if (document.querySelector("[data-live-sessions], [data-live-session]")) connect(0);
+    if (document.querySelector("[data-live-sessions], [data-live-session], [data-session-counts]")) connect(0);
   });
 })();

@@ -101,3 +101,21 @@ def test_terminate_from_the_detail_page_and_watch_it_end(page, personas, point):
         shot(page, "session-terminated")
     finally:
         purge_queue()  # no worker here: the terminate task must not reach a later test's worker
+
+
+def test_the_dashboard_tile_counts_live(page, personas, point):  # noqa: F811
+    compliance = personas["compliance"]
+    sign_in(page, compliance.username)
+    page.get_by_label("One-time code", exact=True).fill(oath_totp(compliance.base32_secret))
+    page.get_by_role("button", name="Verify").click()
+    tile = page.get_by_test_id("sessions-tile")
+    expect(tile.locator('[data-count="total"]')).to_have_text("0")
+    page.evaluate("window.__stillTheSamePage = true")
+    feed, sid = Feed("pep-ldn"), session_id()
+    post_events(point.token, feed.logged_on(sid))
+    expect(tile.locator('[data-count="live"]')).to_have_text("1")
+    expect(tile.locator('[data-count="logged_on"]')).to_have_text("1")
+    post_events(point.token, [feed.event("disconnect", session=sid, reason="closed")])
+    expect(tile.locator('[data-count="live"]')).to_have_text("0")
+    expect(tile.locator('[data-count="total"]')).to_have_text("1")
+    assert page.evaluate("window.__stillTheSamePage === true"), "the dashboard was reloaded instead of updated"
