@@ -1,20 +1,17 @@
 """Multi-row writes of ingestion: ON CONFLICT inserts and upserts, fast on PostgreSQL, plain ORM elsewhere.
 
-On PostgreSQL each write is ``COPY`` into a temporary table dropped at commit, then one ``INSERT ... SELECT ...
-ON CONFLICT`` into the real table: COPY streams the rows without building or quoting a statement of thousands
+On PostgreSQL each write is ``COPY`` into a temporary staging table, then one ``INSERT ... SELECT ... ON
+CONFLICT`` into the real table: COPY streams the rows without building or quoting a statement of thousands
 of parameters, which is most of the cost of a 500-row ``bulk_create``. Other databases use ``bulk_create``
 with ``ignore_conflicts`` / ``update_conflicts``; the result is the same rows either way.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 from typing import Any
 
 from django.db import connection, models
-
-_temp_names = itertools.count(1)
 
 
 def _columns(model: type[models.Model], names: list[str]) -> list[tuple[str, models.Field]]:
@@ -34,15 +31,21 @@ def _objects(model: type[models.Model], names: list[str], rows: list[Row]) -> li
 
 
 def _copy(model: type[models.Model], names: list[str], rows: list[Row]) -> tuple[str, str]:
-    """COPY ``rows`` (values in ``names`` order) into a new temporary table shaped like ``model``'s; returns
-    (temp table, column list)."""
+    """COPY ``rows`` (values in ``names`` order) into this connection's staging table for ``model``; returns
+    (staging table, column list).
+
+    The staging table is a temporary table created once per database connection (``ON COMMIT DELETE ROWS``:
+    emptied at each commit, which PostgreSQL skips for a transaction that did not touch it) and emptied before
+    each use, so a batch costs no catalog writes."""
     table = connection.ops.quote_name(model._meta.db_table)
     columns = _columns(model, names)
     column_list = ", ".join(connection.ops.quote_name(column) for column, _ in columns)
-    temp = f"zt_in_{next(_temp_names)}"
+    temp = f"zt_in_{model._meta.db_table}_{len(columns)}"
     with connection.cursor() as cursor:
-        create = f"CREATE TEMP TABLE {temp} ON COMMIT DROP AS SELECT {column_list} FROM {table} WITH NO DATA"  # noqa: S608
-        cursor.execute(create)
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {temp} ON COMMIT DELETE ROWS "  # noqa: S608 - identifiers only
+            f"AS SELECT {column_list} FROM {table} WITH NO DATA; DELETE FROM {temp}"
+        )
         raw = cursor.cursor
         json_at = [i for i, (_, field) in enumerate(columns) if isinstance(field, models.JSONField)]
         with raw.copy(f"COPY {temp} ({column_list}) FROM STDIN") as copy:
