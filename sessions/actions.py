@@ -98,6 +98,10 @@ DECISION_FIELDS = [
 ]
 
 
+# A Terminate still unanswered after this long (the PEP's answer takes well under a second) may be asked again.
+TERMINATION_ANSWER_SECONDS = 60
+
+
 class SessionError(ActionError):
     """A refused session action; the message names the problem, ``field`` the input at fault."""
 
@@ -271,8 +275,16 @@ def terminate_session(
         session = FixSession.objects.select_for_update().select_related("point").get(pk=session.pk)
         if session.state not in LIVE_STATES:
             raise SessionError(f"session {session.session_id} has already ended ({session.state})", "session")
-        if TerminationRequest.objects.filter(session=session, state=TerminationState.PENDING).exists():
-            raise SessionError(f"session {session.session_id} is already being terminated", "session")
+        pending = TerminationRequest.objects.filter(session=session, state=TerminationState.PENDING).first()
+        if pending is not None:
+            if timezone.now() - pending.requested_at < timedelta(seconds=TERMINATION_ANSWER_SECONDS):
+                raise SessionError(f"session {session.session_id} is already being terminated", "session")
+            # Unanswered for too long (its task lost with the queue, say): this request takes over.
+            TerminationRequest.objects.filter(pk=pending.pk, state=TerminationState.PENDING).update(
+                state=TerminationState.FAILED,
+                answered_at=timezone.now(),
+                detail=f"no answer within {TERMINATION_ANSWER_SECONDS} s; asked again",
+            )
         termination = TerminationRequest.objects.create(
             session=session,
             requested_by=actor if getattr(actor, "is_authenticated", False) else None,

@@ -207,3 +207,12 @@ def test_the_terminate_button_records_the_request_and_the_audit_event(traffic, p
     response = client.post(f"/sessions/{live.pk}/terminate/", {"reason": "again"}, follow=True)
     assert "already being terminated" in response.content.decode()
     assert TerminationRequest.objects.filter(session=live).count() == 1
+    # unanswered for more than a minute (its task lost): asking again takes over
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    TerminationRequest.objects.filter(pk=request.pk).update(requested_at=timezone.now() - timedelta(seconds=61))
+    client.post(f"/sessions/{live.pk}/terminate/", {"reason": "again"})
+    states = dict(TerminationRequest.objects.filter(session=live).values_list("reason", "state"))
+    assert states == {"desk closed early": "failed", "again": "pending"}
