@@ -42,6 +42,9 @@ SIMULATE = "policies.simulate"
 VIEW_ENFORCEMENT_POINTS = "policies.view_enforcement_points"
 MANAGE_ENFORCEMENT_POINTS = "policies.manage_enforcement_points"
 EXPORT_AUDIT = "reports.export_audit"
+VERIFY_AUDIT = "core.verify_audit"
+VIEW_REPORTS = "reports.view_reports"
+ATTEST_ACCESS = "reports.attest_access"
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     ADMINISTRATOR: (
@@ -67,6 +70,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         SIMULATE,
         VIEW_ENFORCEMENT_POINTS,
         MANAGE_ENFORCEMENT_POINTS,
+        VIEW_REPORTS,
     ),
     SECURITY_OFFICER: (
         VIEW_CONSOLE,
@@ -88,6 +92,9 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         SIMULATE,
         VIEW_ENFORCEMENT_POINTS,
         EXPORT_AUDIT,
+        VERIFY_AUDIT,
+        VIEW_REPORTS,
+        ATTEST_ACCESS,
     ),
     TRADER: (VIEW_CONSOLE, VIEW_DEVICES, VIEW_CERTIFICATES, REQUEST_CERTIFICATE),
     COMPLIANCE_OFFICER: (
@@ -100,6 +107,9 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VIEW_POLICY,
         VIEW_ENFORCEMENT_POINTS,
         EXPORT_AUDIT,
+        VERIFY_AUDIT,
+        VIEW_REPORTS,
+        ATTEST_ACCESS,
     ),
 }
 
