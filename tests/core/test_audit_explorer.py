@@ -7,6 +7,7 @@ from unittest import mock
 
 import pytest
 from django.db import connection, transaction
+from django.db.models import Q
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
@@ -207,3 +208,38 @@ def test_rows_open_their_event_and_unknown_events_are_404(log, personas, verifie
     client = verified_client(personas["compliance"])
     assert f'href="/audit/{log["mar_cert"]}/"' in client.get("/audit/").content.decode()
     assert client.get("/audit/99999/").status_code == 404
+
+
+@pytest.mark.parametrize("query", ["identity=tina", "outcome=refused", "identity=tina&outcome=refused"])
+def test_or_filters_page_forwards_and_backwards_like_any_other(query, personas, verified_client):
+    alice, tina = personas["admin"].user, personas["trader"].user
+    for i in range(9):  # interleaved branches: tina acting, tina's identity targeted, others, refusals
+        _at(FEB, tina, "auth.login")
+        _at(FEB, alice, "identity.updated", tina.identity, {"i": i})
+        _at(FEB, alice, "auth.login")
+        _at(FEB, None, "auth.login_failed", ("auth.user", "", "tina" if i % 2 else "someone"))
+        _at(FEB, tina, "auth.otp_failed")
+    client = verified_client(personas["compliance"])
+    concerns_tina = (
+        Q(actor_id=tina.pk)
+        | Q(target_type="accounts.identity", target_id=str(tina.identity.pk))
+        | Q(target_type="auth.user", target_label="tina")
+    )
+    refused = Q(action__in=["auth.login_failed", "auth.otp_failed"])
+    condition = {"identity=tina": concerns_tina, "outcome=refused": refused}.get(query, concerns_tina & refused)
+    expected = list(AuditEvent.objects.filter(condition).order_by("-seq").values_list("seq", flat=True))
+    assert len(expected) >= 9
+    pages, response = [], client.get(f"/audit/?{query}&page_size=4")
+    while True:
+        page = response.context["page_obj"]
+        pages.append([event.seq for event in page.items])
+        if not page.has_next:
+            break
+        response = client.get(f"/audit/?{query}&page_size=4&cursor={page.next_cursor}")
+    assert [seq for chunk in pages for seq in chunk] == expected
+    back = []
+    while page.has_previous:
+        response = client.get(f"/audit/?{query}&page_size=4&cursor={page.previous_cursor}")
+        page = response.context["page_obj"]
+        back.append([event.seq for event in page.items])
+    assert back[-1] == pages[0]

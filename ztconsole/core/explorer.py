@@ -9,11 +9,17 @@ How each filter stays an index read at millions of events, on PostgreSQL and SQL
 | ``actor`` | ``(actor_label, -seq)`` |
 | ``action`` (prefix or exact) | ``(action, -seq)`` (see ``filters.action_prefix``) |
 | ``target_type`` / ``target_id`` | ``(target_type, target_id, -seq)`` |
-| ``identity`` | ``(actor, -seq)`` or ``(target_type, target_id, -seq)``: the planners combine the two (OR) |
-| ``outcome`` | the distinct actions (a skip scan of ``(action, -seq)``), then ``action IN`` / ``NOT IN`` |
+| ``identity`` | ``(actor, -seq)`` and ``(target_type, target_id, -seq)``, one branch each (below) |
+| ``outcome`` | the distinct actions (a skip scan of ``(action, -seq)``); refused: ``(action, -seq)``, one branch per refusal
+  action (below); success: ``action NOT IN (...)`` while walking ``seq`` (most events succeed) |
 | ``ip`` | ``(ip_address, -seq)`` |
 | ``request_id`` | ``(request_id, -seq)`` |
 | ``text`` | pg_trgm GIN on ``UPPER(target_label)`` (PostgreSQL), the FTS5 trigram table (SQLite) |
+
+A filter that is an OR (the identity's branches, the refusal actions) is not left to the planners, which would sort
+every matching row or walk the whole ``seq`` index for a rare match: :func:`branch_seqs` reads each branch as its own
+index range, newest first from the page's cursor, ``page size + 1`` rows each, all in one ``UNION ALL`` query; the
+page is then cut from those rows, which hold the true page whatever the branches' sizes.
 
 ``created_at`` is taken when an event is recorded, just before the chain's lock: between concurrent writers it
 can run a little out of ``seq`` order. The ``seq`` range of a period is therefore looked up with a margin of
@@ -28,10 +34,12 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Q, QuerySet
 
 from ztconsole.core.filters import action_prefix
+from ztconsole.core.keyset import InvalidCursor, Keyset
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.search import MIN_SEARCH_LENGTH, FtsIndex, fts_contains, trigram_contains, vendor
 
@@ -166,17 +174,21 @@ def _seq_bound(since: datetime | None, until: datetime | None) -> tuple[int | No
     return lo, hi, False
 
 
-def identity_condition(username: str) -> Q | None:
-    """Events that concern a person or non-person identity: it acted, or it (or its account) is the target."""
+def identity_conditions(username: str) -> list[Q]:
+    """Events that concern a person or non-person identity, one condition per index: it acted, or it (or its
+    account, or a sign-in attempt with its name) is the target. Empty when there is no such username."""
     user = get_user_model().objects.filter(username=username).select_related("identity").first()
     if user is None:
-        return None
-    condition = Q(actor_id=user.pk) | Q(target_type="auth.user", target_id=str(user.pk))
-    condition |= Q(target_type="auth.user", target_id="", target_label=username)  # sign-in attempts by name
+        return []
+    conditions = [
+        Q(actor_id=user.pk),
+        Q(target_type="auth.user", target_id=str(user.pk)),
+        Q(target_type="auth.user", target_id="", target_label=username),  # sign-in attempts by name
+    ]
     identity = getattr(user, "identity", None)
     if identity is not None:
-        condition |= Q(target_type="accounts.identity", target_id=str(identity.pk))
-    return condition
+        conditions.append(Q(target_type="accounts.identity", target_id=str(identity.pk)))
+    return conditions
 
 
 def text_condition(queryset: QuerySet, term: str) -> Q:
@@ -185,13 +197,14 @@ def text_condition(queryset: QuerySet, term: str) -> Q:
     return trigram_contains(AuditEvent.objects.all(), ["target_label"], term, via="id")
 
 
-def apply(queryset: QuerySet, data: dict[str, Any], actions: list[str]) -> QuerySet:
-    """``queryset`` narrowed by the cleaned filters ``data``; ``actions``: every action name in the log."""
+def apply(queryset: QuerySet, data: dict[str, Any], actions: list[str]) -> tuple[QuerySet, list[Q]]:
+    """``queryset`` narrowed by the cleaned filters ``data``, and the branches of an OR still to apply (none, or
+    several: pass them to :func:`branch_seqs`); ``actions``: every action name in the log."""
     since, until = data.get("since"), data.get("until")
     if since or until:
         lo, hi, empty = _seq_bound(since, until)
         if empty:
-            return queryset.none()
+            return queryset.none(), []
         if lo is not None:
             queryset = queryset.filter(seq__gte=lo, created_at__gte=since)
         if hi is not None:
@@ -207,15 +220,21 @@ def apply(queryset: QuerySet, data: dict[str, Any], actions: list[str]) -> Query
         queryset = queryset.filter(target_type=data["target_type"])
         if data.get("target_id"):
             queryset = queryset.filter(target_id=data["target_id"])
+    branches: list[Q] = []
     if data.get("identity"):
-        condition = identity_condition(data["identity"])
-        if condition is None:
-            return queryset.none()
-        queryset = queryset.filter(condition)
+        conditions = identity_conditions(data["identity"])
+        if not conditions:
+            return queryset.none(), []
+        branches = conditions
     if data.get("outcome"):
         refusals = [name for name in actions if is_refusal(name)]
         if data["outcome"] == "refused":
-            queryset = queryset.filter(action__in=refusals) if refusals else queryset.none()
+            if not refusals:
+                return queryset.none(), []
+            if branches:
+                queryset = queryset.filter(action__in=refusals)
+            else:
+                branches = [Q(action=name) for name in refusals]
         elif refusals:
             queryset = queryset.exclude(action__in=refusals)
     if data.get("ip"):
@@ -224,4 +243,37 @@ def apply(queryset: QuerySet, data: dict[str, Any], actions: list[str]) -> Query
         queryset = queryset.filter(request_id=data["request_id"])
     if data.get("text"):
         queryset = queryset.filter(text_condition(queryset, data["text"]))
-    return queryset
+    return queryset, branches
+
+
+def branch_seqs(queryset: QuerySet, branches: list[Q], keyset: Keyset, cursor: str | None, size: int) -> list[int]:
+    """The seqs a page can hold when the filter is ``queryset`` AND (any of ``branches``), in one query.
+
+    Each branch is read as its own index range: the ``size + 1`` rows beyond the cursor in the page's direction,
+    and, walking backwards, also its newest ``size + 1`` rows (the first page, which ``Keyset.paginate`` falls back
+    to at the start). The page among those rows is the page among all matching rows.
+    """
+    try:
+        direction, values = ("n", None) if not cursor else keyset.decode(AuditEvent, cursor)
+    except InvalidCursor:
+        direction, values = "n", None
+    backwards = direction == "p"
+    parts = []
+    for condition in branches:
+        branch = queryset.filter(condition)
+        windows = []
+        if values is not None:
+            windows.append(branch.filter(keyset.beyond(values, backwards)).order_by("seq" if backwards else "-seq"))
+        if values is None or backwards:
+            windows.append(branch.order_by("-seq"))
+        for window in windows:
+            try:
+                parts.append(window.values_list("seq", flat=True)[: size + 1].query.sql_with_params())
+            except EmptyResultSet:
+                continue
+    if not parts:
+        return []
+    sql = " UNION ALL ".join(f"SELECT seq FROM ({text}) AS branch{i}" for i, (text, _) in enumerate(parts))
+    with connection.cursor() as cursor_:
+        cursor_.execute(sql, [param for _, params in parts for param in params])
+        return sorted({row[0] for row in cursor_.fetchall()})

@@ -13,7 +13,7 @@ from django.views import View
 from ztconsole.core import actions, audit, explorer
 from ztconsole.core.action_views import ActionView
 from ztconsole.core.health import run_checks
-from ztconsole.core.keyset import Keyset, html_page, query_without_cursor
+from ztconsole.core.keyset import Keyset, html_page, page_size_from, query_without_cursor
 from ztconsole.core.models import AuditEvent, AuditHead, AuditVerification, VerificationStatus
 from ztconsole.core.permissions import PUBLIC, ConsoleView
 from ztconsole.core.roles import VERIFY_AUDIT, VIEW_AUDIT
@@ -60,7 +60,11 @@ class AuditLogView(ConsoleView, View):
             status = 400
             queryset = queryset.none()
         elif form.is_bound:
-            queryset = explorer.apply(queryset, form.cleaned_data, actions)
+            queryset, branches = explorer.apply(queryset, form.cleaned_data, actions)
+            if branches:
+                size = page_size_from(request.GET.get("page_size"), AUDIT_ORDER) or AUDIT_ORDER.default_size
+                seqs = explorer.branch_seqs(queryset, branches, AUDIT_ORDER, request.GET.get("cursor"), size)
+                queryset = AuditEvent.objects.filter(seq__in=seqs)
         page = html_page(request, queryset, AUDIT_ORDER)
         active = form.active() if form.is_bound else {}
         active.pop("page_size", None)
