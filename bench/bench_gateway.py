@@ -104,41 +104,27 @@ class _Sender:
         self.seq = self.client.seq
 
     def plain(self) -> bytes:
-        from pep.gateway import fix
-
-        self.seq += 1
-        return fix.encode(
-            "FIX.4.4",
-            "R",
-            [
-                (49, self.comp),
-                (56, "VENUE"),
-                (34, self.seq),
-                (52, "20261130-12:00:00.000"),
-                (131, f"Q{self.seq}"),
-                (55, "EUR/USD"),
-                (38, 1000000),
-            ],
-        )
+        """A QuoteRequest as a client sends it."""
+        return self._quote_request([])
 
     def message(self) -> bytes:
+        """The same QuoteRequest carrying its send time (tag 9999) for the venue to stamp the latency."""
+        return self._quote_request([(9999, time.perf_counter_ns())])
+
+    def _quote_request(self, extra: list[tuple[int, object]]) -> bytes:
         from pep.gateway import fix
 
         self.seq += 1
-        return fix.encode(
-            "FIX.4.4",
-            "R",
-            [
-                (49, self.comp),
-                (56, "VENUE"),
-                (34, self.seq),
-                (52, "20261130-12:00:00.000"),
-                (131, f"Q{self.seq}"),
-                (55, "EUR/USD"),
-                (38, 1000000),
-                (9999, time.perf_counter_ns()),
-            ],
-        )
+        fields = [
+            (49, self.comp),
+            (56, "VENUE"),
+            (34, self.seq),
+            (52, "20261130-12:00:00.000"),
+            (131, f"Q{self.seq}"),
+            (55, "EUR/USD"),
+            (38, 1000000),
+        ]
+        return fix.encode("FIX.4.4", "R", fields + extra)
 
 
 def _latency_round(venue: _TimingVenue, sender: _Sender, count: int) -> list[int]:

@@ -96,7 +96,7 @@ class Cluster:
         from celery import Celery
 
         options = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS, "global_keyprefix": f"{self.prefix}:celery:"}
-        client = Celery("scale-out-client", broker=settings.REDIS_URL, backend=settings.REDIS_URL)
+        client = Celery("scale-out-client", broker=settings.REDIS_URL, backend=settings.REDIS_URL, set_as_current=False)
         client.conf.update(
             broker_transport_options=options,
             result_backend_transport_options={"global_keyprefix": f"{self.prefix}:celery:"},
