@@ -101,6 +101,9 @@ class ExportPublicKeyView(ConsoleView, View):
 # --- reports on screen ----------------------------------------------------------------------------------
 
 
+SCREEN_ROWS = 2000  # per table on the page; the CSV and JSON Lines exports hold every row
+
+
 def _display(value) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -151,7 +154,9 @@ class ReportView(ConsoleView, View):
                 {
                     "table": table,
                     "columns": [(key, heading) for key, heading in table.columns if key != "line_key"],
-                    "rows": [([_display(row.get(key)) for key in keys], row) for row in table.rows],
+                    "rows": [([_display(row.get(key)) for key in keys], row) for row in table.rows[:SCREEN_ROWS]],
+                    "total": len(table.rows),
+                    "cut": len(table.rows) > SCREEN_ROWS,
                     "attest": can_attest and table.id == "access",
                 }
             )
