@@ -11,6 +11,7 @@
   const error = section.querySelector("[data-export-error]");
   const result = section.querySelector("[data-export-result]");
   const download = section.querySelector("[data-export-download]");
+  const warnings = section.querySelector("[data-export-warnings]");
   const labels = { queued: "Queued", running: "Running", done: "Done", failed: "Failed" };
 
   async function poll() {
@@ -38,6 +39,13 @@
       result.classList.toggle("message-error", state.intact === false || state.status === "failed");
     }
     if (download) download.hidden = !state.download;
+    if (warnings && state.warnings && state.warnings.length && !warnings.children.length) {
+      state.warnings.forEach(function (warning) {
+        const item = document.createElement("li");
+        item.textContent = "Warning: " + warning;
+        warnings.appendChild(item);
+      });
+    }
     if (state.status !== "done" && state.status !== "failed") window.setTimeout(poll, 700);
   }
   poll();

@@ -141,6 +141,7 @@ def _verification_state(run: AuditVerification) -> dict[str, Any]:
         "error": "" if run.intact is not False else run.summary,
         "result": run.summary if run.status in (VerificationStatus.DONE, VerificationStatus.FAILED) else "",
         "intact": run.intact,
+        "warnings": run.warnings,
         "download": False,
     }
 
