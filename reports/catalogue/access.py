@@ -22,7 +22,7 @@ from policies.models import PolicyVersion
 from reports.catalogue import NYDFS_500_7, Chart, Period, Report, ReportKind, Series, Table, utc_text
 from reports.models import AccessAttestation
 
-MAX_VERSIONS = 200  # versions walked back to find when a line began; older runs show "before" the oldest one
+MAX_VERSIONS = 100  # versions walked back to find when a line began; older runs read "at or before" the oldest
 
 
 @dataclass(frozen=True)
@@ -47,8 +47,11 @@ def _rule_digest(rule: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(rule, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def lines_of(environment: str, payload: dict[str, Any]) -> list[Line]:
-    """Every (identity, rule, path) a bundle payload grants, for active identities only (the engine's rule)."""
+def lines_of(environment: str, payload: dict[str, Any], only: set[tuple[str, str]] | None = None) -> list[Line]:
+    """Every (identity, rule, path) a bundle payload grants, for active identities only (the engine's rule).
+
+    ``only``: (rule id, content digest) pairs; other rules are skipped (walking back through older versions).
+    """
     identities = [i for i in payload.get("identities", []) if i.get("status") == "active"]
     by_desk: dict[str, list[dict]] = {}
     by_group: dict[str, list[dict]] = {}
@@ -63,13 +66,15 @@ def lines_of(environment: str, payload: dict[str, Any]) -> list[Line]:
             by_role.setdefault(role, []).append(identity)
     lines = []
     for rule in payload.get("access_rules", []):
+        digest = _rule_digest(rule)
+        if only is not None and (rule["id"], digest) not in only:
+            continue
         kind, subject = rule["subject"]["kind"], rule["subject"]["id"]
         if kind == "identity":
             reached, via = ([by_id[subject]] if subject in by_id else []), "direct"
         else:
             reached = {"desk": by_desk, "group": by_group, "role": by_role}.get(kind, {}).get(subject, [])
             via = f"{kind} {subject}"
-        digest = _rule_digest(rule)
         window = rule.get("window")
         for identity in reached:
             lines.append(
@@ -94,7 +99,8 @@ class InForce:
     environment: str
     version: PolicyVersion
     lines: list[Line]
-    since: dict[str, tuple[datetime | None, int]]  # line key -> (approved at, version) of the run's start
+    # line key -> (approved at, version) of the run's start, and True when it may have begun before (walk limit)
+    since: dict[str, tuple]
 
 
 def in_force(until: datetime) -> list[InForce]:
@@ -115,15 +121,23 @@ def in_force(until: datetime) -> list[InForce]:
         lines = lines_of(environment, json.loads(current.payload))
         since = {line.key: (current.approved_at, current.version) for line in lines}
         open_keys = set(since)
+        by_key = {line.key: line for line in lines}
         for older in versions[1:]:
             if not open_keys:
                 break
-            held = {line.key for line in lines_of(environment, json.loads(older.payload))}
+            wanted = {(by_key[key].rule, by_key[key].digest) for key in open_keys}
+            held = {line.key for line in lines_of(environment, json.loads(older.payload), only=wanted)}
             for key in list(open_keys):
                 if key in held:
                     since[key] = (older.approved_at, older.version)
                 else:
                     open_keys.discard(key)
+        if len(versions) == MAX_VERSIONS:
+            # Still held by the oldest version walked: it began then or earlier.
+            oldest = versions[-1].version
+            for key in open_keys:
+                if since[key][1] == oldest:
+                    since[key] = (since[key][0], oldest, True)
         result.append(InForce(environment, current, lines, since))
     return result
 
@@ -151,7 +165,7 @@ def build(period: Period) -> Report:
     rows = []
     for snapshot in snapshots:
         for line in snapshot.lines:
-            started_at, started_version = snapshot.since[line.key]
+            started_at, started_version, *earlier = snapshot.since[line.key]
             kind = kinds.get(line.identity, "")
             decision = latest.get(line.key)
             rows.append(
@@ -167,8 +181,8 @@ def build(period: Period) -> Report:
                     "via": line.via,
                     "window": line.window,
                     "expires_at": line.expires_at,
-                    "since": utc_text(started_at),
-                    "approved_in": f"v{started_version}",
+                    "since": ("at or before " if earlier else "") + (utc_text(started_at) or ""),
+                    "approved_in": f"v{started_version}" + (" or earlier" if earlier else ""),
                     "in_force": f"v{snapshot.version.version}",
                     "approved_by": snapshot.version.approver.get_username() if snapshot.version.approver else "",
                     "last_used": "never used",

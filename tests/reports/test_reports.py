@@ -295,3 +295,13 @@ def test_admin_reads_reports_but_cannot_export_or_attest(personas, verified_clie
     reviewer = verified_client(personas["compliance"]).get("/reports/access-review/").content.decode()
     assert "Export signed archive" in reviewer
     assert get_user_model().objects.get(username="alice").has_perm("reports.view_reports")
+
+
+def test_a_line_older_than_the_versions_walked_says_so(policy, monkeypatch):
+    from reports.catalogue import access
+
+    monkeypatch.setattr(access, "MAX_VERSIONS", 1)
+    by_rule = {r["rule"]: r for r in _rows(kinds()["access-review"].build(_period()), "access")}
+    second = policy["second"].version
+    assert by_rule["trader-rfq"]["approved_in"] == f"v{second} or earlier"
+    assert by_rule["trader-rfq"]["since"].startswith("at or before ")
