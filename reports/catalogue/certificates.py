@@ -55,7 +55,7 @@ def build(period: Period) -> Report:
             not_after__lt=period.until + timedelta(days=EXPIRING_DAYS),
         ).order_by("not_after")
     )
-    violating = noncompliant(Certificate.objects.all())
+    violating = noncompliant(Certificate.objects.select_related("issued_by"))
     issued_rows = [{**_row(c), "renewal_of": renewals[c.pk].serial if c.pk in renewals else ""} for c in issued]
     revoked_rows = [
         {

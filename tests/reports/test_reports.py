@@ -305,3 +305,32 @@ def test_a_line_older_than_the_versions_walked_says_so(policy, monkeypatch):
     second = policy["second"].version
     assert by_rule["trader-rfq"]["approved_in"] == f"v{second} or earlier"
     assert by_rule["trader-rfq"]["since"].startswith("at or before ")
+
+
+def _queries(slug: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        kinds()[slug].build(_period())
+    return len(queries)
+
+
+def test_certificate_and_access_reports_queries_do_not_grow_with_rows(policy, personas):
+    certificate_actions.init_ca(None)
+    profile = certificate_actions.profile_by_name("fix-client")
+    algo = make_algo(personas["trader"].user, name="algo-count", comp_ids=("COUNT1",))
+
+    def issue_and_revoke():
+        first = certificate_actions.issue_from_csr(None, identity=algo, profile=profile, csr_pem=make_csr())
+        certificate_actions.renew_certificate(None, first)
+        other = certificate_actions.issue_from_csr(None, identity=algo, profile=profile, csr_pem=make_csr())
+        certificate_actions.revoke_certificate(None, other, reason="superseded")
+
+    issue_and_revoke()
+    before = {slug: _queries(slug) for slug in ("certificates", "access-review", "policy-changes")}
+    issue_and_revoke()
+    issue_and_revoke()
+    desk = Identity.objects.get(user=personas["trader"].user).desk
+    for i in range(3):
+        move_to_desk(None, make_persona(f"deskmate{i}", "Trader").user.identity, desk)
+    _publish(personas)
+    after = {slug: _queries(slug) for slug in ("certificates", "access-review", "policy-changes")}
+    assert after == before
