@@ -27,7 +27,7 @@ from webauthn.helpers.structs import AttestationConveyancePreference
 
 from accounts.actions.core import ENROLL_CODE_SESSION_KEY, VERIFIED_AT_SESSION_KEY, spend_enrollment_code
 from accounts.models import Assurance
-from ztconsole.core import audit
+from ztconsole.core import audit, hooks
 
 
 def rp_id(request) -> str:
@@ -84,6 +84,8 @@ def _audit_failure(request, action: str, exc: Exception) -> None:
     user = request.user if request.user.is_authenticated else None
     with transaction.atomic():
         audit.record(user, action, user, {"error": getattr(exc, "code", type(exc).__name__)}, request=request)
+        if action == "auth.otp_failed" and user is not None:
+            hooks.sign_in_failed.fire(user, user.get_username(), request=request)
 
 
 class StepUpRequired(wa_exceptions.OTPWebAuthnApiError):

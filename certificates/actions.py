@@ -584,6 +584,42 @@ def revoke_certificate(
 
 
 @transaction.atomic
+def bind_certificate_to_device(
+    actor: Any, certificate: Certificate, device: Any, *, request: HttpRequest | None = None
+) -> Any:
+    """Record that ``certificate``'s private key is held on ``device`` (a registered device of the same identity).
+
+    The next compiled bundle then names that device for the certificate and scores its authentication as
+    ``hardware`` (docs/pep.md, "Authentication assurance"). One certificate per device; an active certificate
+    and an active device only.
+    """
+    from accounts.models import DeviceRegistration, DeviceStatus
+
+    cert = _lock(certificate)
+    if cert.status != CertificateStatus.ACTIVE:
+        raise CertificateError(f"this certificate is {cert.status}; only an active one is bound", field="certificate")
+    locked = DeviceRegistration.objects.select_for_update().filter(pk=device.pk).first()
+    if locked is None or locked.status != DeviceStatus.ACTIVE:
+        raise CertificateError("the device is not an active registered device", field="device")
+    if locked.owner_id != cert.identity_id:
+        raise CertificateError(f"{locked} belongs to {locked.owner}, not to {cert.identity}", field="device")
+    taken = DeviceRegistration.objects.filter(certificate_fingerprint=cert.sha256).exclude(pk=locked.pk).first()
+    if taken is not None:
+        raise CertificateError(f"this certificate is already bound to {taken}", field="certificate")
+    before = locked.certificate_fingerprint
+    DeviceRegistration.objects.filter(pk=locked.pk).update(certificate_fingerprint=cert.sha256)
+    locked.certificate_fingerprint = cert.sha256
+    audit.record(
+        actor,
+        "device.certificate_bound",
+        locked,
+        {"serial": cert.serial, "sha256": cert.sha256, "previous_sha256": before, "owner": cert.identity.username},
+        request=request,
+    )
+    return locked
+
+
+@transaction.atomic
 def revoke_certificates_of_identity(actor: Any, identity: Identity, *, request: HttpRequest | None = None) -> int:
     """Called when an identity is revoked: every certificate still valid goes on the CRL with it."""
     reason = (

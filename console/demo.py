@@ -107,6 +107,7 @@ def load_demo_pki() -> str:
             sponsor=sponsor,
             environment="uat",
             sender_comp_ids=["DEMOALGO1"],
+            expected_countries=["GB"],
         )
         lines.append("Demo algorithm algo-rfq-demo (SenderCompID DEMOALGO1) sponsored by tina")
     return "\n".join(lines)

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.views import View
 
 from accounts.models import ApiToken, OathDevice
+from alerts.selectors import dashboard_summary as alerts_summary
 from certificates.models import Certificate
 from certificates.selectors import dashboard_counts
 from policies.distribution.selectors import dashboard_summary as enforcement_summary
@@ -16,6 +17,7 @@ from policies.selectors import dashboard_summary
 from ztconsole.core.models import AuditEvent, AuditHead
 from ztconsole.core.permissions import ConsoleView
 from ztconsole.core.roles import (
+    VIEW_ALERTS,
     VIEW_AUDIT,
     VIEW_CERTIFICATES,
     VIEW_CONSOLE,
@@ -50,6 +52,7 @@ class DashboardView(ConsoleView, View):
         if user.has_perm(VIEW_POLICY):
             policy = dashboard_summary()
         enforcement = enforcement_summary() if user.has_perm(VIEW_ENFORCEMENT_POINTS) else None
+        alerts = alerts_summary() if user.has_perm(VIEW_ALERTS) else None
         return render(
             request,
             "core/dashboard.html",
@@ -61,5 +64,6 @@ class DashboardView(ConsoleView, View):
                 "certificates": certificates,
                 "policy": policy,
                 "enforcement": enforcement,
+                "alerts": alerts,
             },
         )

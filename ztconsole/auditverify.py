@@ -287,12 +287,21 @@ class ChainReport:
         )
 
 
+# The reason of the checkpoint signed at a retention cut (docs/audit.md, "Retention"): events up to its seq were
+# archived (signed) and deleted, and the live chain may start right after it.
+RETENTION_REASON = "retention"
+
+
 class ChainVerifier:
     """Walks events in seq order and holds them against the signed checkpoints.
 
     Feed rows (tuples in HASHED_FIELDS order followed by the stored hash, ``created_at`` as a string and
     ``details`` as JSON text) with :meth:`feed`, then call :meth:`finish`. Memory stays flat: only the
     checkpoints are kept.
+
+    A chain verified from the genesis may begin later than seq 1 only after a retention cut: its first event must
+    follow a validly signed ``retention`` checkpoint exactly (seq minus 1, and ``prev_hash`` equal to the signed
+    hash). That checkpoint becomes the anchor; any other gap at the start is a break.
     """
 
     def __init__(
@@ -322,8 +331,18 @@ class ChainVerifier:
                 self.by_seq.setdefault(checkpoint.seq, []).append(checkpoint)
         self.matched = 0
         self.covered = 0
+        self.anchored_at = anchor[0]  # moved to a retention cut when the chain starts after one
         # The anchor (seq 0 is the genesis: a checkpoint of an empty chain names it) is the first head.
         self._check_checkpoints_at(anchor[0], anchor[1])
+
+    def _retention_anchor(self, seq: int, prev_hash: str) -> bool:
+        """A signed retention checkpoint at ``seq - 1`` names ``prev_hash``: the chain was cut there, on purpose."""
+        for checkpoint in self.by_seq.get(seq - 1, ()):
+            if checkpoint.reason == RETENTION_REASON and checkpoint.hash == prev_hash:
+                self.matched += 1
+                self.covered = seq - 1
+                return True
+        return False
 
     def _fail(self, seq: int, problem: str) -> None:
         if self.failure is None:
@@ -352,6 +371,9 @@ class ChainVerifier:
             if type(seq) is not int:
                 self._fail(self.expected_seq, f"malformed seq {seq!r}")
                 return False
+            if seq != self.expected_seq and self.expected_seq == 1 and self._retention_anchor(seq, row[_PREV]):
+                self.expected_seq, self.expected_prev = seq, row[_PREV]
+                self.anchored_at = seq - 1
             if seq != self.expected_seq:
                 kind = "missing or reordered event" if seq > self.expected_seq else "reordered event"
                 self._fail(seq, f"{kind}: expected seq {self.expected_seq}")

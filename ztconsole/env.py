@@ -68,3 +68,22 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_url(name: str, default: str = "", *, schemes: tuple[str, ...]) -> str:
+    """A URL whose scheme is one of ``schemes`` and that names a host (and a valid port, if any); "" when unset."""
+    from urllib.parse import urlsplit
+
+    value = (_raw(name) or default).strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in schemes:
+        raise ImproperlyConfigured(f"{name}={value!r}: the scheme must be one of {', '.join(schemes)}")
+    if not parts.hostname:
+        raise ImproperlyConfigured(f"{name}={value!r} names no host")
+    try:
+        parts.port  # noqa: B018 (raises on a port that is not a number in range)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r}: the port is not a number between 0 and 65535") from None
+    return value

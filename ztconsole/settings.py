@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from ztconsole.auditverify import KeyFormatError, load_private_key
-from ztconsole.env import env_bool, env_int, env_list, env_str
+from ztconsole.env import env_bool, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("ZT_VAR_DIR", str(BASE_DIR / "var")))
@@ -86,6 +87,8 @@ INSTALLED_APPS = [
     "sessions.apps.FixSessionsConfig",
     "console",
     "reports",
+    "alerts",
+    "retention",
 ]
 
 MIDDLEWARE = [
@@ -296,6 +299,59 @@ ZT_RECONCILE_SECONDS = env_int("ZT_RECONCILE_SECONDS", 10, minimum=1, maximum=36
 # A PEP silent for this long gets a status probe; one behind the version in force for this long raises an alert.
 ZT_PEP_SILENCE_SECONDS = env_int("ZT_PEP_SILENCE_SECONDS", 120, minimum=5)
 ZT_PEP_BEHIND_ALERT_SECONDS = env_int("ZT_PEP_BEHIND_ALERT_SECONDS", 300, minimum=5)
+
+# --- Alerts and SIEM forwarding (docs/alerts.md, docs/operations.md) ------------------------------------
+# Detectors: the sign-in failure scan every few seconds (and at once, from the sign_in_failed hook), the
+# enforcement-point and certificate detectors, and a full audit chain verification.
+ZT_ALERT_SCAN_SECONDS = env_int("ZT_ALERT_SCAN_SECONDS", 2, minimum=1, maximum=300)
+ZT_ALERT_DETECTOR_SECONDS = env_int("ZT_ALERT_DETECTOR_SECONDS", 30, minimum=5, maximum=3600)
+ZT_ALERT_CHAIN_VERIFY_MINUTES = env_int("ZT_ALERT_CHAIN_VERIFY_MINUTES", 60, minimum=1, maximum=24 * 60)
+# Syslog: udp://host[:514], tcp://host[:601] (RFC 6587 octet counting) or tls://host[:6514] (RFC 5425).
+ZT_SIEM_SYSLOG_URL = env_url("ZT_SIEM_SYSLOG_URL", schemes=("udp", "tcp", "tls"))
+ZT_SIEM_SYSLOG_CA_FILE = env_str("ZT_SIEM_SYSLOG_CA_FILE", "")
+ZT_SIEM_SYSLOG_CLIENT_CERT_FILE = env_str("ZT_SIEM_SYSLOG_CLIENT_CERT_FILE", "")
+ZT_SIEM_SYSLOG_CLIENT_KEY_FILE = env_str("ZT_SIEM_SYSLOG_CLIENT_KEY_FILE", "")
+ZT_SIEM_SYSLOG_SERVER_NAME = env_str("ZT_SIEM_SYSLOG_SERVER_NAME", "")
+ZT_SIEM_SYSLOG_HOSTNAME = env_str("ZT_SIEM_SYSLOG_HOSTNAME", "")
+ZT_SIEM_SYSLOG_APP_NAME = env_str("ZT_SIEM_SYSLOG_APP_NAME", "ztconsole")
+ZT_SIEM_SYSLOG_FACILITY = env_int("ZT_SIEM_SYSLOG_FACILITY", 13, minimum=0, maximum=23)
+# HTTPS webhook: POST {"messages": [...]}, HMAC-SHA256 of the body in X-ZT-Signature when a secret is set.
+ZT_SIEM_WEBHOOK_URL = env_url("ZT_SIEM_WEBHOOK_URL", schemes=("https", "http"))
+if ZT_SIEM_WEBHOOK_URL.startswith("http://") and urlsplit(ZT_SIEM_WEBHOOK_URL).hostname not in (
+    "127.0.0.1",
+    "localhost",
+    "::1",
+):
+    raise ImproperlyConfigured("ZT_SIEM_WEBHOOK_URL must be https:// (plain http only to a loopback address)")
+ZT_SIEM_WEBHOOK_SECRET = env_str("ZT_SIEM_WEBHOOK_SECRET", "")
+ZT_SIEM_WEBHOOK_TOKEN = env_str("ZT_SIEM_WEBHOOK_TOKEN", "")
+ZT_SIEM_WEBHOOK_CA_FILE = env_str("ZT_SIEM_WEBHOOK_CA_FILE", "")
+# The whole audit stream too (every event once, in seq order, resumed from the last acknowledged seq).
+ZT_SIEM_FORWARD_AUDIT = env_bool("ZT_SIEM_FORWARD_AUDIT", False)
+ZT_SIEM_BATCH = env_int("ZT_SIEM_BATCH", 200, minimum=1, maximum=5000)
+ZT_SIEM_TIMEOUT_SECONDS = env_int("ZT_SIEM_TIMEOUT_SECONDS", 5, minimum=1, maximum=120)
+ZT_SIEM_FLUSH_SECONDS = env_int("ZT_SIEM_FLUSH_SECONDS", 5, minimum=1, maximum=3600)
+ZT_SIEM_BACKOFF_BASE_SECONDS = env_int("ZT_SIEM_BACKOFF_BASE_SECONDS", 1, minimum=1, maximum=600)
+ZT_SIEM_BACKOFF_MAX_SECONDS = env_int("ZT_SIEM_BACKOFF_MAX_SECONDS", 300, minimum=1, maximum=86400)
+# Audit retention (docs/audit.md, "Retention"): off (0) by default. Events older than this many days are
+# archived to signed files in ZT_AUDIT_ARCHIVE_DIR (the export format) and then deleted from the database.
+ZT_AUDIT_RETENTION_DAYS = env_int("ZT_AUDIT_RETENTION_DAYS", 0, minimum=0, maximum=36500)
+ZT_AUDIT_ARCHIVE_DIR = env_str("ZT_AUDIT_ARCHIVE_DIR", str(VAR_DIR / "audit-archives"))
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "retention-apply-audit-retention": {"task": "retention.apply_audit_retention", "schedule": 3600.0},
+        "alerts-scan-sign-in-failures": {
+            "task": "alerts.scan_sign_in_failures",
+            "schedule": float(ZT_ALERT_SCAN_SECONDS),
+        },
+        "alerts-run-detectors": {"task": "alerts.run_detectors", "schedule": float(ZT_ALERT_DETECTOR_SECONDS)},
+        "alerts-verify-audit-chain": {
+            "task": "alerts.verify_audit_chain",
+            "schedule": ZT_ALERT_CHAIN_VERIFY_MINUTES * 60.0,
+        },
+        "alerts-siem-flush": {"task": "alerts.siem_flush", "schedule": float(ZT_SIEM_FLUSH_SECONDS)},
+    }
+)
 
 AXES_FAILURE_LIMIT = env_int("ZT_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = env_int("ZT_LOGIN_COOLOFF_MINUTES", 15, minimum=1) / 60  # hours

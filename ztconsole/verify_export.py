@@ -5,6 +5,7 @@ write and sign exports, so the format is defined once; an examiner runs it on th
 
     python -m ztconsole.verify_export EXPORT.zip --public-key console-export.pub
     python -m ztconsole.verify_export JANUARY.zip FEBRUARY.zip --public-key console-export.pub
+    python -m ztconsole.verify_export audit-archive-….zip LIVE-EXPORT.zip --public-key console-export.pub
 
 A report export (``"kind": "report"``) holds the report's tables (CSV or JSON Lines) or its PDF: its signature and
 every file's SHA-256 are verified. An audit export is a folder (or a zip of one) holding ``manifest.json``, the
@@ -489,12 +490,42 @@ def compare_exports(first: Path, second: Path) -> list[str]:
                 shared += 1
                 a, b = next(rows[0], None), next(rows[1], None)
         problems = [problem for report in reports for problem in report.problems]
-        if not problems and shared == 0:
-            return [f"{first.name} and {second.name} share no event: nothing to compare"]
+        if not problems and shared == 0 and continuity(first, second) is None:
+            return [f"{first.name} and {second.name} share no event and do not follow each other: nothing to compare"]
         return problems
     finally:
         for export in exports:
             export.close()
+
+
+def _range(path: Path) -> dict[str, Any]:
+    export = _Export(path)
+    try:
+        covered = _load_manifest(export).get("range")
+    finally:
+        export.close()
+    return covered if isinstance(covered, dict) else {}
+
+
+def continuity(first: Path, second: Path) -> str | None:
+    """How one export continues the other with no gap, when it does: the later one's first event follows the
+    earlier one's last (seq + 1) and its ``prev_hash`` is that event's hash. This is how an archive written by
+    audit retention and an export of the live chain after the cut verify together; None otherwise."""
+    a, b = _range(first), _range(second)
+    for (earlier, late), (earlier_name, late_name) in (((a, b), (first, second)), ((b, a), (second, first))):
+        last, start = earlier.get("last_seq"), late.get("first_seq")
+        if (
+            isinstance(last, int)
+            and isinstance(start, int)
+            and last + 1 == start
+            and earlier.get("last_hash")
+            and earlier.get("last_hash") == late.get("prev_hash")
+        ):
+            return (
+                f"{late_name.name} continues {earlier_name.name} with no gap: seq {start} follows seq {last}, and its "
+                f"prev_hash is the last hash of {earlier_name.name} ({str(earlier['last_hash'])[:16]}…)"
+            )
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -524,7 +555,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{path}: FAIL: {problem}", file=sys.stderr)
         if report.ok:
             print(f"{path}: OK")
-            verified.append(path)
+            if report.manifest.get("kind") != REPORT_KIND:  # a report has no chain to hold against another
+                verified.append(path)
         else:
             status = 1
     for left, right in itertools.pairwise(verified):
@@ -534,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
         if problems:
             status = 1
         else:
-            print(f"{left} vs {right}: consistent on every event they share")
+            print(f"{left} vs {right}: " + (continuity(left, right) or "consistent on every event they share"))
     return status
 
 

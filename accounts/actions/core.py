@@ -33,7 +33,7 @@ from accounts.models import (
     new_enrollment_code,
     normalize_enrollment_code,
 )
-from ztconsole.core import audit, live
+from ztconsole.core import audit, hooks, live
 from ztconsole.core.countries import is_country_code
 from ztconsole.core.errors import ActionError
 from ztconsole.core.permissions import VERIFIED_AT_SESSION_KEY
@@ -221,6 +221,7 @@ def complete_totp_enrollment(
     allowed, _ = device.verify_is_allowed()
     if not allowed or not device.verify_token(token.strip()):
         audit.record(user, "auth.otp_failed", device, {"stage": "enrollment"}, request=request)
+        hooks.sign_in_failed.fire(user, user.get_username(), request=request)
         return None
     spend_enrollment_code(user, code_id)
     OathDevice.objects.filter(pk=device.pk).update(confirmed=True)
@@ -249,6 +250,7 @@ def record_password_failure(username: str, request: HttpRequest, *, locked_out: 
     known = User.objects.filter(username=username[:150]).exists()
     label = username[:150] if known else f"unknown user (sha256 {digest(username)[:12]})"
     audit.record(None, action, ("auth.user", "", label), {"username": label, "known_user": known}, request)
+    hooks.sign_in_failed.fire(None, label, request=request)
 
 
 OTP_OK, OTP_WRONG, OTP_THROTTLED = "ok", "wrong", "throttled"
@@ -269,9 +271,11 @@ def verify_otp(user: Any, device: Any, token: str, request: HttpRequest, *, step
     allowed, info = device.verify_is_allowed()
     if not allowed:
         audit.record(user, "auth.otp_throttled", device, {"failures": info.get("failure_count")}, request)
+        hooks.sign_in_failed.fire(user, user.get_username(), request=request)
         return OTP_THROTTLED
     if not device.verify_token(token.strip()):
         audit.record(user, "auth.otp_failed", device, {"step_up": step_up}, request=request)
+        hooks.sign_in_failed.fire(user, user.get_username(), request=request)
         return OTP_WRONG
     _mark_verified(request, device)
     audit.record(user, "auth.step_up" if step_up else "auth.login", user, {"device": device.persistent_id}, request)
@@ -320,8 +324,10 @@ def verify_otp_any(user: Any, token: str, request: HttpRequest, *, step_up: bool
         tried.append((device, before))
     if not tried and throttled:
         audit.record(user, "auth.otp_throttled", user, {"devices": throttled}, request)
+        hooks.sign_in_failed.fire(user, user.get_username(), request=request)
         return OtpResult(OTP_THROTTLED)
     audit.record(user, "auth.otp_failed", user, {"step_up": step_up, "devices_tried": len(tried)}, request=request)
+    hooks.sign_in_failed.fire(user, user.get_username(), request=request)
     return OtpResult(OTP_WRONG)
 
 

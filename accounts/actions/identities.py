@@ -11,7 +11,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts.actions.core import ActionError
+from accounts.actions.core import ActionError, normalize_countries
 from accounts.models import ApiToken, Desk, Environment, Identity, IdentityKind, IdentityStatus
 from ztconsole.core import audit, hooks, live, validators
 
@@ -63,9 +63,14 @@ def create_non_person_identity(
     environment: str,
     sender_comp_ids: list[str] | None = None,
     desk: Desk | None = None,
+    expected_countries: list[str] | None = None,
     request: HttpRequest | None = None,
 ) -> Identity:
-    """An algorithm, service or FIX gateway: no password, a human sponsor, an environment, its CompIDs."""
+    """An algorithm, service or FIX gateway: no password, a human sponsor, an environment, its CompIDs.
+
+    ``expected_countries`` (ISO alpha-2) are where its connections are expected from: the geography risk
+    attribute scores a connection from anywhere else as anomalous. Empty: no expectation to violate.
+    """
     if kind not in IdentityKind.values or kind == IdentityKind.HUMAN:
         raise ActionError("kind must be algorithm, service or fix_gateway", field="kind")
     if not _NAME.match(name):
@@ -76,6 +81,7 @@ def create_non_person_identity(
         raise ActionError(f"an identity named {name!r} already exists", field="name")
     _check_sponsor(sponsor)
     comp_ids = normalize_comp_ids(sender_comp_ids or [])
+    countries = normalize_countries(expected_countries or [])
     if kind in (IdentityKind.ALGORITHM, IdentityKind.FIX_GATEWAY) and not comp_ids:
         raise ActionError("an identity that speaks FIX needs at least one SenderCompID", field="sender_comp_ids")
     user = User.objects.create_user(username=name, password=None)
@@ -89,12 +95,16 @@ def create_non_person_identity(
         environment=environment,
         sender_comp_ids=comp_ids,
         desk=desk,
+        expected_countries=countries,
     )
+    details = {"kind": kind, "environment": environment, "sponsor": sponsor.username, "sender_comp_ids": comp_ids}
+    if countries:
+        details["expected_countries"] = countries
     audit.record(
         actor,
         "identity.created",
         identity,
-        {"kind": kind, "environment": environment, "sponsor": sponsor.username, "sender_comp_ids": comp_ids},
+        details,
         request=request,
     )
     return identity

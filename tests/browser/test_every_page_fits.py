@@ -66,7 +66,10 @@ def _objects(demo) -> dict[str, int]:
     verification = AuditVerification.objects.create(
         requested_by=User.objects.get(username=PERSONA_OF_ROLE["compliance"])
     )
+    from tests.alerts.helpers import matrix_alert
+
     return {
+        "alert": matrix_alert(),
         "audit_event": event.seq,
         "audit_verification": verification.pk,
         "report_slug": "access-review",

@@ -243,3 +243,18 @@ def test_or_filters_page_forwards_and_backwards_like_any_other(query, personas, 
         page = response.context["page_obj"]
         back.append([event.seq for event in page.items])
     assert back[-1] == pages[0]
+
+
+def test_verify_up_to_here_starts_after_a_retention_cut(personas, verified_client):
+    from tests.core.audit_helpers import record_events
+
+    record_events(6)
+    audit.retention_checkpoint(4)
+    with transaction.atomic():
+        audit.delete_through(4)
+    client = verified_client(personas["compliance"])
+    response = client.get("/audit/6/")
+    check = response.context["check"]
+    assert check.ok and check.anchor.seq == 4 and check.from_seq == 5
+    assert response.context["previous_seq"] == 5
+    assert client.get("/audit/5/").context["previous_seq"] is None

@@ -35,6 +35,9 @@ EXPORTERS = frozenset({"security", "compliance"})  # reports.export_audit
 VERIFIERS = frozenset({"security", "compliance"})  # core.verify_audit
 REPORT_READERS = frozenset({"admin", "security", "compliance"})  # reports.view_reports
 ATTESTERS = frozenset({"security", "compliance"})  # reports.attest_access
+ALERT_READERS = frozenset({"admin", "security", "compliance"})  # alerts.view_alerts
+ALERT_ACKNOWLEDGERS = frozenset({"admin", "security"})  # alerts.acknowledge_alerts (release: + suspend_identities)
+ALERT_CONFIGURERS = frozenset({"security"})  # alerts.configure_alerts
 PUBLIC = "public"
 NOT_SIGN_IN = {
     "healthz",
@@ -77,6 +80,14 @@ MATRIX: dict[str, Row] = {
     # Not finished yet: the allowed personas get 409 (nothing to download), the others 403.
     "reports:audit_export_download": Row(EXPORTERS, kwargs={"pk": "audit_export"}),
     "reports:export_public_key": Row(EXPORTERS),
+    "alerts:list": Row(ALERT_READERS),
+    "alerts:rules": Row(ALERT_READERS),
+    "alerts:detail": Row(ALERT_READERS, kwargs={"pk": "alert"}),
+    # An empty comment: the allowed personas get 400 naming the field, the others 403.
+    "alerts:acknowledge": Row(ALERT_ACKNOWLEDGERS, method="post", kwargs={"pk": "alert"}),
+    # Nobody was contained: the allowed personas are sent back to the alert with the refusal, the others 403.
+    "alerts:release": Row(ALERT_ACKNOWLEDGERS, method="post", kwargs={"pk": "alert"}),
+    "alerts:rule_update": Row(ALERT_CONFIGURERS, method="post", kwargs={"detector": "alert_detector"}),
     "accounts:login": Row(PUBLIC),
     "accounts:verify": Row(PUBLIC),
     "accounts:enroll": Row(PUBLIC),
@@ -328,6 +339,12 @@ def _resolve_kwargs(row: Row, personas) -> dict:
             from reports.models import AuditExport
 
             values[key] = AuditExport.objects.create(requested_by=personas["compliance"].user, format="csv").pk
+        elif ref == "alert":
+            from tests.alerts.helpers import matrix_alert
+
+            values[key] = matrix_alert()
+        elif ref == "alert_detector":
+            values[key] = "sign_in_failures_user"
         elif ref.startswith("policy_"):
             from tests.policies.helpers import matrix_object
 

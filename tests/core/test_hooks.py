@@ -123,4 +123,5 @@ def test_hooks_are_the_documented_ones():
         "device_retired",
         "certificate_revoked",
         "audit_checkpoint_signed",
+        "sign_in_failed",
     }

@@ -38,6 +38,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "console",
             "reports",
+            "alerts",
+            "retention",
             "ztconsole.urls",
             "ztconsole.api_urls",
             "ztconsole.routing",
@@ -48,7 +50,17 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
 ]
-PACKAGES = ("ztconsole", "accounts", "certificates", "policies", "sessions", "console", "reports")
+PACKAGES = (
+    "ztconsole",
+    "accounts",
+    "certificates",
+    "policies",
+    "sessions",
+    "console",
+    "reports",
+    "alerts",
+    "retention",
+)
 _RANK = {prefix: rank for rank, (_, prefixes) in enumerate(LAYERS) for prefix in prefixes}
 
 

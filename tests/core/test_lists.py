@@ -27,6 +27,7 @@ HTML_LISTS = [
     "accounts:token_inventory",
     "certificates:list",
     "core:audit_list",
+    "alerts:list",
 ]
 API_LISTS = [
     "api-token-list",
@@ -149,6 +150,10 @@ def every_list_has_rows(personas, signing_key):
     policy_actions.reject_publication(personas["security"].user, pv, reason="list test")
     policy_actions.request_publication(personas["admin"].user, environment="prod")
     _import_hardware_tokens(admin)
+    from alerts.actions import raise_alert
+
+    for n in range(3):
+        raise_alert("sign_in_failures_address", f"address:192.0.2.{n}", f"192.0.2.{n}", message=f"burst {n}")
 
 
 def _import_hardware_tokens(admin) -> None:

@@ -66,10 +66,20 @@ def purge_queue() -> None:
 
 @pytest.fixture
 def quiet_queue():
-    """For tests that call deliver() themselves: no stale message delivers behind their back."""
+    """For tests that call deliver() themselves: nothing delivers behind their back.
+
+    The suite's in-process worker (started by an earlier test, session-wide) would otherwise race the test
+    for the deliveries its approval queues: it stops consuming for the test's duration, stale messages go.
+    """
+    from ztconsole.celery import app
+
+    queue = app.conf.task_default_queue
+    listening = app.control.cancel_consumer(queue, reply=True, timeout=2.0)
     purge_queue()
     yield
     purge_queue()
+    if listening:
+        app.control.add_consumer(queue, reply=True, timeout=2.0)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import json
 import time
 
 from pep.bundle import generate_private_key
-from tests.pep_gateway.harness import Client, payload, revocation_delta, signed, spooled_events, tamper
+from tests.pep_gateway.harness import Client, payload, revocation_delta, signed, spooled_events, tamper, wait_for
 
 
 def _live(pki, pep, venue, party=None):
@@ -65,8 +65,13 @@ def test_a_tampered_or_older_bundle_is_refused_and_the_old_one_stays_in_force(pk
     client = _live(pki, pep, venue)
     client.send("D", (11, "O-1"))
     assert b"ar-rfq" in client.receive().get(58)
-    refused = [e for e in spooled_events(pki.root / "state") if e["type"] == "bundle_refused"]
-    assert {e["reason"] for e in refused} >= {"bad_signature", "lower_version", "unknown_key", "malformed"}
+    wanted = {"bad_signature", "lower_version", "unknown_key", "malformed"}
+
+    def refusals() -> set[str]:  # the feed flushes to the spool every flush interval: wait for the last one
+        reasons = {e["reason"] for e in spooled_events(pki.root / "state") if e["type"] == "bundle_refused"}
+        return reasons if reasons >= wanted else set()
+
+    assert wait_for(refusals, 10) >= wanted
 
 
 def test_a_revocation_delta_ends_the_session_at_once_and_gaps_are_refused(pki, venue, pep):

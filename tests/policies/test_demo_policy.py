@@ -50,3 +50,21 @@ def test_a_key_the_demo_cannot_open_is_replaced():
     summary = load_demo_policy()
     assert f"{broken.kid} could not be opened" in summary and "'elsewhere'" in summary
     assert SigningKey.objects.get(active=True) != broken
+
+
+def test_every_demo_rule_grants_logon_and_earlier_demo_rules_gain_it():
+    load_demo_personas()
+    load_demo_pki()
+    load_demo_policy()
+    assert all("A" in rule.message_types for rule in AccessRule.objects.all())
+    # A database from an earlier demo: its rules without A, one of them since edited by someone.
+    AccessRule.objects.filter(name="traders-rfq").update(message_types=["R", "S", "AI", "Z", "b", "8", "D"])
+    AccessRule.objects.filter(name="algo-rfq-demo-quotes").update(message_types=["R", "S", "AI"])
+    AccessRule.objects.filter(name="traders-market-data", environment="prod").update(message_types=["V"])
+
+    summary = load_demo_policy()
+
+    assert "Access rule traders-rfq (prod) now grants Logon (A)" in summary
+    assert "A" in AccessRule.objects.get(name="algo-rfq-demo-quotes").message_types
+    assert AccessRule.objects.get(name="traders-market-data", environment="prod").message_types == ["V"]
+    assert load_demo_policy() == ""

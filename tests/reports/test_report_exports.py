@@ -116,3 +116,11 @@ def test_export_page_post_queues_with_the_period_and_refuses_bad_input(personas,
     bad = client.post("/reports/access-review/export/", {"format": "csv", "since": "2026-02-01", "until": "2026-01-01"})
     assert bad.status_code == 302 and bad["Location"] == "/reports/access-review/"
     assert AuditEvent.objects.count() == before
+
+
+def test_two_report_exports_verify_together_without_a_chain_to_compare(personas, tmp_path):
+    first = archive_of(_export(personas["compliance"].user, "mfa-coverage", "jsonl"))
+    second = archive_of(_export(personas["compliance"].user, "certificates", "csv"))
+    result = offline_verify(first, second, "--public-key", public_key_file(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert f"{first}: OK" in result.stdout and f"{second}: OK" in result.stdout and " vs " not in result.stdout

@@ -389,6 +389,49 @@ def checkpoint(reason: str = CheckpointReason.MANUAL) -> AuditCheckpoint | None:
         return _sign_and_store(head_seq, head_hash, reason)
 
 
+# --- retention ------------------------------------------------------------------------------------------
+
+
+def retention_checkpoint(seq: int) -> AuditCheckpoint:
+    """Sign a retention cut at event ``seq`` (reason ``retention``), after verifying the events up to it.
+
+    The events up to ``seq`` are then archived and deleted (the ``retention`` app); this checkpoint is what lets
+    the live chain start at ``seq + 1`` and still verify (``auditverify.ChainVerifier``). Raises AuditChainBroken
+    when the events up to the cut do not verify: a tampered past is never archived as if it were sound.
+    """
+    keys = public_keys()
+    anchor = (0, GENESIS_HASH)
+    for last in AuditCheckpoint.objects.filter(seq__lte=seq).order_by("-seq", "-id")[:20]:
+        if not _as_signed(last).verify(keys):
+            anchor = (last.seq, last.hash)
+            break
+    verifier = auditverify.ChainVerifier(
+        stored_checkpoints(), keys, anchor=anchor, details_text_may_be_canonical=connection.vendor != "postgresql"
+    )
+    for rows in _event_rows(after_seq=anchor[0], upto_seq=seq):
+        if not verifier.feed(rows):
+            break
+    report = verifier.finish()
+    if not report.ok or verifier.expected_seq - 1 != seq:
+        logger.error("audit retention refused: %s", report.summary())
+        raise AuditChainBroken(report)
+    with transaction.atomic():
+        return _sign_and_store(seq, verifier.expected_prev, auditverify.RETENTION_REASON)
+
+
+def delete_through(seq: int) -> int:
+    """Delete the events up to ``seq``, which a retention checkpoint covers; inside the caller's transaction.
+
+    On PostgreSQL the append-only trigger lets a DELETE through only for events at or below the newest retention
+    checkpoint (retention/migrations); on SQLite the model's guard is bypassed with plain SQL, as here only.
+    """
+    if not AuditCheckpoint.objects.filter(seq__gte=seq, reason=auditverify.RETENTION_REASON).exists():
+        raise ValueError(f"no retention checkpoint covers seq {seq}")
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM core_auditevent WHERE seq <= %s", [seq])
+        return cursor.rowcount
+
+
 # --- verification --------------------------------------------------------------------------------------
 
 
@@ -502,11 +545,15 @@ def verify_up_to(seq: int, *, max_events: int = 20_000) -> UpToHere:
     start = (0, GENESIS_HASH)
     if anchor is not None and anchor.seq > 0:
         prev = AuditEvent.objects.filter(seq=anchor.seq).values_list("prev_hash", flat=True).first()
-        if prev is None:
+        if prev is None and anchor.reason == auditverify.RETENTION_REASON:
+            # Retention archived and deleted the events up to this signed cut: the chain starts right after it.
+            start = (anchor.seq, anchor.hash)
+        elif prev is None:
             return UpToHere(
                 False, seq, anchor.seq, anchor.seq, anchor, None, f"the checkpointed event #{anchor.seq} is missing"
             )
-        start = (anchor.seq - 1, prev)
+        else:
+            start = (anchor.seq - 1, prev)
     elif anchor is not None:
         anchor = None if anchor.hash != GENESIS_HASH else anchor
     if seq - start[0] > max_events:

@@ -16,6 +16,7 @@ from ztconsole.core.roles import (
     MANAGE_TOKEN_INVENTORY,
     SIMULATE,
     VERIFY_AUDIT,
+    VIEW_ALERTS,
     VIEW_API_DOCS,
     VIEW_AUDIT,
     VIEW_CERTIFICATES,
@@ -70,7 +71,8 @@ NAVIGATION: list[tuple[str, list[NavEntry]]] = [
     (
         "Operations",
         [
-            # Sessions, reports and alerts: their issues add entries here.
+            # Sessions: its issue adds entries here.
+            NavEntry("Alerts", "alerts:list", VIEW_ALERTS),
             NavEntry("Audit log", "core:audit_list", VIEW_AUDIT),
             NavEntry("Chain verification", "core:audit_verifications", VERIFY_AUDIT),
             NavEntry("Reports", "reports:index", VIEW_REPORTS),

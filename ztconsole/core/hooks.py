@@ -72,6 +72,14 @@ audit_checkpoint_signed = Hook(
     "actor: None); the way checkpoints leave the console besides ZT_AUDIT_CHECKPOINT_PATH (the SIEM forwarder)",
 )
 
+sign_in_failed = Hook(
+    "sign_in_failed",
+    "accounts.actions.record_password_failure (a wrong password or a locked-out attempt), verify_otp and "
+    "verify_otp_any (a wrong or throttled code), complete_totp_enrollment and the WebAuthn sign-in (a wrong code "
+    "or assertion), after the failure's audit event (subject: the username tried, as audited; actor: the user "
+    "when known, else None); the alerts app's detectors wake up from here",
+)
+
 ALL = (
     identity_suspended,
     identity_revoked,
@@ -79,4 +87,5 @@ ALL = (
     device_retired,
     certificate_revoked,
     audit_checkpoint_signed,
+    sign_in_failed,
 )

@@ -45,6 +45,9 @@ EXPORT_AUDIT = "reports.export_audit"
 VERIFY_AUDIT = "core.verify_audit"
 VIEW_REPORTS = "reports.view_reports"
 ATTEST_ACCESS = "reports.attest_access"
+VIEW_ALERTS = "alerts.view_alerts"
+ACKNOWLEDGE_ALERTS = "alerts.acknowledge_alerts"
+CONFIGURE_ALERTS = "alerts.configure_alerts"
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     ADMINISTRATOR: (
@@ -71,6 +74,8 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VIEW_ENFORCEMENT_POINTS,
         MANAGE_ENFORCEMENT_POINTS,
         VIEW_REPORTS,
+        VIEW_ALERTS,
+        ACKNOWLEDGE_ALERTS,
     ),
     SECURITY_OFFICER: (
         VIEW_CONSOLE,
@@ -95,6 +100,9 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VERIFY_AUDIT,
         VIEW_REPORTS,
         ATTEST_ACCESS,
+        VIEW_ALERTS,
+        ACKNOWLEDGE_ALERTS,
+        CONFIGURE_ALERTS,
     ),
     TRADER: (VIEW_CONSOLE, VIEW_DEVICES, VIEW_CERTIFICATES, REQUEST_CERTIFICATE),
     COMPLIANCE_OFFICER: (
@@ -110,6 +118,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VERIFY_AUDIT,
         VIEW_REPORTS,
         ATTEST_ACCESS,
+        VIEW_ALERTS,
     ),
 }
 

@@ -124,7 +124,7 @@ class AuditEventDetailView(ConsoleView, View):
                 "details_json": json.dumps(details, indent=2, sort_keys=True, ensure_ascii=False),
                 "changes": _details_rows(details),
                 "check": audit.verify_up_to(event.seq),
-                "previous_seq": event.seq - 1 if event.seq > 1 else None,
+                "previous_seq": AuditEvent.objects.filter(seq=event.seq - 1).values_list("seq", flat=True).first(),
                 "next_seq": AuditEvent.objects.filter(seq=event.seq + 1).values_list("seq", flat=True).first(),
                 "back": request.GET.get("back", ""),
             },

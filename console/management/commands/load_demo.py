@@ -15,6 +15,18 @@ class Command(BaseCommand):
             "--tokens-file",
             help="append the serial and seed of each hardware token put in stock to this file (mode 0600)",
         )
+        parser.add_argument(
+            "--fix-dir",
+            type=Path,
+            help="also set up the FIX demo (algorithms, certificates, published policy, two PEPs) and write its "
+            "keys, certificates, tokens and manifest.json here (docs/demo.md)",
+        )
+        parser.add_argument(
+            "--fix-port-base",
+            type=int,
+            default=9870,
+            help="first of five loopback ports: venue, prod PEP FIX + control, uat PEP FIX + control (default 9870)",
+        )
 
     def handle(self, *args, **options):
         if not settings.DEBUG:
@@ -40,6 +52,12 @@ class Command(BaseCommand):
         policy = load_demo_policy()
         if policy:
             self.stdout.write("\n" + policy)
+        if options["fix_dir"]:
+            from console.demo_fix import DemoPorts, load_demo_fix
+
+            fix = load_demo_fix(options["fix_dir"], DemoPorts.from_base(options["fix_port_base"]))
+            if fix:
+                self.stdout.write("\n" + fix)
 
     def _keep_seeds(self, path: Path, tokens: list[tuple[str, str]]) -> None:
         new = not path.exists()
