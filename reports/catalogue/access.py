@@ -223,6 +223,8 @@ def build(period: Period) -> Report:
         ("identity", "Identity"),
         ("identity_kind", "Kind"),
         ("privileged", "Privileged"),
+        ("review", "Review"),
+        ("reviewed_by", "Reviewer"),
         ("environment", "Env."),
         ("target", "Segment / resource"),
         ("message_types", "FIX message types"),
@@ -233,9 +235,7 @@ def build(period: Period) -> Report:
         ("in_force", "In force"),
         ("approved_by", "Approved by"),
         ("last_used", "Last used"),
-        ("review", "Review"),
-        ("reviewed_by", "Reviewer"),
-        ("review_comment", "Comment"),
+        ("review_comment", "Review comment"),
     ]
     return Report(
         slug=KIND.slug,
