@@ -42,6 +42,9 @@ SIMULATE = "policies.simulate"
 VIEW_ENFORCEMENT_POINTS = "policies.view_enforcement_points"
 MANAGE_ENFORCEMENT_POINTS = "policies.manage_enforcement_points"
 EXPORT_AUDIT = "reports.export_audit"
+VERIFY_AUDIT = "core.verify_audit"
+VIEW_REPORTS = "reports.view_reports"
+ATTEST_ACCESS = "reports.attest_access"
 VIEW_ALERTS = "alerts.view_alerts"
 ACKNOWLEDGE_ALERTS = "alerts.acknowledge_alerts"
 CONFIGURE_ALERTS = "alerts.configure_alerts"
@@ -70,6 +73,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         SIMULATE,
         VIEW_ENFORCEMENT_POINTS,
         MANAGE_ENFORCEMENT_POINTS,
+        VIEW_REPORTS,
         VIEW_ALERTS,
         ACKNOWLEDGE_ALERTS,
     ),
@@ -93,6 +97,9 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         SIMULATE,
         VIEW_ENFORCEMENT_POINTS,
         EXPORT_AUDIT,
+        VERIFY_AUDIT,
+        VIEW_REPORTS,
+        ATTEST_ACCESS,
         VIEW_ALERTS,
         ACKNOWLEDGE_ALERTS,
         CONFIGURE_ALERTS,
@@ -108,6 +115,9 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VIEW_POLICY,
         VIEW_ENFORCEMENT_POINTS,
         EXPORT_AUDIT,
+        VERIFY_AUDIT,
+        VIEW_REPORTS,
+        ATTEST_ACCESS,
         VIEW_ALERTS,
     ),
 }
