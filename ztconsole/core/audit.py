@@ -416,7 +416,7 @@ def retention_checkpoint(seq: int) -> AuditCheckpoint:
         logger.error("audit retention refused: %s", report.summary())
         raise AuditChainBroken(report)
     with transaction.atomic():
-        return _sign_and_store(seq, verifier.expected_prev, auditverify.RETENTION_REASON)
+        return _sign_and_store(seq, verifier.expected_prev, CheckpointReason.RETENTION)
 
 
 def delete_through(seq: int) -> int:

@@ -102,6 +102,7 @@ class CheckpointReason(models.TextChoices):
     SCHEDULE = "schedule", "periodic (Celery beat)"
     EXPORT = "export", "an export"
     MANUAL = "manual", "manage.py audit_checkpoint"
+    RETENTION = "retention", "a retention cut (events before it archived and deleted)"
 
 
 class AuditCheckpoint(AppendOnlyModel):
