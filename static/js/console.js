@@ -9,10 +9,20 @@
     return td;
   }
 
-  function auditRow(event) {
+  function auditRow(event, base) {
     const tr = document.createElement("tr");
     tr.className = "fresh";
-    tr.appendChild(cell(event.seq, "num"));
+    if (base) {
+      const td = cell("", "num");
+      const link = document.createElement("a");
+      link.href = base + encodeURIComponent(event.seq) + "/";
+      link.setAttribute("aria-label", "Open event " + event.seq);
+      link.textContent = String(event.seq);
+      td.appendChild(link);
+      tr.appendChild(td);
+    } else {
+      tr.appendChild(cell(event.seq, "num"));
+    }
     const when = document.createElement("td");
     const time = document.createElement("time");
     time.dateTime = event.created_at;
@@ -52,7 +62,7 @@
       const placeholder = tbody.querySelector(".empty-row");
       if (placeholder) placeholder.remove();
       if (missing) tbody.insertBefore(gapRow(missing), tbody.firstChild);
-      tbody.insertBefore(auditRow(event), tbody.firstChild);
+      tbody.insertBefore(auditRow(event, tbody.getAttribute("data-event-base")), tbody.firstChild);
       while (tbody.rows.length > 50) tbody.deleteRow(-1);
     });
     document.querySelectorAll("[data-audit-count]").forEach(function (el) {

@@ -30,6 +30,7 @@ NOT_PAGES = {
     "policies:signing_key",
     "reports:audit_export_download",
     "reports:audit_export_status",
+    "core:audit_verification_status",
     "reports:export_public_key",
     "healthz-details",  # JSON, and 503 while the test runs no Celery worker
 }  # files and JSON, not pages
@@ -81,10 +82,23 @@ def _objects(demo) -> dict[str, int]:
     export = AuditExport.objects.create(
         requested_by=User.objects.get(username=PERSONA_OF_ROLE["compliance"]), format="csv"
     )
+    from django.db import transaction
+
+    from ztconsole.core import audit
+    from ztconsole.core.models import AuditVerification
+
+    with transaction.atomic():
+        event = audit.record(admin, "identity.updated", tina.identity, {"from": "Trader", "to": "Desk head"})
+    verification = AuditVerification.objects.create(
+        requested_by=User.objects.get(username=PERSONA_OF_ROLE["compliance"])
+    )
     from tests.alerts.helpers import matrix_alert
 
     return {
         "alert": matrix_alert(),
+        "audit_event": event.seq,
+        "audit_verification": verification.pk,
+        "report_slug": "access-review",
         "enforcement_point": point.pk,
         "fix_session": session.pk,
         "audit_export": export.pk,

@@ -34,6 +34,9 @@ POINT_READERS = frozenset({"admin", "security", "compliance"})  # view_enforceme
 EXPORTERS = frozenset({"security", "compliance"})  # reports.export_audit
 SESSION_READERS = ALL_ROLES  # traders see the sessions of identities they are or sponsor (this one is the trader's)
 SESSION_TERMINATORS = frozenset({"admin", "security"})
+VERIFIERS = frozenset({"security", "compliance"})  # core.verify_audit
+REPORT_READERS = frozenset({"admin", "security", "compliance"})  # reports.view_reports
+ATTESTERS = frozenset({"security", "compliance"})  # reports.attest_access
 ALERT_READERS = frozenset({"admin", "security", "compliance"})  # alerts.view_alerts
 ALERT_ACKNOWLEDGERS = frozenset({"admin", "security"})  # alerts.acknowledge_alerts (release: + suspend_identities)
 ALERT_CONFIGURERS = frozenset({"security"})  # alerts.configure_alerts
@@ -62,6 +65,17 @@ class Row:
 MATRIX: dict[str, Row] = {
     "core:dashboard": Row(ALL_ROLES),
     "core:audit_list": Row(AUDITORS),
+    "core:audit_event": Row(AUDITORS, kwargs={"seq": "audit_event"}),
+    "core:audit_verifications": Row(VERIFIERS),
+    "core:audit_verify": Row(VERIFIERS, method="post"),
+    "core:audit_verification": Row(VERIFIERS, kwargs={"pk": "audit_verification"}),
+    "core:audit_verification_status": Row(VERIFIERS, kwargs={"pk": "audit_verification"}, accept="application/json"),
+    "reports:index": Row(REPORT_READERS),
+    "reports:report": Row(REPORT_READERS, kwargs={"slug": "report_slug"}),
+    # No period or format posted: the allowed personas are sent back to the report with the error, the others 403.
+    "reports:report_export": Row(EXPORTERS, method="post", kwargs={"slug": "report_slug"}),
+    # No line posted: refused with a message (302 back to the review) for reviewers, 403 for the others.
+    "reports:access_attest": Row(ATTESTERS, method="post"),
     "reports:audit_exports": Row(EXPORTERS),
     "reports:audit_export_detail": Row(EXPORTERS, kwargs={"pk": "audit_export"}),
     "reports:audit_export_status": Row(EXPORTERS, kwargs={"pk": "audit_export"}, accept="application/json"),
@@ -323,6 +337,19 @@ def _resolve_kwargs(row: Row, personas) -> dict:
             from tests.sessions.helpers import matrix_session
 
             values[key] = matrix_session(personas, decision=ref == "fix_decision")
+        elif ref == "audit_event":
+            from django.db import transaction
+
+            from ztconsole.core import audit
+
+            with transaction.atomic():
+                values[key] = audit.record(None, "test.matrix", None, {}).seq
+        elif ref == "audit_verification":
+            from ztconsole.core.models import AuditVerification
+
+            values[key] = AuditVerification.objects.create(requested_by=personas["compliance"].user).pk
+        elif ref == "report_slug":
+            values[key] = "mfa-coverage"
         elif ref == "audit_export":
             from reports.models import AuditExport
 

@@ -31,7 +31,7 @@ def test_administrator_sees_every_domain(personas, verified_client):
     assert list(sections) == ["", "Identity & access", "Policy", "PKI", "Operations"]
     assert sections["Identity & access"] == ["Identities", "Desks", "Devices", "Hardware tokens", "API tokens"]
     assert sections["Policy"] == ["Policy draft", "Publications", "Simulator", "Enforcement points"]
-    assert sections["Operations"] == ["FIX sessions", "Alerts", "Audit log", "API docs"]
+    assert sections["Operations"] == ["FIX sessions", "Alerts", "Audit log", "Reports", "API docs"]
 
 
 def test_trader_sees_only_what_a_trader_may_open(personas, verified_client):

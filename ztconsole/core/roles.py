@@ -44,6 +44,9 @@ MANAGE_ENFORCEMENT_POINTS = "policies.manage_enforcement_points"
 EXPORT_AUDIT = "reports.export_audit"
 VIEW_SESSIONS = "fix_sessions.view_sessions"
 TERMINATE_SESSIONS = "fix_sessions.terminate_sessions"
+VERIFY_AUDIT = "core.verify_audit"
+VIEW_REPORTS = "reports.view_reports"
+ATTEST_ACCESS = "reports.attest_access"
 VIEW_ALERTS = "alerts.view_alerts"
 ACKNOWLEDGE_ALERTS = "alerts.acknowledge_alerts"
 CONFIGURE_ALERTS = "alerts.configure_alerts"
@@ -74,6 +77,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         MANAGE_ENFORCEMENT_POINTS,
         VIEW_SESSIONS,
         TERMINATE_SESSIONS,
+        VIEW_REPORTS,
         VIEW_ALERTS,
         ACKNOWLEDGE_ALERTS,
     ),
@@ -99,6 +103,9 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         EXPORT_AUDIT,
         VIEW_SESSIONS,
         TERMINATE_SESSIONS,
+        VERIFY_AUDIT,
+        VIEW_REPORTS,
+        ATTEST_ACCESS,
         VIEW_ALERTS,
         ACKNOWLEDGE_ALERTS,
         CONFIGURE_ALERTS,
@@ -115,6 +122,9 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VIEW_ENFORCEMENT_POINTS,
         EXPORT_AUDIT,
         VIEW_SESSIONS,
+        VERIFY_AUDIT,
+        VIEW_REPORTS,
+        ATTEST_ACCESS,
         VIEW_ALERTS,
     ),
 }
