@@ -50,11 +50,11 @@ def test_current_page_is_marked(personas, verified_client):
 def test_an_entry_for_a_page_not_built_yet_is_not_shown(personas, verified_client, monkeypatch):
     navigation = [
         *context_processors.NAVIGATION,
-        ("Operations", [NavEntry("Reports", "reports:not_built_yet", VIEW_CONSOLE)]),
+        ("Operations", [NavEntry("Notices", "notices:list", VIEW_CONSOLE)]),
     ]
     monkeypatch.setattr(context_processors, "NAVIGATION", navigation)
     html = verified_client(personas["admin"]).get("/").content.decode()
-    assert ">Reports<" not in html and ">Audit log<" in html
+    assert ">Notices<" not in html and ">Audit log<" in html
 
 
 def test_pages_use_our_own_static_files_only(personas, verified_client):
