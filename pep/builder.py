@@ -45,7 +45,7 @@ def _window(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _identity(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {
+    out = {
         "id": str(item["id"]),
         "status": str(item.get("status", "active")),
         "privileged": bool(item.get("privileged", False)),
@@ -56,6 +56,9 @@ def _identity(item: Mapping[str, Any]) -> dict[str, Any]:
         "roles": sorted({str(r) for r in item.get("roles", ())}),
         "certificates": sorted({str(f).lower() for f in item.get("certificates", ())}),
     }
+    if item.get("sponsor"):  # only non-person identities have one; absent keeps a person's record unchanged
+        out["sponsor"] = str(item["sponsor"])
+    return out
 
 
 def _segment(item: Mapping[str, Any]) -> dict[str, Any]:

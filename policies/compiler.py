@@ -37,7 +37,15 @@ def _identities(environment: str) -> list[dict[str, Any]]:
 
     scope = Q(environment="") | Q(environment=environment)
     rows = Identity.objects.filter(scope).values_list(
-        "id", "user_id", "user__username", "status", "privileged", "expected_countries", "trading_hours", "desk__name"
+        "id",
+        "user_id",
+        "user__username",
+        "status",
+        "privileged",
+        "expected_countries",
+        "trading_hours",
+        "desk__name",
+        "sponsor__user__username",
     )
     roles: dict[int, list[str]] = defaultdict(list)
     memberships = get_user_model().groups.through.objects.filter(group__name__in=ROLES)
@@ -58,8 +66,9 @@ def _identities(environment: str) -> list[dict[str, Any]]:
             "roles": roles.get(user_id, []),
             # Bound certificates: a PEP then requires the mTLS client certificate to be one of them.
             "certificates": certificates.get(pk, []),
+            "sponsor": sponsor,
         }
-        for pk, user_id, username, status, privileged, countries, hours, desk in rows
+        for pk, user_id, username, status, privileged, countries, hours, desk, sponsor in rows
     ]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -28,10 +28,13 @@ from sessions.models import (
     Decision,
     FixSession,
     PepEvent,
+    StepUpRequest,
+    StepUpState,
     TerminationRequest,
     TerminationState,
 )
 from ztconsole.core import audit, live
+from ztconsole.core.consumers import user_group
 from ztconsole.core.errors import ActionError
 
 logger = logging.getLogger(__name__)
@@ -143,6 +146,7 @@ def ingest_events(point: EnforcementPoint, body: bytes) -> IngestResult:
         )
         changed, transitions = _project(point, events, now, identities)
         _log_decisions(point, events, identities)
+        _step_up_requests(point, events, now)
     if changed:
         name = point.name
         rows = [(s.pk, selectors.row(s, name, transition=s.pk in transitions)) for s in changed]
@@ -255,6 +259,164 @@ def _log_decisions(point: EnforcementPoint, events: list[ingest.Event], identiti
         ],
         ["point", "boot", "seq"],
     )
+
+
+# --- step-up for algorithms -------------------------------------------------------------------------------------
+
+STEP_UP_NOTIFICATION = "step_up.requested"
+
+
+def _step_up_requests(point: EnforcementPoint, events: list[ingest.Event], now) -> None:
+    """``step_up_requested``: a pending request for the identity's sponsor (notified live after commit);
+    a Logon decision for a session whose request is still pending ends it (the PEP stopped waiting)."""
+    asked = [e for e in events if e.type == "step_up_requested"]
+    decided = [e.session for e in events if e.type == "logon_decision" and e.session]
+    if decided:
+        StepUpRequest.objects.filter(point_id=point.pk, session_id__in=decided, state=StepUpState.PENDING).update(
+            state=StepUpState.EXPIRED, decided_at=now, decision_note="the enforcement point stopped waiting"
+        )
+    if not asked:
+        return
+    names = {str(e.fields["identity"]) for e in asked}
+    found = {
+        i.user.get_username(): i
+        for i in Identity.objects.filter(user__username__in=names, sponsor__isnull=False).select_related(
+            "user", "sponsor"
+        )
+    }
+    known = set(
+        StepUpRequest.objects.filter(point_id=point.pk, session_id__in=[e.session for e in asked]).values_list(
+            "session_id", flat=True
+        )
+    )
+    created = []
+    for event in asked:
+        identity = found.get(str(event.fields["identity"]))
+        if identity is None or event.session in known:
+            continue  # a person, an unknown identity or a replay: nobody to ask, the PEP's window runs out
+        f = event.fields
+        try:
+            expires = datetime.fromisoformat(f["expires"])
+        except ValueError:
+            expires = event.time
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=UTC)
+        request = StepUpRequest.objects.create(
+            point_id=point.pk,
+            session_id=event.session,
+            environment=point.environment,
+            identity=identity,
+            sponsor=identity.sponsor,
+            identity_name=identity.user.get_username(),
+            sender_comp_id=str(f.get("sender_comp_id") or "")[:64],
+            source_ip=str(f.get("source_ip") or "")[:45],
+            target=str(f.get("target") or "")[:64],
+            score=f.get("score"),
+            reason=str(f["reason"])[:500],
+            requested_at=event.time,
+            expires_at=min(expires, event.time + timedelta(seconds=300)),
+        )
+        known.add(event.session)
+        created.append(request)
+        audit.record(
+            None,
+            "sessions.step_up_requested",
+            _step_up_target(request, point.name),
+            {
+                "point": point.name,
+                "fix_session_id": request.session_id,
+                "identity": request.identity_name,
+                "sponsor": identity.sponsor.username,
+                "score": request.score,
+                "reason": request.reason,
+                "expires_at": request.expires_at.isoformat(),
+            },
+        )
+    for request in created:
+        message = {"type": STEP_UP_NOTIFICATION, "request": selectors.step_up_item(request, point.name)}
+        user_id = request.sponsor.user_id
+        transaction.on_commit(lambda u=user_id, m=message: live.publish(user_group(u), m))
+
+
+def _step_up_target(request: StepUpRequest, point_name: str) -> tuple[str, Any, str]:
+    return ("fix_sessions.stepuprequest", request.pk, f"{request.identity_name} {request.session_id} at {point_name}")
+
+
+def _decidable(actor: Any, step_up: StepUpRequest) -> StepUpRequest:
+    """The request, locked, when ``actor`` may still decide it; SessionError naming why not otherwise."""
+    locked = StepUpRequest.objects.select_for_update().select_related("sponsor__user", "point").get(pk=step_up.pk)
+    if locked.sponsor.user_id != getattr(actor, "pk", None):
+        raise SessionError(
+            f"only {locked.identity_name}'s sponsor, {locked.sponsor.username}, may decide this step-up", "request"
+        )
+    now = timezone.now()
+    if locked.state == StepUpState.PENDING and now >= locked.expires_at:
+        locked.state, locked.decided_at = StepUpState.EXPIRED, now
+        locked.decision_note = "expired before a decision"
+        locked.save(update_fields=["state", "decided_at", "decision_note"])
+    if locked.state != StepUpState.PENDING:
+        raise SessionError(f"this step-up is already {locked.get_state_display().lower()}", "request")
+    return locked
+
+
+def hardware_step_up_problem(request: HttpRequest) -> str | None:
+    """Why the session does not hold a fresh hardware-factor step-up (None when it does)."""
+    from accounts.models import Assurance, device_assurance
+    from ztconsole.core.permissions import is_recently_verified
+
+    device = getattr(request.user, "otp_device", None)
+    if device is None or not is_recently_verified(request):
+        return "approving needs a fresh step-up: enter a code from your hardware token"
+    if device_assurance(device) != Assurance.HARDWARE:
+        return (
+            f"approving needs a step-up made with a hardware token (hardware OTP token, YubiKey or security key); "
+            f"your last code came from {device.name}, a software factor. Step up again with your hardware token."
+        )
+    return None
+
+
+@transaction.atomic
+def approve_step_up(actor: Any, step_up: StepUpRequest, *, request: HttpRequest) -> StepUpRequest:
+    """The sponsor lets the held Logon through: only the sponsor, before expiry, with a fresh hardware step-up."""
+    locked = _decidable(actor, step_up)
+    problem = hardware_step_up_problem(request)
+    if problem is not None:
+        raise SessionError(problem, "otp_token")
+    device = request.user.otp_device  # type: ignore[attr-defined]
+    locked.state, locked.decided_by, locked.decided_at = StepUpState.APPROVED, actor, timezone.now()
+    locked.decision_note = f"approved with {device.name}"[:200]
+    locked.save(update_fields=["state", "decided_by", "decided_at", "decision_note"])
+    audit.record(
+        actor,
+        "sessions.step_up_approved",
+        _step_up_target(locked, locked.point.name),
+        {
+            "point": locked.point.name,
+            "fix_session_id": locked.session_id,
+            "identity": locked.identity_name,
+            "device": device.persistent_id,
+            "assurance": "hardware",
+        },
+        request,
+    )
+    return locked
+
+
+@transaction.atomic
+def refuse_step_up(actor: Any, step_up: StepUpRequest, *, request: HttpRequest | None = None) -> StepUpRequest:
+    """The sponsor refuses the held Logon (the PEP sends a Logout): only the sponsor, before expiry."""
+    locked = _decidable(actor, step_up)
+    locked.state, locked.decided_by, locked.decided_at = StepUpState.REFUSED, actor, timezone.now()
+    locked.decision_note = "refused by the sponsor"
+    locked.save(update_fields=["state", "decided_by", "decided_at", "decision_note"])
+    audit.record(
+        actor,
+        "sessions.step_up_refused",
+        _step_up_target(locked, locked.point.name),
+        {"point": locked.point.name, "fix_session_id": locked.session_id, "identity": locked.identity_name},
+        request,
+    )
+    return locked
 
 
 # --- termination ----------------------------------------------------------------------------------------------

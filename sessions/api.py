@@ -61,6 +61,39 @@ class EnforcementEventsView(APIView):
         return Response({"received": result.received, "sessions": result.sessions}, status=status.HTTP_202_ACCEPTED)
 
 
+class EnforcementStepUpView(APIView):
+    """``GET /api/v1/enforcement/step-up/<session>``: what became of a Logon the PEP holds for its sponsor's
+    approval (docs/sessions.md, "Step-up for algorithms"). The point's own token; a point sees only its own
+    sessions (another point's session is 404, as an unknown one)."""
+
+    required_permission = "enforcement-point-token"
+    authentication_classes = [EnforcementPointTokenAuthentication]
+    permission_classes = [IsEnforcementPoint]
+
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(description="{status: pending/approved/refused/expired, approver, expires_at}"),
+            404: OpenApiResponse(description="no step-up request for this session of this point (yet)"),
+        },
+    )
+    def get(self, request, session_id: str):
+        from django.utils import timezone
+
+        from sessions.models import StepUpRequest
+
+        step_up = (
+            StepUpRequest.objects.select_related("decided_by").filter(point=request.auth, session_id=session_id).first()
+        )
+        if step_up is None:
+            return Response(
+                {"detail": "no step-up request for this session", "status": "unknown", "field": "session"},
+                status=status.HTTP_404_NOT_FOUND,
+            )
+        answer = step_up.status_at(timezone.now())
+        approver = step_up.decided_by.get_username() if step_up.decided_by and answer != "expired" else None
+        return Response({"status": answer, "approver": approver, "expires_at": step_up.expires_at.isoformat()})
+
+
 class SessionPagination(KeysetPagination):
     ordering = ("-started_at", "-id")
 

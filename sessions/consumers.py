@@ -94,6 +94,10 @@ class SessionsConsumer(LiveBatchMixin, AsyncJsonWebsocketConsumer):
     async def session_end(self, message) -> None:
         await self.close(code=CLOSE_UNAUTHENTICATED)
 
+    async def step_up_requested(self, message) -> None:
+        """A held Logon of an identity this user sponsors: only the sponsor's own group receives it."""
+        await self.send_json({"type": "step_up", "request": message["request"]})
+
     async def fix_sessions_update(self, message) -> None:
         """Merge a published batch into this socket's pending map; schedule a frame if none is."""
         restrict = self.identity_ids

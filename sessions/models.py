@@ -210,3 +210,51 @@ class TerminationRequest(models.Model):
 
     def __str__(self) -> str:
         return f"terminate {self.session_id}: {self.state}"
+
+
+class StepUpState(models.TextChoices):
+    PENDING = "pending", "Waiting for the sponsor"
+    APPROVED = "approved", "Approved"
+    REFUSED = "refused", "Refused"
+    EXPIRED = "expired", "Expired"
+
+
+class StepUpRequest(models.Model):
+    """A non-person identity's Logon held by a PEP in the step-up band, waiting for its sponsor's decision
+    (``step_up_requested``; docs/sessions.md, "Step-up for algorithms")."""
+
+    point = models.ForeignKey("policies.EnforcementPoint", on_delete=models.PROTECT, related_name="+")
+    session_id = models.CharField(max_length=16)
+    environment = models.CharField(max_length=8)
+    identity = models.ForeignKey("accounts.Identity", on_delete=models.CASCADE, related_name="+")
+    sponsor = models.ForeignKey("accounts.Identity", on_delete=models.CASCADE, related_name="step_up_requests")
+    identity_name = models.CharField(max_length=150)
+    sender_comp_id = models.CharField(max_length=64, blank=True)
+    source_ip = models.CharField(max_length=45, blank=True)
+    target = models.CharField(max_length=64, blank=True)
+    score = models.IntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=500)
+    requested_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    state = models.CharField(max_length=10, choices=StepUpState.choices, default=StepUpState.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["point", "session_id"], name="one_step_up_request_per_session"),
+        ]
+        indexes = [models.Index(fields=["sponsor", "state", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"step-up {self.identity_name} ({self.session_id}): {self.state}"
+
+    def status_at(self, now) -> str:
+        """What the PEP is told: a pending request past its expiry is expired, whether or not saved as such."""
+        if self.state == StepUpState.PENDING and now >= self.expires_at:
+            return StepUpState.EXPIRED
+        return self.state

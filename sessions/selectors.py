@@ -105,5 +105,43 @@ def timeline(session: FixSession, limit: int = 500) -> list[dict[str, Any]]:
     return out
 
 
-def dashboard_summary(user: Any) -> dict[str, int]:
-    return counts(visible_sessions(user))
+def dashboard_summary(user: Any) -> dict[str, Any]:
+    """The session counts, plus the step-up approvals waiting for this user (the dashboard's banner)."""
+    return {**counts(visible_sessions(user)), "step_ups": list(pending_step_ups(user)[:20])}
+
+
+def step_up_item(request: Any, point_name: str) -> dict[str, Any]:
+    """A step-up request as the live notification and the banner show it."""
+    from django.urls import reverse
+
+    return {
+        "id": request.pk,
+        "identity": request.identity_name,
+        "session_id": request.session_id,
+        "point": point_name,
+        "score": request.score,
+        "reason": request.reason,
+        "expires_at": request.expires_at.isoformat(),
+        "url": reverse("sessions:step_up", kwargs={"pk": request.pk}),
+    }
+
+
+def pending_step_ups(user: Any) -> QuerySet[Any]:
+    """Held Logons waiting for this user as sponsor, not yet expired."""
+    from sessions.models import StepUpRequest, StepUpState
+
+    if not getattr(user, "is_authenticated", False):
+        return StepUpRequest.objects.none()
+    return StepUpRequest.objects.filter(
+        sponsor__user=user, state=StepUpState.PENDING, expires_at__gt=timezone.now()
+    ).select_related("point")
+
+
+def visible_step_ups(user: Any) -> QuerySet[Any]:
+    """Step-up requests a user may look at: their own as sponsor; everyone's for those who see every session."""
+    from sessions.models import StepUpRequest
+
+    queryset = StepUpRequest.objects.select_related("point", "sponsor__user", "decided_by")
+    if sees_everything(user):
+        return queryset
+    return queryset.filter(sponsor__user=user)

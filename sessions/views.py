@@ -11,7 +11,7 @@ from accounts.stepup import StepUpRequiredMixin
 from sessions import actions, selectors
 from sessions.filters import SessionFilter
 from sessions.forms import TerminateForm
-from sessions.models import FixSession
+from sessions.models import FixSession, StepUpRequest, StepUpState
 from ztconsole.core.action_views import ActionView
 from ztconsole.core.errors import ActionError
 from ztconsole.core.keyset import Keyset, html_page, query_without_cursor
@@ -39,6 +39,7 @@ class SessionListView(ConsoleView, View):
             "first_page": not request.GET.get("cursor"),
             "query": query_without_cursor(request),
             "counts": selectors.counts(visible),
+            "step_ups": list(selectors.pending_step_ups(request.user)[:20]),
             "can_terminate": request.user.has_perm(TERMINATE_SESSIONS),
             "frame_ms": _frame_ms(),
         }
@@ -97,3 +98,55 @@ class TerminateSessionView(ConsoleView, StepUpRequiredMixin, ActionView):
             self.request.user, self.object, reason=form.cleaned_data["reason"], request=self.request
         )
         return f"Session {self.object.session_id}: the enforcement point is asked to end it."
+
+
+# --- step-up for algorithms -------------------------------------------------------------------------------------
+
+
+class StepUpDetailView(ConsoleView, View):
+    """A held Logon of a non-person identity: what, why, until when; the sponsor's Approve and Refuse."""
+
+    permission_required = VIEW_SESSIONS
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        from django.utils import timezone
+
+        step_up = get_object_or_404(selectors.visible_step_ups(request.user), pk=pk)
+        state = step_up.status_at(timezone.now())
+        mine = step_up.sponsor.user_id == request.user.pk
+        context = {
+            "step_up": step_up,
+            "state_label": StepUpState(state).label,
+            "can_decide": mine and state == StepUpState.PENDING,
+            "hardware_problem": actions.hardware_step_up_problem(request) if mine else None,
+            "session": selectors.visible_sessions(request.user)
+            .filter(point_id=step_up.point_id, session_id=step_up.session_id)
+            .first(),
+        }
+        return render(request, "sessions/step_up.html", context)
+
+
+class _StepUpVerb(ConsoleView, StepUpRequiredMixin, ActionView):
+    permission_required = VIEW_SESSIONS
+
+    def get_object(self) -> StepUpRequest:
+        return get_object_or_404(selectors.visible_step_ups(self.request.user), pk=self.kwargs["pk"])
+
+    def success_url(self) -> str:
+        return reverse("sessions:step_up", kwargs={"pk": self.object.pk})
+
+
+class ApproveStepUpView(_StepUpVerb):
+    """The sponsor approves: a fresh step-up made with a hardware token is required (the action checks it)."""
+
+    def act(self) -> str:
+        actions.approve_step_up(self.request.user, self.object, request=self.request)
+        return f"Approved: {self.object.identity_name}'s Logon goes through to the venue."
+
+
+class RefuseStepUpView(_StepUpVerb):
+    """The sponsor refuses: the enforcement point answers the held Logon with a Logout."""
+
+    def act(self) -> str:
+        actions.refuse_step_up(self.request.user, self.object, request=self.request)
+        return f"Refused: {self.object.identity_name}'s Logon is answered with a Logout."

@@ -24,7 +24,7 @@ from policies.api.views import (
     TestCaseViewSet,
 )
 from policies.distribution.api import EnforcementBundleView, EnforcementPointViewSet
-from sessions.api import DecisionViewSet, EnforcementEventsView, FixSessionViewSet
+from sessions.api import DecisionViewSet, EnforcementEventsView, EnforcementStepUpView, FixSessionViewSet
 from ztconsole.core.api import AuditEventList
 from ztconsole.core.roles import VIEW_API_DOCS
 
@@ -72,6 +72,11 @@ urlpatterns = [
     path("policy/bands/", BandsApiView.as_view(), name="api-policy-bands"),
     path("enforcement/bundle", EnforcementBundleView.as_view(), name="api-enforcement-bundle"),
     path("enforcement/events", EnforcementEventsView.as_view(), name="api-enforcement-events"),
+    re_path(
+        r"^enforcement/step-up/(?P<session_id>[0-9a-f]{16})$",
+        EnforcementStepUpView.as_view(),
+        name="api-enforcement-step-up",
+    ),
     path("schema/", SchemaView.as_view(), name="api-schema"),
     path("docs/", SwaggerView.as_view(), name="api-docs"),
     # Agents post with or without the trailing slash; both reach the same view.

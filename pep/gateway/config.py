@@ -54,6 +54,8 @@ class Config:
     events_flush_interval_seconds: float
     spool_max_bytes: int
     listeners: tuple[Listener, ...] = field(default_factory=tuple)
+    # Hold a non-person identity's step-up Logon this long for its sponsor's approval in the console; 0 = off.
+    step_up_approval_seconds: float = 0.0
 
 
 _SECTIONS = {
@@ -68,6 +70,7 @@ _SECTIONS = {
         "events_batch_size",
         "events_flush_interval_ms",
         "spool_max_bytes",
+        "step_up_approval_seconds",
     },
 }
 _LISTENER_KEYS = {
@@ -188,6 +191,15 @@ def parse_config(text: str, base: Path) -> Config:
     if len(set(names)) != len(names):
         raise ConfigError("listeners[].name must be unique")
     control_host, control_port = _address(read.get(control, "control", "listen", str), "control.listen")
+    approval = read.number(console, "console", "step_up_approval_seconds", 0.0, 0, 300)
+    if approval and url is None:
+        raise ConfigError("console.step_up_approval_seconds needs console.url (the sponsor approves in the console)")
+    for index, listener in enumerate(listeners):
+        if approval > listener.logon_timeout_seconds:
+            raise ConfigError(
+                f"console.step_up_approval_seconds ({approval:g}) must not exceed listeners[{index}]"
+                f".logon_timeout_seconds ({listener.logon_timeout_seconds:g})"
+            )
     return Config(
         name=read.get(pep, "pep", "name", str),
         environment=read.get(pep, "pep", "environment", str),
@@ -208,6 +220,7 @@ def parse_config(text: str, base: Path) -> Config:
         / 1000,
         spool_max_bytes=read.number(console, "console", "spool_max_bytes", 64 << 20, 4096, 1 << 40),
         listeners=tuple(listeners),
+        step_up_approval_seconds=float(approval),
     )
 
 

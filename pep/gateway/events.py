@@ -84,6 +84,10 @@ class EventSink:
         if len(self.pending) >= self.batch_size:
             self._wake.set()
 
+    def flush_soon(self) -> None:
+        """Ship what is queued now rather than at the next interval (an event the console must act on)."""
+        self._wake.set()
+
     # -- spool --------------------------------------------------------------------------------------------------
 
     def _spooled(self) -> list[Path]:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from pep.gateway.server import Gateway
 
 AWAIT_LOGON, CONNECTING, LIVE, CLOSED = "await_logon", "connecting", "live", "closed"
+HELD = "step_up_pending"  # a Logon waiting for the sponsor's approval (pep/gateway/stepup.py)
 VENUE_MAX_BODY = 1 << 20
 
 
@@ -182,6 +183,8 @@ class ClientSession(asyncio.Protocol):
                 self._relay(frame, out)
             elif self.state == AWAIT_LOGON:
                 self._logon(frame)
+            elif self.state == HELD:
+                self.fail(f"35={frame.msg_type} sent before the Logon was answered")
             if self.state == CLOSED:
                 return
         if out:
@@ -284,10 +287,44 @@ class ClientSession(asyncio.Protocol):
         # Everything below is reporting, outside the measured decision.
         self.client_seq = frame.seq
         fields = {int(k): v.decode("latin-1") for k, v in pairs.items() if k != b"554"}
+        if outcome == "step_up" and self.gateway.step_ups.applies(self, decision):
+            self._hold(frame, fields, decision, reason)
+            return
         if outcome != "allow":
             self._deny(frame, fields, decision, reason)
             return
-        self._record_logon(fields, decision, "allow", decision.reason)
+        self._admit(frame, fields, decision, decision.reason)
+
+    def _hold(self, frame: fix.Frame, fields: dict[int, str], decision: Any, reason: str) -> None:
+        """Step-up for algorithms: wait for the sponsor's approval instead of refusing (pep/gateway/stepup.py)."""
+        self.state = HELD
+        if self.logon_timer is not None:
+            self.logon_timer.cancel()
+
+        def proceed(approver: str) -> None:
+            if self.state != HELD:
+                return
+            self.state = AWAIT_LOGON
+            # Decided again: a revocation or a new bundle while waiting still refuses the Logon.
+            outcome, again, why = self.gateway.decide_logon(self, self.client_comp)
+            if outcome == "deny":
+                self._deny(frame, fields, again, why)
+            else:
+                self._admit(frame, fields, again, f"step-up approved by {approver}")
+
+        def refuse(why: str) -> None:
+            if self.state == HELD:
+                self.state = AWAIT_LOGON
+                self._deny(frame, fields, decision, why)
+
+        self.gateway.step_ups.hold(self, reason, decision, proceed, refuse)
+
+    @property
+    def closed(self) -> bool:
+        return self.state == CLOSED
+
+    def _admit(self, frame: fix.Frame, fields: dict[int, str], decision: Any, reason: str) -> None:
+        self._record_logon(fields, decision, "allow", reason)
         self.rule = decision.matched_rule
         self.enforced = self.gateway.state.current
         self.state = CONNECTING

@@ -30,6 +30,7 @@ from pep.gateway.control import start_control
 from pep.gateway.events import EventSink
 from pep.gateway.relay import CONNECTING, LIVE, ClientSession, accept_forever
 from pep.gateway.state import Enforced, PolicyState, refusal_reason, verify_revocation_delta
+from pep.gateway.stepup import StepUpApprovals
 
 log = logging.getLogger("pep.gateway")
 
@@ -76,6 +77,7 @@ class Gateway:
             flush_interval=config.events_flush_interval_seconds,
             timeout=config.request_timeout_seconds,
         )
+        self.step_ups = StepUpApprovals(self)
         profile = self.profile()
         self.server_context = tls.server_context(profile, config.ca_chain, config.certificate, config.private_key)
         self.upstream_context = tls.client_context(profile, config.ca_chain, config.certificate, config.private_key)

@@ -167,6 +167,21 @@
     });
   }
 
+  // A held Logon of an algorithm this user sponsors: added to the banner, which is shown (and announced).
+  function showStepUp(item) {
+    var banner = document.querySelector("[data-step-ups]");
+    if (!banner || !item || banner.querySelector('[data-step-up="' + item.id + '"]')) return;
+    var li = document.createElement("li");
+    li.dataset.stepUp = String(item.id);
+    var link = document.createElement("a");
+    link.href = item.url;
+    link.textContent = item.identity + " (session " + item.session_id + " at " + item.point + ")";
+    li.appendChild(link);
+    li.appendChild(document.createTextNode(": " + item.reason + " — until " + item.expires_at.slice(11, 19) + " UTC"));
+    banner.querySelector("ul").appendChild(li);
+    banner.hidden = false;
+  }
+
   function setStatus(label, on) {
     document.querySelectorAll("[data-live-status]").forEach(function (el) {
       el.textContent = label;
@@ -188,6 +203,7 @@
         refresh();
         return;
       }
+      if (data.type === "step_up") { showStepUp(data.request); return; }
       if (data.type !== "sessions") return;
       if (data.resync) { refresh(); return; }
       showCounts(data.counts);

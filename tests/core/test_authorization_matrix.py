@@ -253,9 +253,15 @@ MATRIX: dict[str, Row] = {
     # Only an enforcement point's own bearer token (tests/distribution/test_bundle_pull.py): every persona is refused.
     "api-enforcement-bundle": Row(frozenset(), api=True),
     "api-enforcement-events": Row(frozenset(), method="post", api=True),
+    "api-enforcement-step-up": Row(frozenset(), api=True, kwargs={"session_id": "step_up_session"}),
     "sessions:list": Row(SESSION_READERS),
     "sessions:detail": Row(SESSION_READERS, kwargs={"pk": "fix_session"}),
     "sessions:terminate": Row(SESSION_TERMINATORS, method="post", kwargs={"pk": "fix_session"}),
+    # Step-up for algorithms: readers of sessions may open the pages; the action lets only the sponsor decide
+    # (tests/sessions/test_step_up_rules.py), so a verb answers the others with a refusal, not a 403.
+    "sessions:step_up": Row(SESSION_READERS, kwargs={"pk": "step_up_request"}),
+    "sessions:step_up_approve": Row(SESSION_READERS, method="post", kwargs={"pk": "step_up_request"}),
+    "sessions:step_up_refuse": Row(SESSION_READERS, method="post", kwargs={"pk": "step_up_request"}),
     "api-session-list": Row(SESSION_READERS, api=True),
     "api-session-detail": Row(SESSION_READERS, api=True, kwargs={"pk": "fix_session"}),
     "api-session-terminate": Row(SESSION_TERMINATORS, method="post", api=True, kwargs={"pk": "fix_session"}),
@@ -337,6 +343,12 @@ def _resolve_kwargs(row: Row, personas) -> dict:
             from tests.sessions.helpers import matrix_session
 
             values[key] = matrix_session(personas, decision=ref == "fix_decision")
+        elif ref == "step_up_request":
+            from tests.sessions.helpers import matrix_step_up
+
+            values[key] = matrix_step_up(personas)
+        elif ref == "step_up_session":
+            values[key] = "a1b2c3d4e5f60718"
         elif ref == "audit_event":
             from django.db import transaction
 

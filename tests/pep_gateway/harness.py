@@ -222,6 +222,8 @@ def write_config(pki: Pki, venue_port: int, *, state: Path | None = None, **over
             "request_timeout_seconds = 1",
             "events_flush_interval_ms = 50",
         ]
+        if "step_up_approval" in overrides:
+            lines.append(f"step_up_approval_seconds = {overrides.pop('step_up_approval')}")
     lines += [
         "[[listeners]]",
         'name = "rfq"',

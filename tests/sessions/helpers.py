@@ -129,3 +129,35 @@ def matrix_session(personas, *, decision: bool = False) -> int:
         identity_name=session.identity_name,
         inputs={},
     ).pk
+
+
+def matrix_step_up(personas) -> int:
+    """A pending step-up request of an algorithm the trader sponsors, for the authorization matrix."""
+    from tests.distribution.helpers import matrix_point
+
+    return pending_step_up(matrix_point(personas), personas["trader"].user.identity, name="algo-matrix").pk
+
+
+def pending_step_up(point_id: int, sponsor, *, name: str, seconds: float = 60, session_id: str = "a1b2c3d4e5f60718"):
+    """A held Logon of a new algorithm sponsored by ``sponsor``, waiting ``seconds`` more."""
+    from django.utils import timezone
+
+    from accounts.actions import create_non_person_identity
+    from sessions.models import StepUpRequest
+
+    algo = create_non_person_identity(
+        None, name=name, kind="algorithm", display_name=name.title(), sponsor=sponsor, environment="prod"
+    )
+    now = timezone.now()
+    return StepUpRequest.objects.create(
+        point_id=point_id,
+        session_id=session_id,
+        environment="prod",
+        identity=algo,
+        sponsor=sponsor,
+        identity_name=name,
+        reason="step-up required: score 30 in the step-up band",
+        score=30,
+        requested_at=now,
+        expires_at=now + timedelta(seconds=seconds),
+    )

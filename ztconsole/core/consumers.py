@@ -75,6 +75,10 @@ class ConsoleEventsConsumer(LiveBatchMixin, AsyncJsonWebsocketConsumer):
     async def session_end(self, message) -> None:
         await self.close(code=CLOSE_UNAUTHENTICATED)
 
+    async def step_up_requested(self, message) -> None:
+        """A held Logon of an identity this user sponsors (sessions: step-up for algorithms)."""
+        await self.send_json({"type": "step_up", "request": message["request"]})
+
     async def audit_event(self, message) -> None:
         await self.send_json({"type": "audit", "event": message["event"]})
 
