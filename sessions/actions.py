@@ -342,6 +342,15 @@ def _step_up_target(request: StepUpRequest, point_name: str) -> tuple[str, Any, 
     return ("fix_sessions.stepuprequest", request.pk, f"{request.identity_name} {request.session_id} at {point_name}")
 
 
+def _expire_overdue(step_up: StepUpRequest) -> None:
+    """A pending request past its expiry becomes expired (its own statement: it stays so when the decision that
+    found it is refused)."""
+    now = timezone.now()
+    StepUpRequest.objects.filter(pk=step_up.pk, state=StepUpState.PENDING, expires_at__lte=now).update(
+        state=StepUpState.EXPIRED, decided_at=now, decision_note="expired before a decision"
+    )
+
+
 def _decidable(actor: Any, step_up: StepUpRequest) -> StepUpRequest:
     """The request, locked, when ``actor`` may still decide it; SessionError naming why not otherwise."""
     locked = StepUpRequest.objects.select_for_update().select_related("sponsor__user", "point").get(pk=step_up.pk)
@@ -349,11 +358,8 @@ def _decidable(actor: Any, step_up: StepUpRequest) -> StepUpRequest:
         raise SessionError(
             f"only {locked.identity_name}'s sponsor, {locked.sponsor.username}, may decide this step-up", "request"
         )
-    now = timezone.now()
-    if locked.state == StepUpState.PENDING and now >= locked.expires_at:
-        locked.state, locked.decided_at = StepUpState.EXPIRED, now
-        locked.decision_note = "expired before a decision"
-        locked.save(update_fields=["state", "decided_at", "decision_note"])
+    if locked.state == StepUpState.PENDING and timezone.now() >= locked.expires_at:
+        raise SessionError("this step-up is already expired", "request")
     if locked.state != StepUpState.PENDING:
         raise SessionError(f"this step-up is already {locked.get_state_display().lower()}", "request")
     return locked
@@ -375,9 +381,14 @@ def hardware_step_up_problem(request: HttpRequest) -> str | None:
     return None
 
 
-@transaction.atomic
 def approve_step_up(actor: Any, step_up: StepUpRequest, *, request: HttpRequest) -> StepUpRequest:
     """The sponsor lets the held Logon through: only the sponsor, before expiry, with a fresh hardware step-up."""
+    _expire_overdue(step_up)
+    with transaction.atomic():
+        return _approve(actor, step_up, request)
+
+
+def _approve(actor: Any, step_up: StepUpRequest, request: HttpRequest) -> StepUpRequest:
     locked = _decidable(actor, step_up)
     problem = hardware_step_up_problem(request)
     if problem is not None:
@@ -402,9 +413,14 @@ def approve_step_up(actor: Any, step_up: StepUpRequest, *, request: HttpRequest)
     return locked
 
 
-@transaction.atomic
 def refuse_step_up(actor: Any, step_up: StepUpRequest, *, request: HttpRequest | None = None) -> StepUpRequest:
     """The sponsor refuses the held Logon (the PEP sends a Logout): only the sponsor, before expiry."""
+    _expire_overdue(step_up)
+    with transaction.atomic():
+        return _refuse(actor, step_up, request)
+
+
+def _refuse(actor: Any, step_up: StepUpRequest, request: HttpRequest | None) -> StepUpRequest:
     locked = _decidable(actor, step_up)
     locked.state, locked.decided_by, locked.decided_at = StepUpState.REFUSED, actor, timezone.now()
     locked.decision_note = "refused by the sponsor"

@@ -41,6 +41,7 @@ def test_a_good_config_parses_with_defaults(base):
     assert config.listeners[0].upstream_server_name == "venue.example"
     assert config.max_bundle_age_seconds == 86400 and config.console_url is None
     assert config.state_dir == base / "state"
+    assert config.step_up_approval_seconds == 0  # step-up for algorithms: off unless configured
 
 
 @pytest.mark.parametrize(
@@ -55,6 +56,24 @@ def test_a_good_config_parses_with_defaults(base):
         (("[control]", '[console]\nurl = "http://x"\n[control]'), "console.token_file is required"),
         (('target = "rfq-venue"\n', ""), "listeners[0].target is required"),
         (("[pep]", "[pep]\nname = 1\n[pepx]"), "unknown key pepx"),
+        (
+            ("[control]", "[console]\nstep_up_approval_seconds = 5\n[control]"),
+            "console.step_up_approval_seconds needs console.url",
+        ),
+        (
+            (
+                "[control]",
+                '[console]\nurl = "http://x"\ntoken_file = "key.pem"\nstep_up_approval_seconds = 11\n[control]',
+            ),
+            "console.step_up_approval_seconds (11) must not exceed listeners[0].logon_timeout_seconds (10)",
+        ),
+        (
+            (
+                "[control]",
+                '[console]\nurl = "http://x"\ntoken_file = "key.pem"\nstep_up_approval_seconds = -1\n[control]',
+            ),
+            "console.step_up_approval_seconds must be between 0 and 300",
+        ),
     ],
 )
 def test_bad_keys_are_named(base, change, message):

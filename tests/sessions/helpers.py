@@ -146,7 +146,13 @@ def pending_step_up(point_id: int, sponsor, *, name: str, seconds: float = 60, s
     from sessions.models import StepUpRequest
 
     algo = create_non_person_identity(
-        None, name=name, kind="algorithm", display_name=name.title(), sponsor=sponsor, environment="prod"
+        None,
+        name=name,
+        kind="algorithm",
+        display_name=name.title(),
+        sponsor=sponsor,
+        environment="prod",
+        sender_comp_ids=[name.replace("-", "").upper()[:20]],
     )
     now = timezone.now()
     return StepUpRequest.objects.create(
