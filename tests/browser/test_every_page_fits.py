@@ -93,8 +93,12 @@ def _objects(demo) -> dict[str, int]:
         requested_by=User.objects.get(username=PERSONA_OF_ROLE["compliance"])
     )
     from tests.alerts.helpers import matrix_alert
+    from tests.sessions.helpers import pending_step_up
+
+    step_up = pending_step_up(point.pk, tina.identity, name="algo-held-pages", seconds=3600)
 
     return {
+        "step_up_request": step_up.pk,
         "alert": matrix_alert(),
         "audit_event": event.seq,
         "audit_verification": verification.pk,
