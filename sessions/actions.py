@@ -555,7 +555,7 @@ def prune(batch_size: int = 5000) -> dict[str, int]:
     ``ZT_SESSION_RETENTION_DAYS`` and raw events older than ``ZT_SESSION_EVENT_RETENTION_DAYS``, in batches
     of ``batch_size`` rows per transaction, so that a large backlog never holds one long lock."""
     now = timezone.now()
-    removed = {"sessions": 0, "decisions": 0, "events": 0}
+    removed = {"sessions": 0, "decisions": 0, "events": 0, "step_ups": 0}
     session_cutoff = now - timedelta(days=settings.ZT_SESSION_RETENTION_DAYS)
     event_cutoff = now - timedelta(days=settings.ZT_SESSION_EVENT_RETENTION_DAYS)
     while True:
@@ -575,6 +575,9 @@ def prune(batch_size: int = 5000) -> dict[str, int]:
             removed["sessions"] += FixSession.objects.filter(pk__in=[pk for pk, _, _ in batch]).delete()[0]
         if len(batch) < batch_size:
             break
+    with transaction.atomic():
+        # Step-up requests (decided or expired long ago) go with the sessions' retention.
+        removed["step_ups"] = StepUpRequest.objects.filter(requested_at__lt=session_cutoff).delete()[0]
     while True:
         with transaction.atomic():
             ids = list(

@@ -31,14 +31,14 @@ def test_prune_removes_only_what_is_past_retention(point, settings):
     PepEvent.objects.filter(session_id=old_live).update(received_at=now - timedelta(days=8))
 
     removed = actions.prune(batch_size=1)  # one row per transaction: the batching loop is exercised
-    assert removed == {"sessions": 1, "decisions": 1, "events": 4}
+    assert removed == {"sessions": 1, "decisions": 1, "events": 4, "step_ups": 0}
     assert set(FixSession.objects.values_list("session_id", flat=True)) == {old_live, recent_ended}
     assert not Decision.objects.filter(session_id=old_ended).exists()
     assert not PepEvent.objects.filter(session_id=old_live).exists()
     assert PepEvent.objects.filter(session_id=old_ended).exists()  # events follow their own retention
     pruned = AuditEvent.objects.get(action="sessions.pruned")
     assert pruned.details["sessions"] == 1 and pruned.details["event_retention_days"] == 7
-    assert actions.prune() == {"sessions": 0, "decisions": 0, "events": 0}
+    assert actions.prune() == {"sessions": 0, "decisions": 0, "events": 0, "step_ups": 0}
     assert AuditEvent.objects.filter(action="sessions.pruned").count() == 1
 
 
