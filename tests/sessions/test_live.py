@@ -256,3 +256,50 @@ def test_a_stalled_browser_holds_back_no_one_and_still_ends_on_the_latest_state(
     frames, elapsed, interval = run_async(scenario)
     assert frames <= 2 + elapsed / interval, (frames, elapsed)
     assert frames < revisions * sessions / 20  # far fewer than the messages published: merged, not queued
+
+
+def test_a_held_logon_is_announced_to_its_sponsor_only(asgi_server, point, personas):
+    """Step-up for algorithms: ``step_up_requested`` reaches the sponsor's sockets (here /ws/sessions/), not an
+    officer's, who sees every session but does not decide."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    create_non_person_identity(
+        None,
+        name="algo-held",
+        kind="algorithm",
+        display_name="Held algo",
+        sponsor=personas["trader"].user.identity,
+        environment="prod",
+        sender_comp_ids=["HELD1"],
+    )
+    officer = verify_session(Client(), personas["security"])
+    sponsor = verify_session(Client(), personas["trader"])
+    feed, held = Feed("pep-ldn"), session_id()
+    expires = (timezone.now() + timedelta(seconds=30)).isoformat().replace("+00:00", "Z")
+
+    async def scenario():
+        sockets = [await _connect(asgi_server, _cookie(c)) for c in (officer, sponsor)]
+        try:
+            for socket in sockets:
+                assert (await _recv(socket))["type"] == "hello"
+            event = feed.event(
+                "step_up_requested", session=held, identity="algo-held", reason="step-up required", expires=expires
+            )
+            response = await asyncio.to_thread(post_events, point.token, [event])
+            assert response.status_code == 202
+            frame = await _recv(sockets[1])
+            while frame["type"] != "step_up":
+                frame = await _recv(sockets[1])
+            assert frame["request"]["identity"] == "algo-held" and frame["request"]["session_id"] == held
+            assert frame["request"]["url"].startswith("/sessions/step-up/")
+            # The officer's socket gets session frames at most, never the notification.
+            with pytest.raises(TimeoutError):
+                while True:
+                    assert (await _recv(sockets[0], timeout=1))["type"] != "step_up"
+        finally:
+            for socket in sockets:
+                await socket.close()
+
+    run_async(scenario)
