@@ -30,6 +30,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +89,7 @@ class Server:
 
     def __init__(self, frame_ms: int) -> None:
         self.port = _free_port()
-        self.log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"zt-bench-live-{self.port}.log", "wb")  # noqa: SIM115
+        self.log = open(Path(tempfile.gettempdir()) / f"zt-bench-live-{self.port}.log", "wb")  # noqa: SIM115
         env = {
             **os.environ,
             "PYTHONPATH": str(ROOT),
@@ -350,7 +351,7 @@ def _row(size: int, frame_ms: int, m: dict) -> Result:
     load = os.getloadavg()
     held = size == BUDGET_SIZE
     return Result(
-        f"live sessions: {size:,} sessions × 1 update/s, {CLIENTS} websockets, 1 ASGI process, frames every "
+        f"live sessions: {size:,} sessions x 1 update/s, {CLIENTS} websockets, 1 ASGI process, frames every "
         f"{frame_ms} ms ({SECONDS} s): PEP POST → browser frame",
         f"p50 {m['p50']:.0f} ms, p99 {m['p99']:.0f} ms (max {m['max']:.0f}); final states lost "
         f"{m['lost']}; {m['achieved']:,.0f} of {size:,} updates/s taken ({m['behind']} late ticks); "
