@@ -510,7 +510,14 @@ class SimulatorView(ConsoleView, View):
     permission_required = SIMULATE
 
     def _render(self, request, form, result=None, status=200):
-        context = {"form": form, "result": result, "attributes": ATTRIBUTES}
+        environment = _environment(request)
+        if form.is_bound and form.is_valid():
+            environment = form.cleaned_data["environment"]
+        context = {"form": form, "result": result, "attributes": ATTRIBUTES, "environments": Environment.choices}
+        try:
+            context["recorded"] = selectors.replay_recorded_decisions(environment, request.user)
+        except actions.PolicyError as exc:
+            context["recorded_error"] = str(exc)
         return render(request, "policies/simulator.html", context, status=status)
 
     def get(self, request: HttpRequest) -> HttpResponse:
