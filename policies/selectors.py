@@ -99,15 +99,15 @@ REPLAY_LIMIT = 1000
 
 @dataclass
 class ReplayedDecision:
-    """A recorded Logon decision (a dict from ``hooks.recorded_decisions``) and the draft's answer to it."""
+    """A recorded Logon decision (a dict from ``hooks.recorded_decisions``) and the replayed answer to it."""
 
     record: dict[str, Any]
-    draft: Decision | None
+    replayed: Decision | None
     error: str = ""
 
     @property
     def changed(self) -> bool:
-        return self.draft is None or self.draft.outcome != self.record["outcome"]
+        return self.replayed is None or self.replayed.outcome != self.record["outcome"]
 
 
 @dataclass
@@ -133,19 +133,25 @@ def replay_request(record: dict[str, Any], bindings: dict[str, dict[str, Any]]) 
     return DecisionRequest.from_dict(data)
 
 
-def replay_recorded_decisions(environment: str, user: Any, *, limit: int = REPLAY_LIMIT) -> RecordedImpact:
-    """The newest recorded Logon decisions ``user`` may see, replayed against the draft of ``environment``.
+def replay_recorded_decisions(
+    environment: str, user: Any, *, payload: dict[str, Any] | None = None, limit: int = REPLAY_LIMIT
+) -> RecordedImpact:
+    """The newest recorded Logon decisions ``user`` may see, replayed against the draft of ``environment`` (or
+    against ``payload``, a publication's: its impact preview).
 
     The records come from a higher layer (sessions/) through ``ztconsole.core.hooks.recorded_decisions``: policies
-    never imports sessions. A decision changes when the draft's outcome differs from the one recorded.
+    never imports sessions. A decision changes when the replayed outcome differs from the one recorded.
     """
     from ztconsole.core import hooks
 
-    payload = draft_payload(environment)
-    try:
-        engine = Engine.from_payload(payload)
-    except BundleError as exc:
-        raise actions.PolicyError(f"the draft does not compile: {exc}", field=None) from None
+    if payload is None:
+        payload = draft_payload(environment)
+        try:
+            engine = Engine.from_payload(payload)
+        except BundleError as exc:
+            raise actions.PolicyError(f"the draft does not compile: {exc}", field=None) from None
+    else:
+        engine = Engine.from_payload(payload, validate=False)
     bindings = {b["sha256"]: b for b in payload.get("certificates") or ()}
     records = hooks.recorded_decisions.collect(user=user, environment=environment, limit=limit)
     changed = []

@@ -426,6 +426,7 @@ class PublicationDetailView(ConsoleView, View):
             "pv": pv,
             "diff": pv.diff,
             "impact": selectors.impact_preview(pv),
+            "recorded": selectors.replay_recorded_decisions(pv.environment, user, payload=json.loads(pv.payload)),
             "payload": json.dumps(json.loads(pv.payload), indent=2, sort_keys=True),
             "can_approve": pending and user.has_perm(APPROVE_PUBLICATION) and pv.author_id != user.pk,
             "is_author": pv.author_id == user.pk,

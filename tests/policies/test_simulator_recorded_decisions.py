@@ -3,6 +3,7 @@ and shows which recorded Logon decisions the draft would decide differently."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -100,7 +101,7 @@ def test_recorded_decisions_the_draft_decides_differently_are_counted_and_listed
 
     impact = selectors.replay_recorded_decisions("prod", security)
     assert impact.replayed == 3  # not the refusal made before the engine, not the other environment
-    assert [(row.record["id"], row.draft.outcome) for row in impact.changed] == [(home.pk, "deny")]
+    assert [(row.record["id"], row.replayed.outcome) for row in impact.changed] == [(home.pk, "deny")]
 
     page = verified_client(personas["security"]).get("/policies/simulator/", {"environment": "prod"})
     assert page.status_code == 200
@@ -113,7 +114,10 @@ def test_recorded_decisions_the_draft_decides_differently_are_counted_and_listed
     # Bands raised in the draft: the office Logon would now be allowed, the home one would step up.
     actions.update_bands(None, environment="prod", step_up=40, deny=60)
     impact = selectors.replay_recorded_decisions("prod", security)
-    assert {row.record["id"]: row.draft.outcome for row in impact.changed} == {office.pk: "allow", home.pk: "step_up"}
+    assert {row.record["id"]: row.replayed.outcome for row in impact.changed} == {
+        office.pk: "allow",
+        home.pk: "step_up",
+    }
     html = verified_client(personas["security"]).get("/policies/simulator/").content.decode()
     assert 'data-changed="2"' in html and f'data-decision="{office.pk}"' in html
 
@@ -168,3 +172,23 @@ def test_a_trader_replays_only_the_decisions_of_identities_they_are_or_sponsor(l
     assert [
         r["id"] for r in hooks.recorded_decisions.collect(user=personas["admin"].user, environment="prod", limit=1)
     ] == [theirs.pk]
+
+
+def test_a_publication_page_replays_the_recorded_decisions_against_its_version(
+    logon_granted, personas, verified_client
+):
+    office = _recorded(personas, 1, identity="tina", outcome="step_up", score=30, source_ip="10.20.3.4")
+    home = _recorded(personas, 2, identity="tina", outcome="deny", score=45)
+    actions.update_bands(None, environment="prod", step_up=40, deny=60)  # office allowed, home stepped up
+    pv = actions.request_publication(personas["admin"].user, environment="prod")
+    actions.update_bands(None, environment="prod", step_up=20, deny=40)  # the draft moves back on: not this version
+    impact = selectors.replay_recorded_decisions("prod", personas["security"].user, payload=json.loads(pv.payload))
+    assert {row.record["id"]: row.replayed.outcome for row in impact.changed} == {
+        office.pk: "allow",
+        home.pk: "step_up",
+    }
+    assert selectors.replay_recorded_decisions("prod", personas["security"].user).changed == []
+
+    html = verified_client(personas["security"]).get(f"/policies/publications/{pv.pk}/").content.decode()
+    assert "Recorded decisions against this version" in html and 'data-changed="2"' in html
+    assert f'data-decision="{office.pk}"' in html and f'data-decision="{home.pk}"' in html
