@@ -22,7 +22,7 @@ from socket import inet_pton as _inet_pton
 from typing import Any, NamedTuple
 
 from pep.attributes import ATTRIBUTES, RiskAttribute, Scope
-from pep.bundle import VerifiedBundle, validate_payload
+from pep.bundle import VerifiedBundle, collector_paused, validate_payload
 from pep.model import IdentityRecord, Signals, Window
 
 ALLOW = "allow"
@@ -242,6 +242,10 @@ class Engine:
     """A compiled bundle. Build with :meth:`from_bundle`; ``decide`` is safe to call from many threads."""
 
     def __init__(self, payload: Mapping[str, Any], *, sha256: str | None = None) -> None:
+        with collector_paused():  # hundreds of thousands of long-lived objects, no cycles (pep.bundle)
+            self._build(payload, sha256)
+
+    def _build(self, payload: Mapping[str, Any], sha256: str | None) -> None:
         self.environment: str = payload["environment"]
         self.version: int = payload["version"]
         self.sha256 = sha256
