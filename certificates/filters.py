@@ -1,6 +1,6 @@
 import django_filters
-from django.db.models import Q
 
+from accounts.models import Identity
 from certificates.models import CertificateStatus
 from ztconsole.core.pagination import parse_position
 
@@ -22,7 +22,12 @@ class CertificateFilter(django_filters.FilterSet):
         identity_id = parse_position(value)
         if identity_id is not None:
             return queryset.filter(identity_id=identity_id)
-        return queryset.filter(Q(identity__user__username=value) | Q(identity__display_name__iexact=value))
+        # The identity first, through its indexes (a username is unique); an OR across the join would make
+        # the database scan every certificate. A display name, matched case-insensitively, is the fallback.
+        ids = list(Identity.objects.filter(user__username=value).values_list("id", flat=True)[:1])
+        if not ids:
+            ids = list(Identity.objects.filter(display_name__iexact=value).values_list("id", flat=True)[:100])
+        return queryset.filter(identity_id__in=ids)
 
     def by_expiry(self, queryset, name, value):
         return queryset.expiring_within(int(value)) if value else queryset

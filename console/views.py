@@ -14,6 +14,7 @@ from certificates.models import Certificate
 from certificates.selectors import dashboard_counts
 from policies.distribution.selectors import dashboard_summary as enforcement_summary
 from policies.selectors import dashboard_summary
+from sessions.selectors import dashboard_summary as sessions_summary
 from ztconsole.core.models import AuditEvent, AuditHead
 from ztconsole.core.permissions import ConsoleView
 from ztconsole.core.roles import (
@@ -24,6 +25,7 @@ from ztconsole.core.roles import (
     VIEW_ENFORCEMENT_POINTS,
     VIEW_IDENTITIES,
     VIEW_POLICY,
+    VIEW_SESSIONS,
     role_of,
 )
 
@@ -36,7 +38,10 @@ class DashboardView(ConsoleView, View):
         can_audit = user.has_perm(VIEW_AUDIT)
         if not user.has_perm(VIEW_IDENTITIES):
             # Someone who does not administer identities (a trader) sees what is theirs, not organisation counts.
-            return render(request, "core/dashboard.html", {"personal": True, "role": role_of(user)})
+            sessions = sessions_summary(user) if user.has_perm(VIEW_SESSIONS) else None
+            return render(
+                request, "core/dashboard.html", {"personal": True, "role": role_of(user), "sessions": sessions}
+            )
         head = AuditHead.objects.filter(pk=1).first()
         tiles = {
             "identities": get_user_model().objects.filter(is_active=True).count(),
@@ -52,6 +57,7 @@ class DashboardView(ConsoleView, View):
         if user.has_perm(VIEW_POLICY):
             policy = dashboard_summary()
         enforcement = enforcement_summary() if user.has_perm(VIEW_ENFORCEMENT_POINTS) else None
+        sessions = sessions_summary(user) if user.has_perm(VIEW_SESSIONS) else None
         alerts = alerts_summary() if user.has_perm(VIEW_ALERTS) else None
         return render(
             request,
@@ -64,6 +70,7 @@ class DashboardView(ConsoleView, View):
                 "certificates": certificates,
                 "policy": policy,
                 "enforcement": enforcement,
+                "sessions": sessions,
                 "alerts": alerts,
             },
         )

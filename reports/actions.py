@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +14,15 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from reports import audit_export
-from reports.models import AuditExport, ExportFormat, ExportStatus
+from reports import audit_export, report_export
+from reports.catalogue import Period, access, kinds
+from reports.models import AccessAttestation, AuditExport, ExportFormat, ExportStatus, ReviewDecision
 from ztconsole.core import audit
 from ztconsole.core.errors import ActionError
 
 logger = logging.getLogger(__name__)
 FILTER_KEYS = ("since", "until", "actor", "action_prefix")
+AUDIT_FORMATS = (ExportFormat.JSONL, ExportFormat.CSV)
 
 
 def _clean_filters(filters: dict[str, Any]) -> dict[str, str]:
@@ -44,8 +47,8 @@ def request_audit_export(
     actor: Any, *, fmt: str, filters: dict[str, Any], request: HttpRequest | None = None
 ) -> AuditExport:
     """Record the request (audited) and queue the Celery task that writes the signed archive."""
-    if fmt not in ExportFormat.values:
-        raise ActionError(f"one of {', '.join(ExportFormat.values)}", field="format")
+    if fmt not in AUDIT_FORMATS:
+        raise ActionError(f"one of {', '.join(AUDIT_FORMATS)}", field="format")
     cleaned = _clean_filters(filters)
     with transaction.atomic():
         export = AuditExport.objects.create(requested_by=actor, format=fmt, filters=cleaned)
@@ -66,8 +69,12 @@ def _enqueue(export_id: Any) -> None:
     task.delay(str(export_id))
 
 
+def _stem(export: AuditExport) -> str:
+    return f"report-{export.report}-{export.pk}" if export.report else f"audit-export-{export.pk}"
+
+
 def _archive_path(export: AuditExport) -> Path:
-    return Path(settings.ZT_EXPORT_DIR) / f"audit-export-{export.pk}.zip"
+    return Path(settings.ZT_EXPORT_DIR) / f"{_stem(export)}.zip"
 
 
 def archive_path(export: AuditExport) -> Path | None:
@@ -82,6 +89,8 @@ def build_audit_export(export_id: str) -> AuditExport | None:
     if not started:
         return None
     export = AuditExport.objects.select_related("requested_by").get(pk=export_id)
+    if export.report:
+        return _build_report_export(export)
     folder = Path(settings.ZT_EXPORT_DIR) / f"audit-export-{export.pk}"
     destination = _archive_path(export)
     try:
@@ -145,7 +154,7 @@ def build_audit_export(export_id: str) -> AuditExport | None:
 
 
 def _target(export: AuditExport) -> tuple[str, str, str]:
-    return ("reports.auditexport", str(export.pk), f"audit export {export.pk}")
+    return ("reports.auditexport", str(export.pk), f"{export.kind_label} {export.pk}")
 
 
 def record_export_download(actor: Any, export: AuditExport, *, request: HttpRequest | None = None) -> Path:
@@ -156,9 +165,173 @@ def record_export_download(actor: Any, export: AuditExport, *, request: HttpRequ
     with transaction.atomic():
         audit.record(
             actor,
-            "audit_export.downloaded",
+            "report_export.downloaded" if export.report else "audit_export.downloaded",
             _target(export),
             {"archive_sha256": export.archive_sha256},
             request=request,
         )
     return path
+
+
+# --- report exports -------------------------------------------------------------------------------------
+
+
+def parse_period(since: str, until: str) -> Period:
+    """A report period from two ISO dates (``until`` included by the officer, so the period ends the day after)."""
+    try:
+        first = date.fromisoformat(since)
+    except ValueError:
+        raise ActionError("a date as YYYY-MM-DD", field="since") from None
+    try:
+        last = date.fromisoformat(until)
+    except ValueError:
+        raise ActionError("a date as YYYY-MM-DD", field="until") from None
+    if last < first:
+        raise ActionError("must not be before the start of the period", field="until")
+    if (last - first).days > 3660:
+        raise ActionError("at most ten years", field="until")
+    return Period.of_days(first, last + timedelta(days=1))
+
+
+def request_report_export(
+    actor: Any, *, report: str, fmt: str, period: Period, request: HttpRequest | None = None
+) -> AuditExport:
+    """Record the request of a signed report export (audited) and queue the task that writes it."""
+    if report not in kinds():
+        raise ActionError("not a report of this console", field="report")
+    if fmt not in ExportFormat.values:
+        raise ActionError(f"one of {', '.join(ExportFormat.values)}", field="format")
+    filters = period.as_text()
+    with transaction.atomic():
+        export = AuditExport.objects.create(requested_by=actor, format=fmt, report=report, filters=filters)
+        audit.record(
+            actor,
+            "report_export.requested",
+            _target(export),
+            {"report": report, "format": fmt, "period": filters},
+            request=request,
+        )
+        transaction.on_commit(lambda: _enqueue(export.pk))
+    return export
+
+
+def _build_report_export(export: AuditExport) -> AuditExport:
+    folder = Path(settings.ZT_EXPORT_DIR) / _stem(export)
+    destination = _archive_path(export)
+    try:
+        kind = kinds()[export.report]
+        period = Period.of_days(
+            date.fromisoformat(export.filters["since"]), date.fromisoformat(export.filters["until"])
+        )
+        built = kind.build(period)
+        total = sum(len(t.rows) for t in report_export.data_tables(built))
+        AuditExport.objects.filter(pk=export.pk).update(total=total)
+        requested = {
+            "export_id": str(export.pk),
+            "by": export.requested_by.get_username(),
+            "at": audit_export.timestamp(export.requested_at),
+            "format": export.format,
+            "started_at": audit_export.timestamp(timezone.now()),
+        }
+        shutil.rmtree(folder, ignore_errors=True)
+        signed = report_export.write_report_export(
+            folder,
+            report=built,
+            fmt=export.format,
+            requested=requested,
+            progress=lambda n: AuditExport.objects.filter(pk=export.pk).update(written=n),
+        )
+        manifest_sha256 = hashlib.sha256(audit_export.verify_export.signed_bytes(signed)).hexdigest()
+        audit_export.archive(folder, destination)
+        with destination.open("rb") as handle:
+            archive_sha256, _ = audit_export.verify_export.file_sha256(handle)
+    except Exception as exc:
+        logger.exception("report export %s failed", export.pk)
+        shutil.rmtree(folder, ignore_errors=True)
+        destination.unlink(missing_ok=True)
+        with transaction.atomic():
+            AuditExport.objects.filter(pk=export.pk).update(
+                status=ExportStatus.FAILED, error=f"{exc.__class__.__name__}: {exc}"[:300], finished_at=timezone.now()
+            )
+            audit.record(None, "report_export.failed", _target(export), {"error": exc.__class__.__name__})
+        return AuditExport.objects.get(pk=export.pk)
+    with transaction.atomic():
+        AuditExport.objects.filter(pk=export.pk).update(
+            status=ExportStatus.DONE,
+            total=total,
+            written=total,
+            archive_name=destination.name,
+            archive_sha256=archive_sha256,
+            manifest_sha256=manifest_sha256,
+            finished_at=timezone.now(),
+        )
+        audit.record(
+            None,
+            "report_export.completed",
+            _target(export),
+            {
+                "report": export.report,
+                "format": export.format,
+                "rows": total,
+                "files": [entry["name"] for entry in signed["files"]],
+                "key_id": signed["signature"]["key_id"],
+                "manifest_sha256": manifest_sha256,
+                "archive_sha256": archive_sha256,
+            },
+        )
+    return AuditExport.objects.get(pk=export.pk)
+
+
+# --- access review --------------------------------------------------------------------------------------
+
+
+def attest_access_line(
+    actor: Any, *, line_key: str, decision: str, comment: str = "", request: HttpRequest | None = None
+) -> AccessAttestation:
+    """A reviewer attests (the access is right) or flags (it is not) one line of the access review; audited.
+
+    The line must be one the policy in force grants now; nobody reviews their own access; a flag needs a comment.
+    """
+    if decision not in ReviewDecision.values:
+        raise ActionError(f"one of {', '.join(ReviewDecision.values)}", field="decision")
+    comment = (comment or "").strip()
+    if len(comment) > 500:
+        raise ActionError("at most 500 characters", field="comment")
+    if decision == ReviewDecision.FLAG and not comment:
+        raise ActionError("say what is wrong with this access", field="comment")
+    found = access.find_line(line_key, timezone.now() + timedelta(seconds=1))
+    if found is None:
+        raise ActionError("this line is not in the policy in force (it changed since the page was shown)", field="line")
+    line, version = found
+    if line.identity == actor.get_username():
+        raise ActionError("nobody reviews their own access: another reviewer must decide this line", field="line")
+    with transaction.atomic():
+        attestation = AccessAttestation.objects.create(
+            line_key=line.key,
+            environment=line.environment,
+            policy_version=version.version,
+            identity=line.identity,
+            rule=line.rule,
+            via=line.via,
+            decision=decision,
+            comment=comment,
+            reviewer=actor,
+        )
+        audit.record(
+            actor,
+            "access_review.attested" if decision == ReviewDecision.ATTEST else "access_review.flagged",
+            ("reports.accessattestation", str(attestation.pk), f"{line.identity} via {line.via}: {line.rule}"),
+            {
+                "line": line.key,
+                "environment": line.environment,
+                "policy_version": version.version,
+                "identity": line.identity,
+                "rule": line.rule,
+                "via": line.via,
+                "target": line.target,
+                "message_types": line.message_types,
+                "comment": comment,
+            },
+            request=request,
+        )
+    return attestation

@@ -1,16 +1,19 @@
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, timedelta
 
 from django import forms
 
+from reports.catalogue import Period
 from reports.models import ExportFormat
 
 
 class AuditExportForm(forms.Form):
     """What a compliance officer asks for; times are read as UTC (the chain's time zone)."""
 
-    format = forms.ChoiceField(choices=ExportFormat.choices, initial=ExportFormat.JSONL)
+    format = forms.ChoiceField(
+        choices=[(ExportFormat.JSONL, "JSON Lines"), (ExportFormat.CSV, "CSV")], initial=ExportFormat.JSONL
+    )
     since = forms.DateTimeField(
         required=False, label="From (UTC)", widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )
@@ -28,3 +31,28 @@ class AuditExportForm(forms.Form):
                 # datetime-local carries no zone: the form says UTC, so the value is UTC.
                 filters[name] = data[name].replace(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         return filters
+
+
+class ReportPeriodForm(forms.Form):
+    """A report's period in the URL: first and last day, both included (UTC)."""
+
+    since = forms.DateField(label="From (UTC)", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label="To (UTC, included)", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until"):
+            if data["until"] < data["since"]:
+                self.add_error("until", "must not be before the start of the period")
+            elif (data["until"] - data["since"]).days > 3660:
+                self.add_error("until", "at most ten years")
+        return data
+
+    def period(self) -> Period:
+        return Period.of_days(self.cleaned_data["since"], self.cleaned_data["until"] + timedelta(days=1))
+
+
+class ReportExportForm(forms.Form):
+    format = forms.ChoiceField(choices=ExportFormat.choices, initial=ExportFormat.PDF, label="Format")
+    since = forms.CharField(max_length=10, widget=forms.HiddenInput)
+    until = forms.CharField(max_length=10, widget=forms.HiddenInput)

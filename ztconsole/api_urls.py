@@ -24,6 +24,7 @@ from policies.api.views import (
     TestCaseViewSet,
 )
 from policies.distribution.api import EnforcementBundleView, EnforcementPointViewSet
+from sessions.api import DecisionViewSet, EnforcementEventsView, FixSessionViewSet
 from ztconsole.core.api import AuditEventList
 from ztconsole.core.roles import VIEW_API_DOCS
 
@@ -61,6 +62,8 @@ router.register("policy/country-ranges", CountryRangeViewSet, basename="api-poli
 router.register("policy/test-cases", TestCaseViewSet, basename="api-policy-test-case")
 router.register("policy/publications", PublicationViewSet, basename="api-policy-publication")
 router.register("enforcement-points", EnforcementPointViewSet, basename="api-enforcement-point")
+router.register("sessions", FixSessionViewSet, basename="api-session")
+router.register("decisions", DecisionViewSet, basename="api-decision")
 
 urlpatterns = [
     path("me/", MeView.as_view(), name="api-me"),
@@ -68,6 +71,7 @@ urlpatterns = [
     path("tls-profile/", TlsProfileApiView.as_view(), name="api-tls-profile"),
     path("policy/bands/", BandsApiView.as_view(), name="api-policy-bands"),
     path("enforcement/bundle", EnforcementBundleView.as_view(), name="api-enforcement-bundle"),
+    path("enforcement/events", EnforcementEventsView.as_view(), name="api-enforcement-events"),
     path("schema/", SchemaView.as_view(), name="api-schema"),
     path("docs/", SwaggerView.as_view(), name="api-docs"),
     # Agents post with or without the trailing slash; both reach the same view.

@@ -179,7 +179,9 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_KEY_PREFIX}:asgi"},
+        # capacity: messages waiting per websocket before the layer drops new ones (default 100); the live
+        # feeds coalesce, so a socket near this bound is one that stopped reading (docs/sessions.md).
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_KEY_PREFIX}:asgi", "capacity": 1000},
     }
 }
 
@@ -237,6 +239,10 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-enforcement-points": {
         "task": "policies.tasks.reconcile_enforcement_points",
         "schedule": float(env_int("ZT_RECONCILE_SECONDS", 10, minimum=1, maximum=3600)),
+    },
+    "prune-fix-sessions": {
+        "task": "sessions.tasks.prune",
+        "schedule": 3600.0,
     },
 }
 
@@ -299,6 +305,12 @@ ZT_RECONCILE_SECONDS = env_int("ZT_RECONCILE_SECONDS", 10, minimum=1, maximum=36
 # A PEP silent for this long gets a status probe; one behind the version in force for this long raises an alert.
 ZT_PEP_SILENCE_SECONDS = env_int("ZT_PEP_SILENCE_SECONDS", 120, minimum=5)
 ZT_PEP_BEHIND_ALERT_SECONDS = env_int("ZT_PEP_BEHIND_ALERT_SECONDS", 300, minimum=5)
+# FIX sessions (docs/sessions.md): how long ended sessions (with their decision log) and raw PEP events are
+# kept, the largest event batch a PEP may post, and the websocket frame interval per browser.
+ZT_SESSION_RETENTION_DAYS = env_int("ZT_SESSION_RETENTION_DAYS", 90, minimum=1, maximum=3650)
+ZT_SESSION_EVENT_RETENTION_DAYS = env_int("ZT_SESSION_EVENT_RETENTION_DAYS", 30, minimum=1, maximum=3650)
+ZT_SESSION_EVENTS_MAX_BATCH = env_int("ZT_SESSION_EVENTS_MAX_BATCH", 5000, minimum=1, maximum=100_000)
+ZT_SESSION_FRAME_MS = env_int("ZT_SESSION_FRAME_MS", 250, minimum=20, maximum=10_000)
 
 # --- Alerts and SIEM forwarding (docs/alerts.md, docs/operations.md) ------------------------------------
 # Detectors: the sign-in failure scan every few seconds (and at once, from the sign_in_failed hook), the

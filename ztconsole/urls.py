@@ -16,6 +16,7 @@ urlpatterns = [
     path("pki/", include("certificates.pki_urls")),
     path("policies/", include("policies.urls")),
     path("reports/", include("reports.urls")),
+    path("sessions/", include("sessions.urls")),
     path("alerts/", include("alerts.urls")),
     path("healthz", core_views.HealthView.as_view(), name="healthz"),
     path("healthz/details", core_views.HealthDetailsView.as_view(), name="healthz-details"),

@@ -7,7 +7,9 @@ write and sign exports, so the format is defined once; an examiner runs it on th
     python -m ztconsole.verify_export JANUARY.zip FEBRUARY.zip --public-key console-export.pub
     python -m ztconsole.verify_export audit-archive-….zip LIVE-EXPORT.zip --public-key console-export.pub
 
-An export is a folder (or a zip of one) holding ``manifest.json``, the events file (``events.jsonl`` or
+A report export (``"kind": "report"``) holds the report's tables (CSV or JSON Lines) or its PDF: its signature and
+every file's SHA-256 are verified. An audit export is a folder (or a zip of one) holding ``manifest.json``, the
+events file (``events.jsonl`` or
 ``events.csv``) and ``chain.csv``. The events file holds the events the filters selected, each with every
 field its hash covers. ``chain.csv`` holds ``seq,prev_hash,hash`` of *every* event of the covered range, not only
 the selected ones: it proves the selected events sit in one unbroken chain without disclosing the others. Each
@@ -46,6 +48,8 @@ from ztconsole.auditverify import (
 )
 
 EXPORT_FORMAT = "ztconsole-audit-export/1"
+AUDIT_KIND = "audit-events"
+REPORT_KIND = "report"  # a compliance report (reports/report_export.py): tables and a PDF, no audit chain
 MANIFEST = "manifest.json"
 CHAIN_FILE = "chain.csv"
 EVENT_FILES = {"jsonl": "events.jsonl", "csv": "events.csv"}
@@ -436,10 +440,25 @@ def verify_export(path: Path, keys: dict[str, Ed25519PublicKey]) -> Report:
         report.manifest = _load_manifest(export)
         _check_signature(report.manifest, keys, report)
         _check_files(export, report.manifest, report)
+        kind = report.manifest.get("kind")
+        if kind == REPORT_KIND:
+            # A report holds tables, not audit events: its signature and every file's hash are the whole check.
+            if report.ok:
+                described = report.manifest.get("report") or {}
+                report.notes.append(
+                    f"report {described.get('name')!r} for {described.get('period')}: "
+                    f"{len(report.manifest.get('files') or [])} files match the signed manifest"
+                )
+            return report
+        if kind != AUDIT_KIND:
+            report.problem(f"{MANIFEST}: kind {kind!r} is neither {AUDIT_KIND!r} nor {REPORT_KIND!r}")
+            return report
         # Walked even when a file's hash is wrong, so the examiner also learns which event was changed.
         names = export.names()
         if report.manifest.get("events_file") in names and CHAIN_FILE in names:
             _check_chain_and_events(export, report.manifest, report)
+        elif report.ok:
+            report.problem(f"{MANIFEST}: an audit export without its events file or {CHAIN_FILE}")
     finally:
         export.close()
     return report
@@ -536,7 +555,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{path}: FAIL: {problem}", file=sys.stderr)
         if report.ok:
             print(f"{path}: OK")
-            verified.append(path)
+            if report.manifest.get("kind") != REPORT_KIND:  # a report has no chain to hold against another
+                verified.append(path)
         else:
             status = 1
     for left, right in itertools.pairwise(verified):

@@ -9,10 +9,20 @@
     return td;
   }
 
-  function auditRow(event) {
+  function auditRow(event, base) {
     const tr = document.createElement("tr");
     tr.className = "fresh";
-    tr.appendChild(cell(event.seq, "num"));
+    if (base) {
+      const td = cell("", "num");
+      const link = document.createElement("a");
+      link.href = base + encodeURIComponent(event.seq) + "/";
+      link.setAttribute("aria-label", "Open event " + event.seq);
+      link.textContent = String(event.seq);
+      td.appendChild(link);
+      tr.appendChild(td);
+    } else {
+      tr.appendChild(cell(event.seq, "num"));
+    }
     const when = document.createElement("td");
     const time = document.createElement("time");
     time.dateTime = event.created_at;
@@ -30,11 +40,29 @@
     return tr;
   }
 
+  // The live feed may skip events (a bulk append sends only its tail; a burst past the bound drops some): the
+  // chain's sequence numbers show it, and the table says so rather than look complete.
+  let lastAuditSeq = null;
+
+  function gapRow(missing) {
+    const tr = document.createElement("tr");
+    tr.className = "gap-row";
+    const td = document.createElement("td");
+    td.colSpan = 6;
+    td.className = "muted small";
+    td.textContent = missing + " more event" + (missing === 1 ? "" : "s") + " recorded meanwhile: in the audit log, not shown live.";
+    tr.appendChild(td);
+    return tr;
+  }
+
   function showAudit(event) {
+    const missing = lastAuditSeq !== null && event.seq > lastAuditSeq + 1 ? event.seq - lastAuditSeq - 1 : 0;
+    lastAuditSeq = lastAuditSeq === null ? event.seq : Math.max(lastAuditSeq, event.seq);
     document.querySelectorAll("[data-live-audit] [data-audit-rows]").forEach(function (tbody) {
       const placeholder = tbody.querySelector(".empty-row");
       if (placeholder) placeholder.remove();
-      tbody.insertBefore(auditRow(event), tbody.firstChild);
+      if (missing) tbody.insertBefore(gapRow(missing), tbody.firstChild);
+      tbody.insertBefore(auditRow(event, tbody.getAttribute("data-event-base")), tbody.firstChild);
       while (tbody.rows.length > 50) tbody.deleteRow(-1);
     });
     document.querySelectorAll("[data-audit-count]").forEach(function (el) {

@@ -30,6 +30,7 @@ NOT_PAGES = {
     "policies:signing_key",
     "reports:audit_export_download",
     "reports:audit_export_status",
+    "core:audit_verification_status",
     "reports:export_public_key",
     "healthz-details",  # JSON, and 503 while the test runs no Celery worker
 }  # files and JSON, not pages
@@ -52,14 +53,54 @@ def _objects(demo) -> dict[str, int]:
 
     admin = User.objects.get(username=PERSONA_OF_ROLE["admin"])
     point = register("pep-pages", actor=admin).point
+    from django.utils import timezone
+
+    from sessions.models import FixSession
+
+    now = timezone.now()
+    session = FixSession.objects.create(
+        point=point,
+        environment="prod",
+        session_id="0123456789abcdef",
+        boot="0123456789ab",
+        last_seq=4,
+        state="logged_on",
+        identity=tina.identity,
+        identity_name=tina.username,
+        sender_comp_id="TINA1",
+        target_comp_id="RFQVENUE",
+        tls_version="TLSv1.3",
+        cipher="TLS_AES_256_GCM_SHA384",
+        peer_fingerprint="ab" * 32,
+        outcome="allow",
+        score=15,
+        contributions=[{"rule_id": "rr-ip", "attribute": "network", "condition": "unknown", "score": 15}],
+        matched_rule="ar-rfq",
+        started_at=now,
+        updated_at=now,
+    )
     export = AuditExport.objects.create(
         requested_by=User.objects.get(username=PERSONA_OF_ROLE["compliance"]), format="csv"
+    )
+    from django.db import transaction
+
+    from ztconsole.core import audit
+    from ztconsole.core.models import AuditVerification
+
+    with transaction.atomic():
+        event = audit.record(admin, "identity.updated", tina.identity, {"from": "Trader", "to": "Desk head"})
+    verification = AuditVerification.objects.create(
+        requested_by=User.objects.get(username=PERSONA_OF_ROLE["compliance"])
     )
     from tests.alerts.helpers import matrix_alert
 
     return {
         "alert": matrix_alert(),
+        "audit_event": event.seq,
+        "audit_verification": verification.pk,
+        "report_slug": "access-review",
         "enforcement_point": point.pk,
+        "fix_session": session.pk,
         "audit_export": export.pk,
         "trader": tina.identity.pk,
         "certificate": certificate.pk,

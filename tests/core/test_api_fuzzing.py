@@ -31,6 +31,17 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: 
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(900)]
 
+
+@schemathesis.serializer("application/x-ndjson")
+def _json_lines(ctx, value) -> bytes:
+    """The PEP event feed's body (JSON Lines, docs/sessions.md): whatever was generated, as text lines."""
+    import json
+
+    if isinstance(value, bytes):
+        return value
+    return value.encode() if isinstance(value, str) else json.dumps(value).encode() + b"\n"
+
+
 # Examples per operation and caller: more for the callers who may do the most. About 70 operations.
 EXAMPLES = {"admin": 3, "security": 2, "trader": 1, "compliance": 1, "token": 2}
 

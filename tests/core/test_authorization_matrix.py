@@ -32,6 +32,11 @@ POLICY_READERS = frozenset({"admin", "security", "compliance"})
 POLICY_APPROVERS = frozenset({"admin", "security"})  # approve_publication and simulate
 POINT_READERS = frozenset({"admin", "security", "compliance"})  # view_enforcement_points
 EXPORTERS = frozenset({"security", "compliance"})  # reports.export_audit
+SESSION_READERS = ALL_ROLES  # traders see the sessions of identities they are or sponsor (this one is the trader's)
+SESSION_TERMINATORS = frozenset({"admin", "security"})
+VERIFIERS = frozenset({"security", "compliance"})  # core.verify_audit
+REPORT_READERS = frozenset({"admin", "security", "compliance"})  # reports.view_reports
+ATTESTERS = frozenset({"security", "compliance"})  # reports.attest_access
 ALERT_READERS = frozenset({"admin", "security", "compliance"})  # alerts.view_alerts
 ALERT_ACKNOWLEDGERS = frozenset({"admin", "security"})  # alerts.acknowledge_alerts (release: + suspend_identities)
 ALERT_CONFIGURERS = frozenset({"security"})  # alerts.configure_alerts
@@ -60,6 +65,17 @@ class Row:
 MATRIX: dict[str, Row] = {
     "core:dashboard": Row(ALL_ROLES),
     "core:audit_list": Row(AUDITORS),
+    "core:audit_event": Row(AUDITORS, kwargs={"seq": "audit_event"}),
+    "core:audit_verifications": Row(VERIFIERS),
+    "core:audit_verify": Row(VERIFIERS, method="post"),
+    "core:audit_verification": Row(VERIFIERS, kwargs={"pk": "audit_verification"}),
+    "core:audit_verification_status": Row(VERIFIERS, kwargs={"pk": "audit_verification"}, accept="application/json"),
+    "reports:index": Row(REPORT_READERS),
+    "reports:report": Row(REPORT_READERS, kwargs={"slug": "report_slug"}),
+    # No period or format posted: the allowed personas are sent back to the report with the error, the others 403.
+    "reports:report_export": Row(EXPORTERS, method="post", kwargs={"slug": "report_slug"}),
+    # No line posted: refused with a message (302 back to the review) for reviewers, 403 for the others.
+    "reports:access_attest": Row(ATTESTERS, method="post"),
     "reports:audit_exports": Row(EXPORTERS),
     "reports:audit_export_detail": Row(EXPORTERS, kwargs={"pk": "audit_export"}),
     "reports:audit_export_status": Row(EXPORTERS, kwargs={"pk": "audit_export"}, accept="application/json"),
@@ -236,6 +252,15 @@ MATRIX: dict[str, Row] = {
     "api-enforcement-point-retire": Row(ADMIN, method="post", api=True, kwargs={"pk": "enforcement_point"}),
     # Only an enforcement point's own bearer token (tests/distribution/test_bundle_pull.py): every persona is refused.
     "api-enforcement-bundle": Row(frozenset(), api=True),
+    "api-enforcement-events": Row(frozenset(), method="post", api=True),
+    "sessions:list": Row(SESSION_READERS),
+    "sessions:detail": Row(SESSION_READERS, kwargs={"pk": "fix_session"}),
+    "sessions:terminate": Row(SESSION_TERMINATORS, method="post", kwargs={"pk": "fix_session"}),
+    "api-session-list": Row(SESSION_READERS, api=True),
+    "api-session-detail": Row(SESSION_READERS, api=True, kwargs={"pk": "fix_session"}),
+    "api-session-terminate": Row(SESSION_TERMINATORS, method="post", api=True, kwargs={"pk": "fix_session"}),
+    "api-decision-list": Row(SESSION_READERS, api=True),
+    "api-decision-detail": Row(SESSION_READERS, api=True, kwargs={"pk": "fix_decision"}),
 }
 
 
@@ -308,6 +333,23 @@ def _resolve_kwargs(row: Row, personas) -> dict:
             from tests.distribution.helpers import matrix_point
 
             values[key] = matrix_point(personas)
+        elif ref in ("fix_session", "fix_decision"):
+            from tests.sessions.helpers import matrix_session
+
+            values[key] = matrix_session(personas, decision=ref == "fix_decision")
+        elif ref == "audit_event":
+            from django.db import transaction
+
+            from ztconsole.core import audit
+
+            with transaction.atomic():
+                values[key] = audit.record(None, "test.matrix", None, {}).seq
+        elif ref == "audit_verification":
+            from ztconsole.core.models import AuditVerification
+
+            values[key] = AuditVerification.objects.create(requested_by=personas["compliance"].user).pk
+        elif ref == "report_slug":
+            values[key] = "mfa-coverage"
         elif ref == "audit_export":
             from reports.models import AuditExport
 

@@ -31,12 +31,13 @@ def test_administrator_sees_every_domain(personas, verified_client):
     assert list(sections) == ["", "Identity & access", "Policy", "PKI", "Operations"]
     assert sections["Identity & access"] == ["Identities", "Desks", "Devices", "Hardware tokens", "API tokens"]
     assert sections["Policy"] == ["Policy draft", "Publications", "Simulator", "Enforcement points"]
-    assert sections["Operations"] == ["Alerts", "Audit log", "API docs"]
+    assert sections["Operations"] == ["FIX sessions", "Alerts", "Audit log", "Reports", "API docs"]
 
 
 def test_trader_sees_only_what_a_trader_may_open(personas, verified_client):
     sections = _sections(verified_client(personas["trader"]).get("/").content.decode())
-    assert "Policy" not in sections and "Operations" not in sections
+    assert "Policy" not in sections
+    assert sections["Operations"] == ["FIX sessions"]  # the sessions of identities they are or sponsor
     assert sections["Identity & access"] == ["Devices"]
 
 
@@ -47,10 +48,13 @@ def test_current_page_is_marked(personas, verified_client):
 
 
 def test_an_entry_for_a_page_not_built_yet_is_not_shown(personas, verified_client, monkeypatch):
-    navigation = [*context_processors.NAVIGATION, ("Operations", [NavEntry("Sessions", "sessions:list", VIEW_CONSOLE)])]
+    navigation = [
+        *context_processors.NAVIGATION,
+        ("Operations", [NavEntry("Notices", "notices:list", VIEW_CONSOLE)]),
+    ]
     monkeypatch.setattr(context_processors, "NAVIGATION", navigation)
     html = verified_client(personas["admin"]).get("/").content.decode()
-    assert ">Sessions<" not in html and ">Audit log<" in html
+    assert ">Notices<" not in html and ">Audit log<" in html
 
 
 def test_pages_use_our_own_static_files_only(personas, verified_client):

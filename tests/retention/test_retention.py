@@ -137,3 +137,10 @@ def test_retention_waits_for_a_siem_destination_that_is_behind(settings, tmp_pat
     result = actions.apply_retention(now=later)
     assert (result.first_seq, result.last_seq) == (1, 2)
     assert audit.verify_chain().ok
+
+
+def test_the_retention_checkpoint_reason_is_the_one_the_offline_verifier_knows():
+    from ztconsole import auditverify
+    from ztconsole.core.models import CheckpointReason
+
+    assert CheckpointReason.RETENTION == auditverify.RETENTION_REASON

@@ -41,6 +41,7 @@ __all__ = [
     "record",
     "record_batch",
     "verify_chain",
+    "verify_up_to",
 ]
 
 logger = logging.getLogger(__name__)
@@ -415,7 +416,7 @@ def retention_checkpoint(seq: int) -> AuditCheckpoint:
         logger.error("audit retention refused: %s", report.summary())
         raise AuditChainBroken(report)
     with transaction.atomic():
-        return _sign_and_store(seq, verifier.expected_prev, auditverify.RETENTION_REASON)
+        return _sign_and_store(seq, verifier.expected_prev, CheckpointReason.RETENTION)
 
 
 def delete_through(seq: int) -> int:
@@ -470,7 +471,9 @@ def stored_checkpoints() -> list[Checkpoint]:
 
 
 def verify_chain(
-    checkpoints: Iterable[Checkpoint] | None = None, keys: dict[str, Ed25519PublicKey] | None = None
+    checkpoints: Iterable[Checkpoint] | None = None,
+    keys: dict[str, Ed25519PublicKey] | None = None,
+    progress: Callable[[int, int], Any] | None = None,
 ) -> ChainReport:
     """Walk the whole chain in seq order against the signed checkpoints, and report the first problem.
 
@@ -497,8 +500,91 @@ def verify_chain(
     for rows in _event_rows(upto_seq=head[0]):
         if not verifier.feed(rows):
             break
+        if progress is not None:
+            progress(verifier.expected_seq - 1, head[0])  # (events checked, events to check)
     report = verifier.finish(head=head)
     return dataclasses.replace(report, warnings=(*report.warnings, *warnings))
+
+
+@dataclasses.dataclass(frozen=True)
+class UpToHere:
+    """What "verify up to here" found for one event (the event page shows it)."""
+
+    ok: bool
+    seq: int
+    from_seq: int  # the first event re-hashed
+    to_seq: int  # the last event re-hashed (the covering checkpoint's seq when there is one)
+    anchor: Checkpoint | None  # the signed checkpoint at or before the event that the walk starts from
+    covering: Checkpoint | None  # the signed checkpoint at or after the event that the walk reached
+    problem: str = ""
+
+    @property
+    def checked(self) -> int:
+        return max(0, self.to_seq - self.from_seq + 1)
+
+
+def verify_up_to(seq: int, *, max_events: int = 20_000) -> UpToHere:
+    """Verify the chain around one event, from the nearest valid signed checkpoint at or before it (or the
+    genesis) to the nearest one at or after it (or the event itself), at most ``max_events`` events.
+
+    Every event walked is re-hashed and linked to the one before; the checkpoints' signatures are checked
+    with the configured keys, and each must name the hash found at its seq. So an event that passes is part
+    of a history the console signed, not merely consistent with its neighbours.
+    """
+    keys = public_keys()
+
+    def valid(rows) -> Checkpoint | None:
+        for row in rows:
+            signed = _as_signed(row)
+            if not signed.verify(keys):
+                return signed
+        return None
+
+    anchor = valid(AuditCheckpoint.objects.filter(seq__lte=seq).order_by("-seq", "-id")[:20])
+    covering = valid(AuditCheckpoint.objects.filter(seq__gte=seq).order_by("seq", "id")[:20])
+    start = (0, GENESIS_HASH)
+    if anchor is not None and anchor.seq > 0:
+        prev = AuditEvent.objects.filter(seq=anchor.seq).values_list("prev_hash", flat=True).first()
+        if prev is None and anchor.reason == auditverify.RETENTION_REASON:
+            # Retention archived and deleted the events up to this signed cut: the chain starts right after it.
+            start = (anchor.seq, anchor.hash)
+        elif prev is None:
+            return UpToHere(
+                False, seq, anchor.seq, anchor.seq, anchor, None, f"the checkpointed event #{anchor.seq} is missing"
+            )
+        else:
+            start = (anchor.seq - 1, prev)
+    elif anchor is not None:
+        anchor = None if anchor.hash != GENESIS_HASH else anchor
+    if seq - start[0] > max_events:
+        return UpToHere(
+            False,
+            seq,
+            start[0] + 1,
+            seq,
+            anchor,
+            None,
+            f"no signed checkpoint within {max_events} events before this one: run a verification of the whole chain",
+        )
+    end = seq
+    if covering is not None and covering.seq - start[0] <= max_events:
+        end = covering.seq
+    else:
+        covering = None
+    given = [c for c in (anchor, covering) if c is not None]
+    verifier = auditverify.ChainVerifier(
+        given, keys, anchor=start, details_text_may_be_canonical=connection.vendor != "postgresql"
+    )
+    for rows in _event_rows(after_seq=start[0], upto_seq=end, chunk=5000):
+        if not verifier.feed(rows):
+            break
+    report = verifier.finish()
+    if not report.ok:
+        where = f" at event #{report.first_broken_seq}" if report.first_broken_seq else ""
+        return UpToHere(False, seq, start[0] + 1, end, anchor, covering, f"broken{where}: {report.problem}")
+    if report.checked < seq:
+        return UpToHere(False, seq, start[0] + 1, end, anchor, covering, f"the chain ends at #{report.checked}")
+    return UpToHere(True, seq, start[0] + 1, end, anchor, covering)
 
 
 def configured_outside_checkpoints() -> list[Checkpoint]:

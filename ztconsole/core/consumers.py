@@ -25,7 +25,15 @@ def _permissions(user) -> tuple[bool, bool, bool]:
     return user.has_perm(VIEW_CONSOLE), user.has_perm(VIEW_AUDIT), user.has_perm(VIEW_ENFORCEMENT_POINTS)
 
 
-class ConsoleEventsConsumer(AsyncJsonWebsocketConsumer):
+class LiveBatchMixin:
+    """Unpacks ``live.batch`` messages (ztconsole.core.live sends a burst to one group as one message)."""
+
+    async def live_batch(self, message) -> None:
+        for inner in message.get("messages", ()):
+            await self.dispatch(inner)  # type: ignore[attr-defined]
+
+
+class ConsoleEventsConsumer(LiveBatchMixin, AsyncJsonWebsocketConsumer):
     """Refuses any connection without an OTP-verified session; streams the groups the role may see."""
 
     permission_required = VIEW_CONSOLE

@@ -15,6 +15,7 @@ from ztconsole.core.roles import (
     MANAGE_API_TOKENS,
     MANAGE_TOKEN_INVENTORY,
     SIMULATE,
+    VERIFY_AUDIT,
     VIEW_ALERTS,
     VIEW_API_DOCS,
     VIEW_AUDIT,
@@ -24,6 +25,8 @@ from ztconsole.core.roles import (
     VIEW_ENFORCEMENT_POINTS,
     VIEW_IDENTITIES,
     VIEW_POLICY,
+    VIEW_REPORTS,
+    VIEW_SESSIONS,
     role_of,
 )
 
@@ -69,9 +72,11 @@ NAVIGATION: list[tuple[str, list[NavEntry]]] = [
     (
         "Operations",
         [
-            # Sessions and reports: their issues add entries here.
+            NavEntry("FIX sessions", "sessions:list", VIEW_SESSIONS),
             NavEntry("Alerts", "alerts:list", VIEW_ALERTS),
             NavEntry("Audit log", "core:audit_list", VIEW_AUDIT),
+            NavEntry("Chain verification", "core:audit_verifications", VERIFY_AUDIT),
+            NavEntry("Reports", "reports:index", VIEW_REPORTS),
             NavEntry("Audit exports", "reports:audit_exports", EXPORT_AUDIT),
             NavEntry("API docs", "api-docs", VIEW_API_DOCS),
         ],

@@ -11,10 +11,11 @@ at most page size x (events / matching events) rows.
 from __future__ import annotations
 
 import django_filters
+from django import forms
 from django.db.models.functions import Substr
 
 from ztconsole.core.models import AuditEvent
-from ztconsole.core.search import vendor
+from ztconsole.core.search import MIN_SEARCH_LENGTH, vendor
 
 PROBE = 5000
 
@@ -31,10 +32,25 @@ def action_prefix(queryset, prefix: str):
     return queryset.alias(action_head=Substr("action", 1, len(prefix))).filter(action_head=prefix)
 
 
+class AddressFilter(django_filters.Filter):
+    field_class = forms.GenericIPAddressField
+
+
 class AuditEventFilter(django_filters.FilterSet):
+    """The API's audit filters: the explorer's (ztconsole/core/explorer.py) that read one index range each."""
+
     action = django_filters.CharFilter(field_name="action", max_length=64)
     action__startswith = django_filters.CharFilter(method="by_prefix", max_length=64, label="Action starts with")
     actor_label = django_filters.CharFilter(field_name="actor_label", max_length=150)
+    since = django_filters.IsoDateTimeFilter(method="by_period", label="Recorded at or after (ISO 8601)")
+    until = django_filters.IsoDateTimeFilter(method="by_period", label="Recorded before (ISO 8601)")
+    target_type = django_filters.CharFilter(field_name="target_type", max_length=64)
+    target_id = django_filters.CharFilter(field_name="target_id", max_length=64)
+    ip_address = AddressFilter(field_name="ip_address", label="Source address")
+    request_id = django_filters.CharFilter(field_name="request_id", max_length=64)
+    text = django_filters.CharFilter(
+        method="by_text", min_length=MIN_SEARCH_LENGTH, max_length=200, label="Target label contains"
+    )
 
     class Meta:
         model = AuditEvent
@@ -42,3 +58,14 @@ class AuditEventFilter(django_filters.FilterSet):
 
     def by_prefix(self, queryset, name, value):
         return action_prefix(queryset, value)
+
+    def by_period(self, queryset, name, value):
+        from ztconsole.core import explorer
+
+        queryset, _ = explorer.apply(queryset, {name: value}, [])
+        return queryset
+
+    def by_text(self, queryset, name, value):
+        from ztconsole.core import explorer
+
+        return queryset.filter(explorer.text_condition(queryset, value))

@@ -145,6 +145,10 @@ class Keyset:
         greater = descending[0] == backwards
         return Q(**{f"{names[0]}__{'gte' if greater else 'lte'}": values[0]}) & condition
 
+    def beyond(self, values: list[Any], backwards: bool = False) -> Q:
+        """Rows strictly after ``values`` in this ordering (before them when ``backwards``)."""
+        return self._beyond(values, backwards)
+
     def paginate(self, queryset: QuerySet, cursor: str | None, size: int | None = None) -> Page:
         """The page that ``cursor`` points at (the first page when it is None). Raises InvalidCursor."""
         size = self.default_size if size is None else max(1, min(size, self.max_size))

@@ -26,6 +26,7 @@ def _background_loop() -> asyncio.AbstractEventLoop:
     with _lock:
         if _loop is None or _loop_pid != os.getpid():  # a forked worker needs its own thread
             _pending.clear()  # what the parent had not sent is the parent's
+            _latest.clear()
             _draining = False
             loop = asyncio.new_event_loop()
             threading.Thread(target=loop.run_forever, name="zt-live-publisher", daemon=True).start()
@@ -38,6 +39,31 @@ def _background_loop() -> asyncio.AbstractEventLoop:
 # connection, instead of one coroutine and one Redis connection per message. Bounded: the feed is best effort.
 _pending: deque[tuple[str, dict[str, Any]]] = deque(maxlen=10_000)
 _draining = False
+_dropped = [0]  # messages pushed out of the full deque since the last drain (logged once per drain)
+
+# Latest-state feeds (FIX sessions): per group, the newest item of each key waiting to be sent, in the order
+# keys last changed. A thousand updates of one session before the loop wakes become one item; the group gets
+# one message of up to LATEST_CHUNK items per drain. Bounded: past LATEST_MAX_KEYS the oldest keys are dropped
+# and the next message says ``resync`` so that clients reload from the stored state, which is the truth.
+LATEST_MAX_KEYS = 50_000
+LATEST_CHUNK = 500
+_latest: dict[str, _LatestFeed] = {}
+
+
+class _LatestFeed:
+    __slots__ = ("items", "message_type", "resync")
+
+    def __init__(self, message_type: str) -> None:
+        self.message_type = message_type
+        self.items: dict[Any, dict[str, Any]] = {}
+        self.resync = False
+
+    def messages(self) -> list[dict[str, Any]]:
+        items = list(self.items.values())
+        chunks = [items[i : i + LATEST_CHUNK] for i in range(0, len(items), LATEST_CHUNK)] or [[]]
+        out = [{"type": self.message_type, "items": chunk, "resync": False} for chunk in chunks]
+        out[0]["resync"] = self.resync
+        return out
 
 
 async def _drain() -> None:
@@ -47,17 +73,51 @@ async def _drain() -> None:
     layer = get_channel_layer()
     while True:
         with _lock:
-            if not _pending or layer is None:
+            if (not _pending and not _latest) or layer is None:
                 _pending.clear()
+                _latest.clear()
                 _draining = False
                 return
             batch = list(_pending)
             _pending.clear()
-        for group, message in batch:
+            feeds = list(_latest.items())
+            _latest.clear()
+            dropped, _dropped[0] = _dropped[0], 0
+        if dropped:
+            logger.warning("live feed: %d messages dropped (more than %d waiting)", dropped, _pending.maxlen)
+        sends = _batched(batch) + [(group, message) for group, feed in feeds for message in feed.messages()]
+        failures: list[Exception] = []
+        for group, message in sends:
             try:
                 await layer.group_send(group, message)
             except Exception as exc:
-                logger.warning("live event not delivered: %s", type(exc).__name__, exc_info=exc)
+                failures.append(exc)
+        if failures:
+            # One line per drain, not one per message: a Redis outage during a burst is one event in the log.
+            logger.warning(
+                "live feed: %d of %d messages not delivered: %s",
+                len(failures),
+                len(sends),
+                type(failures[0]).__name__,
+                exc_info=failures[0],
+            )
+
+
+BATCH_MESSAGES = 200
+
+
+def _batched(batch: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """The drain's messages per group, in order: several for one group travel as one ``live.batch`` message
+    (one Redis round trip for a burst of audit events); consumers unpack it (``LiveBatchMixin``)."""
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    for group, message in batch:
+        by_group.setdefault(group, []).append(message)
+    out: list[tuple[str, dict[str, Any]]] = []
+    for group, messages in by_group.items():
+        for i in range(0, len(messages), BATCH_MESSAGES):
+            chunk = messages[i : i + BATCH_MESSAGES]
+            out.append((group, chunk[0] if len(chunk) == 1 else {"type": "live.batch", "messages": chunk}))
+    return out
 
 
 def publish(group: str, *messages: dict[str, Any]) -> None:
@@ -65,7 +125,38 @@ def publish(group: str, *messages: dict[str, Any]) -> None:
     global _draining
     loop = _background_loop()
     with _lock:
+        overflow = len(_pending) + len(messages) - (_pending.maxlen or 0)
+        if overflow > 0:
+            _dropped[0] += min(overflow, len(messages) + len(_pending))
         _pending.extend((group, message) for message in messages)
+        if _draining:
+            return
+        _draining = True
+    asyncio.run_coroutine_threadsafe(_drain(), loop)
+
+
+def publish_latest(group: str, message_type: str, items: list[tuple[Any, dict[str, Any]]]) -> None:
+    """Queue the latest state of each ``(key, item)`` for ``group``; older unsent states of a key are replaced.
+
+    Receivers get ``{"type": message_type, "items": [...], "resync": bool}``. An item whose ``transition`` is
+    true keeps that flag when a newer state of the same key replaces it before it was sent.
+    """
+    global _draining
+    if not items:
+        return
+    loop = _background_loop()
+    with _lock:
+        feed = _latest.get(group)
+        if feed is None:
+            feed = _latest[group] = _LatestFeed(message_type)
+        for key, item in items:
+            old = feed.items.pop(key, None)
+            if old is not None and old.get("transition") and not item.get("transition"):
+                item = {**item, "transition": True}
+            feed.items[key] = item
+        while len(feed.items) > LATEST_MAX_KEYS:
+            feed.items.pop(next(iter(feed.items)))
+            feed.resync = True
         if _draining:
             return
         _draining = True

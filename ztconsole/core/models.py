@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 
@@ -68,10 +70,16 @@ class AuditEvent(AppendOnlyModel):
         ordering = ["-seq"]
         indexes = [
             models.Index(fields=["actor", "-seq"]),
-            models.Index(fields=["target_type", "target_id"]),
             # The audit list's filters, newest first: one index range per page at millions of events.
             models.Index(fields=["actor_label", "-seq"], name="core_audit_actor_label_seq"),
             models.Index(fields=["action", "-seq"], name="core_audit_action_seq"),
+            # The explorer's filters (docs/audit.md, "The explorer"): each one an index range read newest first; the
+            # target index also serves the identity and certificate pages' history (target type and id).
+            models.Index(fields=["target_type", "target_id", "-seq"], name="core_audit_target_seq"),
+            models.Index(fields=["ip_address", "-seq"], name="core_audit_ip_seq"),
+            models.Index(fields=["request_id", "-seq"], name="core_audit_request_seq"),
+            # A time range is turned into a seq range through this index (ztconsole/core/explorer.py).
+            models.Index(fields=["created_at", "seq"], name="core_audit_created_seq"),
         ]
 
     def __str__(self) -> str:
@@ -94,6 +102,7 @@ class CheckpointReason(models.TextChoices):
     SCHEDULE = "schedule", "periodic (Celery beat)"
     EXPORT = "export", "an export"
     MANUAL = "manual", "manage.py audit_checkpoint"
+    RETENTION = "retention", "a retention cut (events before it archived and deleted)"
 
 
 class AuditCheckpoint(AppendOnlyModel):
@@ -128,7 +137,47 @@ class ConsoleAccess(models.Model):
             ("view_console", "Can use the console (dashboard, own profile, live events)"),
             ("view_audit", "Can read the audit log"),
             ("view_api_docs", "Can read the API schema and documentation"),
+            ("verify_audit", "Can run a verification of the whole audit chain from the console"),
         ]
 
     def __str__(self) -> str:
         return "console permissions"
+
+
+class VerificationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class AuditVerification(models.Model):
+    """One run of the whole chain's verification, asked for from the browser and done by a Celery worker.
+
+    ``checked`` and ``total`` are the progress the page polls; ``intact`` and ``summary`` the result, which is
+    also recorded in the audit log (``audit.verified`` or ``audit.verification_failed``).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=8, choices=VerificationStatus.choices, default=VerificationStatus.QUEUED)
+    total = models.PositiveBigIntegerField(default=0)
+    checked = models.PositiveBigIntegerField(default=0)
+    intact = models.BooleanField(null=True, blank=True)
+    first_broken_seq = models.BigIntegerField(null=True, blank=True)
+    summary = models.CharField(max_length=500, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"audit verification {self.id} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        if self.status in (VerificationStatus.DONE, VerificationStatus.FAILED):
+            return 100
+        return min(99, self.checked * 100 // self.total) if self.total else 0

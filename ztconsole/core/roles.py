@@ -42,6 +42,11 @@ SIMULATE = "policies.simulate"
 VIEW_ENFORCEMENT_POINTS = "policies.view_enforcement_points"
 MANAGE_ENFORCEMENT_POINTS = "policies.manage_enforcement_points"
 EXPORT_AUDIT = "reports.export_audit"
+VIEW_SESSIONS = "fix_sessions.view_sessions"
+TERMINATE_SESSIONS = "fix_sessions.terminate_sessions"
+VERIFY_AUDIT = "core.verify_audit"
+VIEW_REPORTS = "reports.view_reports"
+ATTEST_ACCESS = "reports.attest_access"
 VIEW_ALERTS = "alerts.view_alerts"
 ACKNOWLEDGE_ALERTS = "alerts.acknowledge_alerts"
 CONFIGURE_ALERTS = "alerts.configure_alerts"
@@ -70,6 +75,9 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         SIMULATE,
         VIEW_ENFORCEMENT_POINTS,
         MANAGE_ENFORCEMENT_POINTS,
+        VIEW_SESSIONS,
+        TERMINATE_SESSIONS,
+        VIEW_REPORTS,
         VIEW_ALERTS,
         ACKNOWLEDGE_ALERTS,
     ),
@@ -93,11 +101,16 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         SIMULATE,
         VIEW_ENFORCEMENT_POINTS,
         EXPORT_AUDIT,
+        VIEW_SESSIONS,
+        TERMINATE_SESSIONS,
+        VERIFY_AUDIT,
+        VIEW_REPORTS,
+        ATTEST_ACCESS,
         VIEW_ALERTS,
         ACKNOWLEDGE_ALERTS,
         CONFIGURE_ALERTS,
     ),
-    TRADER: (VIEW_CONSOLE, VIEW_DEVICES, VIEW_CERTIFICATES, REQUEST_CERTIFICATE),
+    TRADER: (VIEW_CONSOLE, VIEW_DEVICES, VIEW_CERTIFICATES, REQUEST_CERTIFICATE, VIEW_SESSIONS),
     COMPLIANCE_OFFICER: (
         VIEW_CONSOLE,
         VIEW_AUDIT,
@@ -108,6 +121,10 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VIEW_POLICY,
         VIEW_ENFORCEMENT_POINTS,
         EXPORT_AUDIT,
+        VIEW_SESSIONS,
+        VERIFY_AUDIT,
+        VIEW_REPORTS,
+        ATTEST_ACCESS,
         VIEW_ALERTS,
     ),
 }

@@ -17,3 +17,12 @@ def audit_checkpoint() -> int | None:
 
     made = audit.checkpoint(CheckpointReason.SCHEDULE)
     return made.seq if made else None
+
+
+@shared_task(name="core.verify_audit_chain", ignore_result=False)
+def verify_audit_chain(run_id: str) -> str | None:
+    """Verify the whole audit chain for a request made in the browser; returns the run's final status."""
+    from ztconsole.core import actions
+
+    run = actions.run_chain_verification(run_id)
+    return run.status if run else None

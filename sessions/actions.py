@@ -1,0 +1,424 @@
+"""Every state change of FIX sessions: ingesting a PEP's events, terminating a session, pruning.
+
+Ingestion is one transaction per batch with a fixed number of queries whatever its size (docs/sessions.md,
+"Ingestion"): lock the point, insert the raw events (ON CONFLICT DO NOTHING), read the sessions the batch
+touches, upsert them, insert the decision log rows. Live updates go out after commit, coalesced.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts.models import Identity
+from certificates.models import Certificate
+from policies.distribution.client import ControlError
+from policies.distribution.models import EnforcementPoint
+from sessions import ingest, selectors, storage
+from sessions.models import (
+    LIVE_STATES,
+    Decision,
+    FixSession,
+    PepEvent,
+    TerminationRequest,
+    TerminationState,
+)
+from ztconsole.core import audit, live
+from ztconsole.core.errors import ActionError
+
+logger = logging.getLogger(__name__)
+
+SESSION_FIELDS = [
+    "environment",
+    "boot",
+    "last_seq",
+    "state",
+    "listener",
+    "source_ip",
+    "source_port",
+    "sender_comp_id",
+    "target_comp_id",
+    "begin_string",
+    "identity_name",
+    "identity",
+    "device_ref",
+    "tls_version",
+    "cipher",
+    "peer_fingerprint",
+    "peer_subject",
+    "certificate",
+    "outcome",
+    "score",
+    "contributions",
+    "matched_rule",
+    "decision_reason",
+    "bundle_version",
+    "heartbeat_interval",
+    "client_seq",
+    "venue_seq",
+    "messages_in",
+    "messages_out",
+    "rejected",
+    "last_message_at",
+    "started_at",
+    "ended_at",
+    "ended_by",
+    "end_reason",
+    "updated_at",
+]
+
+
+EVENT_FIELDS = ["point", "boot", "seq", "time", "type", "session_id", "line", "received_at"]
+DECISION_FIELDS = [
+    "point",
+    "boot",
+    "seq",
+    "environment",
+    "session_id",
+    "time",
+    "kind",
+    "outcome",
+    "identity_name",
+    "identity",
+    "sender_comp_id",
+    "msg_type",
+    "score",
+    "matched_rule",
+    "reason",
+    "bundle_version",
+    "inputs",
+]
+
+
+# A Terminate still unanswered after this long (the PEP's answer takes well under a second) may be asked again.
+TERMINATION_ANSWER_SECONDS = 60
+
+
+class SessionError(ActionError):
+    """A refused session action; the message names the problem, ``field`` the input at fault."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    received: int
+    sessions: int
+
+
+# --- ingestion ------------------------------------------------------------------------------------------------
+
+
+def ingest_events(point: EnforcementPoint, body: bytes) -> IngestResult:
+    """Validate, store and project one batch of a PEP's events (JSON Lines) in one transaction.
+
+    The whole batch is refused (``ingest.EventBatchError``, nothing written) when a line is not a valid event or
+    names another point or environment. Replays are harmless: raw events and decisions are unique by
+    (point, boot, seq), and a session applies only events newer than the last one it applied.
+    """
+    events = ingest.parse_batch(
+        body, pep_name=point.name, environment=point.environment, max_events=settings.ZT_SESSION_EVENTS_MAX_BATCH
+    )
+    if not events:
+        return IngestResult(0, 0)
+    now = timezone.now()
+    with transaction.atomic():
+        # One batch per point at a time: the projection reads then writes the point's sessions.
+        EnforcementPoint.objects.select_for_update().filter(pk=point.pk).values_list("pk").get()
+        storage.insert_ignoring_conflicts(
+            PepEvent,
+            EVENT_FIELDS,
+            [(point.pk, e.boot, e.seq, e.time, e.type, e.session, e.raw, now) for e in events],
+            ["point", "boot", "seq"],
+        )
+        names = {str(e.fields["identity"]) for e in events if e.type in IDENTIFYING and e.fields.get("identity")}
+        identities = (
+            dict(Identity.objects.filter(user__username__in=names).values_list("user__username", "pk")) if names else {}
+        )
+        changed, transitions = _project(point, events, now, identities)
+        _log_decisions(point, events, identities)
+    if changed:
+        name = point.name
+        rows = [(s.pk, selectors.row(s, name, transition=s.pk in transitions)) for s in changed]
+        transaction.on_commit(lambda: live.publish_latest(selectors.LIVE_GROUP, selectors.LIVE_MESSAGE, rows))
+    return IngestResult(len(events), len(changed))
+
+
+IDENTIFYING = ("logon_decision", "session_live")
+
+
+def _project(
+    point: EnforcementPoint, events: list[ingest.Event], now, identities: dict[str, int]
+) -> tuple[list[FixSession], set[int]]:
+    by_session: dict[str, list[ingest.Event]] = {}
+    for event in events:
+        if event.session:
+            by_session.setdefault(event.session, []).append(event)
+    if not by_session:
+        return [], set()
+    existing = {
+        s.session_id: s
+        for s in FixSession.objects.filter(point_id=point.pk, session_id__in=list(by_session)).order_by()
+    }
+    touched: list[FixSession] = []
+    transitioned: set[str] = set()
+    names: dict[str, str] = {}  # session id -> identity name to resolve
+    fingerprints: dict[str, str] = {}
+    for session_id, session_events in by_session.items():
+        session_events.sort(key=lambda e: e.seq)
+        row = existing.get(session_id)
+        if row is not None:
+            session_events = [e for e in session_events if e.boot != row.boot or e.seq > row.last_seq]
+            if not session_events:
+                continue  # a replay: everything here was applied before
+        else:
+            first = session_events[0]
+            row = FixSession(
+                point_id=point.pk,
+                environment=point.environment,
+                session_id=session_id,
+                boot=first.boot,
+                started_at=first.time,
+                updated_at=now,
+            )
+        state_changed = row.pk is None
+        for event in session_events:
+            moved, name, fingerprint = ingest.apply(row, event)
+            state_changed |= moved
+            if name:
+                names[session_id] = name
+            if fingerprint:
+                fingerprints[session_id] = fingerprint
+        row.updated_at = now
+        touched.append(row)
+        if state_changed:
+            transitioned.add(session_id)
+    if not touched:
+        return [], set()
+    for row in touched:
+        if row.session_id in names:
+            row.identity_id = identities.get(names[row.session_id])
+    if fingerprints:
+        found = dict(Certificate.objects.filter(sha256__in=set(fingerprints.values())).values_list("sha256", "pk"))
+        for row in touched:
+            if row.session_id in fingerprints:
+                row.certificate_id = found.get(fingerprints[row.session_id])
+    for row in touched:
+        row.pk = None  # upsert by (point, session_id): one statement for new and known sessions alike
+    ids = storage.upsert(
+        FixSession, ["point", "session_id", *SESSION_FIELDS], touched, ["point", "session_id"], SESSION_FIELDS
+    )
+    for row in touched:
+        row.pk = ids[(row.point_id, row.session_id)]
+    return touched, {row.pk for row in touched if row.session_id in transitioned}
+
+
+def _log_decisions(point: EnforcementPoint, events: list[ingest.Event], identities: dict[str, int]) -> None:
+    rows = []
+    for event in events:
+        fields = ingest.decision_fields(event)
+        if fields is None:
+            continue
+        rows.append((event, fields))
+    if not rows:
+        return
+    storage.insert_ignoring_conflicts(
+        Decision,
+        DECISION_FIELDS,
+        [
+            (
+                point.pk,
+                event.boot,
+                event.seq,
+                point.environment,
+                event.session,
+                event.time,
+                fields["kind"],
+                fields["outcome"],
+                fields["identity_name"],
+                identities.get(fields["identity_name"]),
+                fields["sender_comp_id"],
+                fields["msg_type"],
+                fields["score"],
+                fields["matched_rule"],
+                fields["reason"],
+                fields["bundle_version"],
+                event.inputs(),
+            )
+            for event, fields in rows
+        ],
+        ["point", "boot", "seq"],
+    )
+
+
+# --- termination ----------------------------------------------------------------------------------------------
+
+
+def terminate_session(
+    actor: Any, session: FixSession, *, reason: str, request: HttpRequest | None = None
+) -> TerminationRequest:
+    """Ask the session's PEP to end it (a Logout with ``reason`` in 58). Audited now; sent after commit by the
+    ``sessions.terminate`` task; the outcome is recorded when the PEP answers and the ingested logout and
+    disconnect events show the session end."""
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise SessionError("say why the session is ended: the reason is sent to the counterparty", "reason")
+    if len(reason) > 200:
+        raise SessionError("the reason is at most 200 characters", "reason")
+    with transaction.atomic():
+        session = FixSession.objects.select_for_update().select_related("point").get(pk=session.pk)
+        if session.state not in LIVE_STATES:
+            raise SessionError(f"session {session.session_id} has already ended ({session.state})", "session")
+        pending = TerminationRequest.objects.filter(session=session, state=TerminationState.PENDING).first()
+        if pending is not None:
+            if timezone.now() - pending.requested_at < timedelta(seconds=TERMINATION_ANSWER_SECONDS):
+                raise SessionError(f"session {session.session_id} is already being terminated", "session")
+            # Unanswered for too long (its task lost with the queue, say): this request takes over.
+            TerminationRequest.objects.filter(pk=pending.pk, state=TerminationState.PENDING).update(
+                state=TerminationState.FAILED,
+                answered_at=timezone.now(),
+                detail=f"no answer within {TERMINATION_ANSWER_SECONDS} s; asked again",
+            )
+        termination = TerminationRequest.objects.create(
+            session=session,
+            requested_by=actor if getattr(actor, "is_authenticated", False) else None,
+            reason=reason,
+            requested_at=timezone.now(),
+        )
+        audit.record(
+            actor,
+            "sessions.terminate_requested",
+            ("fix_sessions.fixsession", session.pk, f"{session.session_id} at {session.point.name}"),
+            {
+                "reason": reason,
+                "point": session.point.name,
+                "fix_session_id": session.session_id,
+                "identity": session.identity_name,
+                "sender_comp_id": session.sender_comp_id,
+            },
+            request,
+        )
+        pk = termination.pk
+
+        def send() -> None:
+            from sessions.tasks import terminate
+
+            terminate.delay(pk)
+
+        transaction.on_commit(send)
+    return termination
+
+
+def deliver_termination(termination_id: int) -> str:
+    """Call the PEP's control API for one pending termination and record its answer (the task's body).
+
+    Raises ``ControlError`` when the PEP cannot be reached, so that the task retries; the last retry records
+    the failure (``record_termination_failure``).
+    """
+    from policies.distribution.actions import control_client
+
+    termination = TerminationRequest.objects.select_related("session__point").filter(pk=termination_id).first()
+    if termination is None or termination.state != TerminationState.PENDING:
+        return "done"
+    point = termination.session.point
+    TerminationRequest.objects.filter(pk=termination_id).update(attempts=termination.attempts + 1)
+    body = json.dumps({"reason": termination.reason}).encode()
+    answer = control_client().call(
+        point.control_url,
+        "POST",
+        f"/sessions/{termination.session.session_id}/terminate",
+        body,
+        pinned=point.pinned_sha256,
+    )
+    if answer.http_status == 200 and answer.body.get("status") == "terminated":
+        state = TerminationState.TERMINATED
+    elif answer.http_status == 404:
+        state = TerminationState.NOT_FOUND
+    else:
+        state = TerminationState.FAILED
+    detail = f"HTTP {answer.http_status} {answer.body.get('status')} in {answer.latency_ms} ms"
+    record_termination_outcome(termination_id, state, detail)
+    return state
+
+
+@transaction.atomic
+def record_termination_outcome(termination_id: int, state: str, detail: str) -> None:
+    """What the PEP answered (or why it could not be asked); audited."""
+    updated = TerminationRequest.objects.filter(pk=termination_id, state=TerminationState.PENDING).update(
+        state=state, answered_at=timezone.now(), detail=detail[:300]
+    )
+    if not updated:
+        return
+    termination = TerminationRequest.objects.select_related("session__point").get(pk=termination_id)
+    session = termination.session
+    audit.record(
+        None,
+        "sessions.terminate_answered",
+        ("fix_sessions.fixsession", session.pk, f"{session.session_id} at {session.point.name}"),
+        {"outcome": state, "detail": detail[:300], "request": termination_id, "point": session.point.name},
+    )
+
+
+def record_termination_failure(termination_id: int, exc: ControlError) -> None:
+    record_termination_outcome(termination_id, TerminationState.FAILED, f"{type(exc).__name__}: {exc}")
+
+
+# --- retention ------------------------------------------------------------------------------------------------
+
+
+def prune(batch_size: int = 5000) -> dict[str, int]:
+    """Delete ended sessions (with their decisions and termination requests) older than
+    ``ZT_SESSION_RETENTION_DAYS`` and raw events older than ``ZT_SESSION_EVENT_RETENTION_DAYS``, in batches
+    of ``batch_size`` rows per transaction, so that a large backlog never holds one long lock."""
+    now = timezone.now()
+    removed = {"sessions": 0, "decisions": 0, "events": 0}
+    session_cutoff = now - timedelta(days=settings.ZT_SESSION_RETENTION_DAYS)
+    event_cutoff = now - timedelta(days=settings.ZT_SESSION_EVENT_RETENTION_DAYS)
+    while True:
+        with transaction.atomic():
+            batch = list(
+                FixSession.objects.filter(ended_at__lt=session_cutoff)
+                .exclude(state__in=LIVE_STATES)
+                .order_by("ended_at", "id")
+                .values_list("pk", "point_id", "session_id")[:batch_size]
+            )
+            if not batch:
+                break
+            for point_id in {p for _, p, _ in batch}:
+                ids = [s for _, p, s in batch if p == point_id]
+                removed["decisions"] += Decision.objects.filter(point_id=point_id, session_id__in=ids).delete()[0]
+            TerminationRequest.objects.filter(session_id__in=[pk for pk, _, _ in batch]).delete()
+            removed["sessions"] += FixSession.objects.filter(pk__in=[pk for pk, _, _ in batch]).delete()[0]
+        if len(batch) < batch_size:
+            break
+    while True:
+        with transaction.atomic():
+            ids = list(
+                PepEvent.objects.filter(received_at__lt=event_cutoff)
+                .order_by("received_at", "id")
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            if not ids:
+                break
+            removed["events"] += PepEvent.objects.filter(pk__in=ids).delete()[0]
+        if len(ids) < batch_size:
+            break
+    if any(removed.values()):
+        with transaction.atomic():
+            audit.record(
+                None,
+                "sessions.pruned",
+                None,
+                {
+                    **removed,
+                    "session_retention_days": settings.ZT_SESSION_RETENTION_DAYS,
+                    "event_retention_days": settings.ZT_SESSION_EVENT_RETENTION_DAYS,
+                },
+            )
+    return removed
