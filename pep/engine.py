@@ -37,6 +37,7 @@ TARGETS_PER_SESSION_LIMIT = 1024
 # Keys of a session entry besides its targets (objects, so that no target id can collide with them).
 _IDENTITY = object()
 _RISK = object()
+_DENIED = object()
 # Repeat addresses (one client opening several sessions) skip parsing; a small table, as sessions cache the rest.
 ADDRESS_CACHE_LIMIT = 4096
 
@@ -183,10 +184,11 @@ def _nothing_read(_: Any) -> None:
 # A session entry is one dict, for an admitted session: _IDENTITY -> the identity record, _RISK -> the session's
 # (score, contributions) (shared between sessions with the same risk), and target -> the Decision for the one
 # message type decided there so far, or a dict message type -> Decision once there are several. A session refused
-# before any grant is looked at is its denial (a Decision). Every object a cold decision leaves behind is one the
-# cyclic collector counts and scans (it runs after every 700 of them), so there are three: the key, this dict and
-# the Decision.
-_Session = dict[Any, Any] | Decision
+# before any grant is looked at holds only _DENIED -> its denial, so that the warm path needs no check for it: a
+# refused session finds no target, and the denial is answered on the way to _decide. Every object a cold decision
+# leaves behind is one the cyclic collector counts and scans (it runs after every 700 of them), so there are three:
+# the key, this dict and the Decision.
+_Session = dict[Any, Any]
 _NO_LOCATION: tuple[None, None] = (None, None)
 
 
@@ -493,21 +495,22 @@ class Engine:
     def _deny(self, reason: str) -> Decision:
         return Decision(DENY, 0, (), None, reason, self.version)
 
-    def _open_session(self, key: tuple[Any, ...], request: Any) -> _Session:
+    def _open_session(self, key: tuple[Any, ...], request: Any) -> Decision:
+        """A cold decision: open the session (cached under ``key``), then decide the request in it."""
         identity = self._identities.get(request.identity)
         if identity is None:
-            session = self._deny(f"unknown identity {request.identity!r}")
+            session = {_DENIED: self._deny(f"unknown identity {request.identity!r}")}
         elif identity.status != "active":
-            session = self._deny(f"identity {identity.id!r} is {identity.status}")
+            session = {_DENIED: self._deny(f"identity {identity.id!r} is {identity.status}")}
         elif identity.certificates and (request.certificate_fingerprint or "").lower() not in identity.certificates:
-            session = self._deny(f"certificate is not bound to identity {identity.id!r}")
+            session = {_DENIED: self._deny(f"certificate is not bound to identity {identity.id!r}")}
         else:
             source_ip = request.source_ip
             located = self._ip_cache.get(source_ip, False) if source_ip is not None else _NO_LOCATION
             if located is False:
                 located = self._resolve(source_ip)
             if located is None:
-                session = self._deny(f"source IP {request.source_ip!r} is not an IP address")
+                session = {_DENIED: self._deny(f"source IP {request.source_ip!r} is not an IP address")}
             else:
                 zone, ip_country = located
                 device = request.device
@@ -533,11 +536,16 @@ class Engine:
                     signals = _new_tuple(Signals, (identity, request, health, zone, ip_country, country))
                     risk = self._session_risk_for(identity, None, signals)
                 session = {_IDENTITY: identity, _RISK: risk}
+                sessions = self._sessions
+                if len(sessions) >= SESSION_CACHE_LIMIT:
+                    sessions.clear()
+                sessions[key] = session
+                return self._decide(session, identity, risk, request, None)
         sessions = self._sessions
         if len(sessions) >= SESSION_CACHE_LIMIT:
             sessions.clear()
         sessions[key] = session
-        return session
+        return session[_DENIED]  # type: ignore[no-any-return]
 
     def _session_risk_for(
         self, identity: IdentityRecord, memo_key: tuple[Any, ...] | None, signals: Signals
@@ -571,12 +579,7 @@ class Engine:
         )
         session = self._sessions.get(key)
         if session is None:
-            session = self._open_session(key, request)
-            if session.__class__ is not dict:
-                return session  # type: ignore[return-value]
-            return self._decide(session, request, None)  # type: ignore[arg-type]
-        if session.__class__ is not dict:
-            return session  # type: ignore[return-value]
+            return self._open_session(key, request)
         entry = session.get(request.target)
         if entry is not None:
             if entry.__class__ is dict:
@@ -591,11 +594,20 @@ class Engine:
                     now = _time.time()
                 if decision.valid_from <= now < decision.valid_until:
                     return decision
-        return self._decide(session, request, entry)  # type: ignore[arg-type]
+        identity = session.get(_IDENTITY)
+        if identity is None:
+            return session[_DENIED]  # type: ignore[no-any-return]
+        return self._decide(session, identity, session[_RISK], request, entry)
 
-    def _decide(self, session: dict[Any, Any], request: Any, entry: Any) -> Decision:
-        identity = session[_IDENTITY]
-        score, contributions = session[_RISK]
+    def _decide(
+        self,
+        session: dict[Any, Any],
+        identity: IdentityRecord,
+        risk: tuple[int, tuple[Contribution, ...]],
+        request: Any,
+        entry: Any,
+    ) -> Decision:
+        score, contributions = risk
         now = request.time
         valid_from: float | None = None
         valid_until: float | None = None
