@@ -281,7 +281,7 @@ class ClientSession(asyncio.Protocol):
             missing = [t.decode() for t in LOGON_REQUIRED if not get(t)]
             outcome, decision, reason = "deny", None, f"Logon lacks required field(s) {', '.join(missing)}"
         else:
-            outcome, decision, reason = self.gateway.decide_logon(self, self.client_comp)
+            outcome, decision, reason = self.gateway.evaluate(self, None, self.client_comp)
         self.gateway.timings.append(time.perf_counter_ns() - started)
         self.gateway.cpu_timings.append(time.thread_time_ns() - started_cpu)
         # Everything below is reporting, outside the measured decision.

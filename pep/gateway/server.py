@@ -107,26 +107,28 @@ class Gateway:
             return "fail_closed"
         return "ok"
 
-    def decide_logon(self, session: ClientSession, sender_comp_id: str) -> tuple[str, Any, str]:
-        """The Logon decision: bundle freshness, certificate, SenderCompID, revocations, then the engine."""
-        state = self.state
-        enforced = state.current
-        if enforced is None:
-            return "deny", None, "no policy bundle in force: the enforcement point fails closed"
-        # PolicyState.bundle_age, inline: every call on this path runs with cold caches (a Logon is the first
-        # thing a connection does), where a Python call costs microseconds.
-        confirmed = state.confirmed_at
-        age = None if confirmed is None else time.time() - confirmed
-        if age is None or age > self.config.max_bundle_age_seconds:
-            return (
-                "deny",
-                None,
-                f"policy bundle not confirmed by the console for {int(age or 0)} s "
-                f"(max {self.config.max_bundle_age_seconds} s): the enforcement point fails closed",
-            )
-        return self.evaluate(session, enforced, sender_comp_id)
+    def evaluate(self, session: ClientSession, enforced: Enforced | None, sender_comp_id: str) -> tuple[str, Any, str]:
+        """``(outcome, decision, reason)``: certificate, SenderCompID, revocations, binding, then the engine.
 
-    def evaluate(self, session: ClientSession, enforced: Enforced, sender_comp_id: str) -> tuple[str, Any, str]:
+        ``enforced`` None is a Logon: decided against the bundle in force, once its freshness is checked (fail
+        closed past the maximum age). ``redecide`` passes the generation it re-checks live sessions against. One
+        function rather than a Logon wrapper around it: a Logon runs with cold caches (it is the first thing a
+        connection does), where every Python call costs microseconds.
+        """
+        if enforced is None:
+            state = self.state
+            enforced = state.current
+            if enforced is None:
+                return "deny", None, "no policy bundle in force: the enforcement point fails closed"
+            confirmed = state.confirmed_at  # PolicyState.bundle_age, inline
+            age = None if confirmed is None else time.time() - confirmed
+            if age is None or age > self.config.max_bundle_age_seconds:
+                return (
+                    "deny",
+                    None,
+                    f"policy bundle not confirmed by the console for {int(age or 0)} s "
+                    f"(max {self.config.max_bundle_age_seconds} s): the enforcement point fails closed",
+                )
         peer = session.peer
         assert peer is not None
         fingerprint = peer.fingerprint
