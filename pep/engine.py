@@ -15,14 +15,14 @@ import ipaddress
 import time as _time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from socket import AF_INET as _AF_INET
 from socket import AF_INET6 as _AF_INET6
 from socket import inet_pton as _inet_pton
 from typing import Any, NamedTuple
 
 from pep.attributes import ATTRIBUTES, RiskAttribute, Scope
-from pep.bundle import VerifiedBundle, validate_payload
+from pep.bundle import VerifiedBundle, collector_paused, validate_payload
 from pep.model import IdentityRecord, Signals, Window
 
 ALLOW = "allow"
@@ -34,6 +34,10 @@ OUTCOMES = (ALLOW, STEP_UP, DENY)
 # attacker-chosen inputs), never evicted entry by entry on the hot path.
 SESSION_CACHE_LIMIT = 262_144
 TARGETS_PER_SESSION_LIMIT = 1024
+# Keys of a session entry besides its targets (objects, so that no target id can collide with them).
+_IDENTITY = object()
+_RISK = object()
+_DENIED = object()
 # Repeat addresses (one client opening several sessions) skip parsing; a small table, as sessions cache the rest.
 ADDRESS_CACHE_LIMIT = 4096
 
@@ -89,20 +93,27 @@ class Decision(NamedTuple):
     that granted the target, or None when access was not granted.
 
     A named tuple because one is built (in C) on every decision that is not cached. ``reason`` is formatted when
-    read, from ``explanation``: most decisions at a gateway are enforced, not explained, and string formatting
-    would otherwise be the most expensive step of a decision. ``valid_from`` / ``valid_until`` (epoch seconds,
-    None when the answer does not depend on the clock) bound the times for which the engine gives the same
-    decision again.
+    read: most decisions at a gateway are enforced, not explained, and string formatting would otherwise be the
+    most expensive step of a decision. ``explanation`` is the reason itself when the engine gave it as text (a
+    session refused before any grant was looked at), else the refusals met while trying the grants; the reason
+    is then formatted from them, the request fields and the ``bands`` (step-up, deny). One tuple holds it all, so
+    that a new decision is one object for the collector. ``valid_from`` / ``valid_until`` (epoch seconds, None
+    when the answer does not depend on the clock) bound the times for which the engine gives the same decision
+    again.
     """
 
     outcome: str
     score: int
     contributions: tuple[Contribution, ...]
     matched_rule: str | None
-    explanation: str | tuple[Any, ...]
+    explanation: str | tuple[str, ...]
     bundle_version: int
     valid_from: float | None = None
     valid_until: float | None = None
+    identity: str | None = None
+    target: str | None = None
+    message_type: str | None = None
+    bands: tuple[int, int] = (0, 0)
 
     @property
     def version(self) -> int:
@@ -113,7 +124,7 @@ class Decision(NamedTuple):
     def reason(self) -> str:
         """Why: the granting rule and the band, or why access was refused."""
         explanation = self.explanation
-        return explanation if isinstance(explanation, str) else _explain(self, *explanation)
+        return explanation if isinstance(explanation, str) else _explain(self, explanation)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, as ``python -m pep decide`` prints it."""
@@ -130,15 +141,9 @@ class Decision(NamedTuple):
         return f"Decision({self.outcome}, score={self.score}, rule={self.matched_rule}, v{self.bundle_version})"
 
 
-def _explain(
-    decision: Decision,
-    identity: str,
-    target: str,
-    message_type: str,
-    step_up: int,
-    deny: int,
-    refusals: tuple[str, ...],
-) -> str:
+def _explain(decision: Decision, refusals: tuple[str, ...]) -> str:
+    identity, target, message_type = decision.identity, decision.target, decision.message_type
+    step_up, deny = decision.bands
     if decision.matched_rule is None:
         why = "; ".join(refusals) if refusals else "no access rule grants it (default deny)"
         return f"{identity} may not send {message_type} to {target}: {why}"
@@ -176,10 +181,14 @@ def _nothing_read(_: Any) -> None:
     return None
 
 
-# A session entry is a tuple, the cheapest object to build on the cold path:
-# (decisions: target -> message type -> Decision, identity, score, contributions) for an admitted session, or
-# (None, the denial, 0, ()) for a session refused before any grant is looked at.
-_Session = tuple[Any, ...]
+# A session entry is one dict, for an admitted session: _IDENTITY -> the identity record, _RISK -> the session's
+# (score, contributions) (shared between sessions with the same risk), and target -> the Decision for the one
+# message type decided there so far, or a dict message type -> Decision once there are several. A session refused
+# before any grant is looked at holds only _DENIED -> its denial, so that the warm path needs no check for it: a
+# refused session finds no target, and the denial is answered on the way to _decide. Every object a cold decision
+# leaves behind is one the cyclic collector counts and scans (it runs after every 700 of them), so there are three:
+# the key, this dict and the Decision.
+_Session = dict[Any, Any]
 _NO_LOCATION: tuple[None, None] = (None, None)
 
 
@@ -218,6 +227,26 @@ class _AddressTable:
         self.v6: tuple[tuple[int, dict[int, tuple[str | None, str | None]]], ...] = tuple(
             (128 - length, table) for (version, length), table in sorted(tables.items(), reverse=True) if version == 6
         )
+        # IPv4 in two steps, indexed by the address's top 16 bits: the answer of the most specific prefix of /16
+        # or shorter that contains the /16, and the tables of the longer prefixes that have entries inside it
+        # (None for most /16s). An address outside every /16 that holds longer prefixes costs one list index.
+        answers: list[tuple[str | None, str | None]] = [_NO_LOCATION] * 65536
+        deeper_lengths: dict[int, set[int]] = {}
+        for (version, length), table in sorted(tables.items()):
+            if version != 4:
+                continue
+            if length <= 16:
+                for prefix, answer in table.items():
+                    first = prefix << (16 - length)
+                    answers[first : first + (1 << (16 - length))] = [answer] * (1 << (16 - length))
+            else:
+                for prefix in table:
+                    deeper_lengths.setdefault(prefix >> (length - 16), set()).add(length)
+        deeper: list[tuple[tuple[int, dict[int, tuple[str | None, str | None]]], ...] | None] = [None] * 65536
+        for bucket, lengths in deeper_lengths.items():
+            deeper[bucket] = tuple((32 - length, tables[(4, length)]) for length in sorted(lengths, reverse=True))
+        self.v4_answers = answers
+        self.v4_deeper = deeper
 
     def lookup(self, version: int, address: int) -> tuple[str | None, str | None]:
         """``(zone, country)`` of the most specific prefixes containing ``address`` (None where none does)."""
@@ -228,8 +257,7 @@ class _AddressTable:
         return _NO_LOCATION
 
 
-def _rule_id(grant: Grant) -> str:
-    return grant.rule_id
+_rule_id = itemgetter(0)  # Grant.rule_id, in C: the sort key of merged grants
 
 
 def _epoch(text: str | None) -> int | None:
@@ -242,11 +270,16 @@ class Engine:
     """A compiled bundle. Build with :meth:`from_bundle`; ``decide`` is safe to call from many threads."""
 
     def __init__(self, payload: Mapping[str, Any], *, sha256: str | None = None) -> None:
+        with collector_paused():  # hundreds of thousands of long-lived objects, no cycles (pep.bundle)
+            self._build(payload, sha256)
+
+    def _build(self, payload: Mapping[str, Any], sha256: str | None) -> None:
         self.environment: str = payload["environment"]
         self.version: int = payload["version"]
         self.sha256 = sha256
         self.step_up: int = payload["bands"]["step_up"]
         self.deny: int = payload["bands"]["deny"]
+        self._bands = (self.step_up, self.deny)
         self._compile_risk(payload["risk_rules"])
         self._devices: dict[str, str] = {d["id"]: d["health"] for d in payload["devices"]}
         self._addresses = _AddressTable(
@@ -321,48 +354,78 @@ class Engine:
                 targets.setdefault(target, []).append(grant)
         frozen = {key: {t: tuple(gs) for t, gs in targets.items()} for key, targets in per_subject.items()}
 
+        kinds = ("identity", "desk", "group", "role")
+        by_kind: dict[str, dict[str, dict[str, tuple[Grant, ...]]]] = {k: {} for k in kinds}
+        for (kind, subject), table in frozen.items():
+            by_kind[kind][subject] = table
+        own_tables, desk_tables, group_tables, role_tables = (by_kind[k] for k in kinds)
+
         identities: dict[str, IdentityRecord] = {}
-        risk_classes: dict[tuple[Contribution, ...], int] = {}
-        shared_time_attrs: dict[tuple[str, ...], tuple[Any, ...]] = {}
+        # Work done once per distinct value rather than once per identity: the membership tables of a (desk,
+        # groups, roles) combination, the identity-scoped risk of a combination of conditions, the time attributes
+        # of a combination of applies().
+        memberships: dict[tuple[Any, ...], tuple[dict[str, tuple[Grant, ...]], ...]] = {}
+        identity_risk: dict[tuple[Any, ...], tuple[int, tuple[Contribution, ...], int]] = {}
+        shared_time_attrs: dict[tuple[bool, ...], tuple[Any, ...]] = {}
         identity_attrs = self._identity_attrs
         time_attrs = self._time_attrs
+        # Every Python call here is paid 10k times: no comprehension (a frame of its own in Python 3.11) when the
+        # registry has one attribute of a scope, as it ships.
+        evaluators = [attribute.evaluate for attribute, _ in identity_attrs]
+        applies_tests = [attribute.applies for attribute, _ in time_attrs]
+        evaluate_one = evaluators[0] if len(evaluators) == 1 else None
+        applies_one = applies_tests[0] if len(applies_tests) == 1 else None
         no_countries: frozenset[str] = frozenset()
         for item in payload["identities"]:
-            desk, groups, roles = item["desk"], item["groups"], item["roles"]
+            desk, groups, roles = item["desk"], tuple(item["groups"]), tuple(item["roles"])
+            expected, certificates, hours = item["expected_countries"], item["certificates"], item["trading_hours"]
             record = IdentityRecord(
                 item["id"],
                 item["status"],
                 item["privileged"],
-                frozenset(item["expected_countries"]) if item["expected_countries"] else no_countries,
-                Window.compile(item["trading_hours"]),
+                frozenset(expected) if expected else no_countries,
+                None if hours is None else Window.compile(hours),
                 desk,
-                tuple(groups),
-                tuple(roles),
-                frozenset(item["certificates"]) if item["certificates"] else no_countries,
+                groups,
+                roles,
+                frozenset(certificates) if certificates else no_countries,
             )
             # The grant tables of the identity and of each of its memberships, looked up per target when a decision
             # needs them: merging them per identity here would copy a few hundred entries for each of 10k identities.
-            tables = [frozen[("identity", record.id)]] if ("identity", record.id) in frozen else []
-            if desk is not None and ("desk", desk) in frozen:
-                tables.append(frozen[("desk", desk)])
-            for group in groups:
-                if ("group", group) in frozen:
-                    tables.append(frozen[("group", group)])
-            for role in roles:
-                if ("role", role) in frozen:
-                    tables.append(frozen[("role", role)])
-            record.grant_tables = tuple(tables)
-            score, contributions = 0, ()
-            for attribute, table in identity_attrs:
-                condition = attribute.evaluate(record)
-                if condition is not None:
-                    s, c = table.get(condition, _NOTHING)
-                    score, contributions = score + s, contributions + c
-            record.base_score, record.base_contributions = score, contributions
-            record.risk_class = risk_classes.setdefault(contributions, len(risk_classes))
+            key = (desk, groups, roles)
+            shared = memberships.get(key)
+            if shared is None:
+                found = [desk_tables.get(desk)] if desk is not None else []
+                found += [group_tables.get(g) for g in groups]
+                found += [role_tables.get(r) for r in roles]
+                shared = memberships[key] = tuple([t for t in found if t is not None])
+            own = own_tables.get(record.id)
+            record.grant_tables = shared if own is None else (own, *shared)
+            if evaluate_one is not None:
+                conditions: tuple[Any, ...] = (evaluate_one(record),)
+            else:
+                conditions = tuple([evaluate(record) for evaluate in evaluators])
+            risk = identity_risk.get(conditions)
+            if risk is None:
+                score, contributions = 0, ()
+                for (_, table), condition in zip(identity_attrs, conditions, strict=True):
+                    if condition is not None:
+                        s, c = table.get(condition, _NOTHING)
+                        score, contributions = score + s, contributions + c
+                classes = {r[1]: r[2] for r in identity_risk.values()}
+                risk = identity_risk[conditions] = (score, contributions, classes.get(contributions, len(classes)))
+            record.base_score, record.base_contributions, record.risk_class = risk
             if time_attrs:
-                applying = tuple((a, t) for a, t in time_attrs if a.applies(record))
-                record.time_attributes = shared_time_attrs.setdefault(tuple(a.name for a, _ in applying), applying)
+                if applies_one is not None:
+                    applies: tuple[bool, ...] = (applies_one(record),)
+                else:
+                    applies = tuple([test(record) for test in applies_tests])
+                applying = shared_time_attrs.get(applies)
+                if applying is None:
+                    applying = shared_time_attrs[applies] = tuple(
+                        pair for pair, yes in zip(time_attrs, applies, strict=True) if yes
+                    )
+                record.time_attributes = applying
             identities[record.id] = record
         return identities
 
@@ -399,19 +462,25 @@ class Engine:
         # locate() on a cache miss: parse, one longest-prefix pass, remember.
         found = None
         if isinstance(source_ip, str):
+            addresses = self._addresses
             try:
                 if ":" not in source_ip:
-                    tables, address = self._addresses.v4, _from_bytes(_inet_pton(_AF_INET, source_ip), "big")
+                    tables, address = None, _from_bytes(_inet_pton(_AF_INET, source_ip), "big")
                 else:
                     packed = _inet_pton(_AF_INET6, source_ip.partition("%")[0])  # a zone index names a link
                     if packed[:12] == _V4_MAPPED:  # ::ffff:a.b.c.d from a dual-stack socket is the IPv4 peer
-                        tables, address = self._addresses.v4, _from_bytes(packed[12:], "big")
+                        tables, address = None, _from_bytes(packed[12:], "big")
                     else:
-                        tables, address = self._addresses.v6, _from_bytes(packed, "big")
+                        tables, address = addresses.v6, _from_bytes(packed, "big")
             except (OSError, ValueError):
                 pass
             else:
-                found = _NO_LOCATION
+                if tables is None:
+                    bucket = address >> 16
+                    found = addresses.v4_answers[bucket]
+                    tables = addresses.v4_deeper[bucket] or ()
+                else:
+                    found = _NO_LOCATION
                 for shift, table in tables:
                     hit = table.get(address >> shift)
                     if hit is not None:
@@ -426,21 +495,22 @@ class Engine:
     def _deny(self, reason: str) -> Decision:
         return Decision(DENY, 0, (), None, reason, self.version)
 
-    def _open_session(self, key: tuple[Any, ...], request: Any) -> _Session:
+    def _open_session(self, key: tuple[Any, ...], request: Any) -> Decision:
+        """A cold decision: open the session (cached under ``key``), then decide the request in it."""
         identity = self._identities.get(request.identity)
         if identity is None:
-            session = (None, self._deny(f"unknown identity {request.identity!r}"), 0, ())
+            session = {_DENIED: self._deny(f"unknown identity {request.identity!r}")}
         elif identity.status != "active":
-            session = (None, self._deny(f"identity {identity.id!r} is {identity.status}"), 0, ())
+            session = {_DENIED: self._deny(f"identity {identity.id!r} is {identity.status}")}
         elif identity.certificates and (request.certificate_fingerprint or "").lower() not in identity.certificates:
-            session = (None, self._deny(f"certificate is not bound to identity {identity.id!r}"), 0, ())
+            session = {_DENIED: self._deny(f"certificate is not bound to identity {identity.id!r}")}
         else:
             source_ip = request.source_ip
             located = self._ip_cache.get(source_ip, False) if source_ip is not None else _NO_LOCATION
             if located is False:
                 located = self._resolve(source_ip)
             if located is None:
-                session = (None, self._deny(f"source IP {request.source_ip!r} is not an IP address"), 0, ())
+                session = {_DENIED: self._deny(f"source IP {request.source_ip!r} is not an IP address")}
             else:
                 zone, ip_country = located
                 device = request.device
@@ -465,12 +535,17 @@ class Engine:
                 else:
                     signals = _new_tuple(Signals, (identity, request, health, zone, ip_country, country))
                     risk = self._session_risk_for(identity, None, signals)
-                session = ({}, identity, *risk)
+                session = {_IDENTITY: identity, _RISK: risk}
+                sessions = self._sessions
+                if len(sessions) >= SESSION_CACHE_LIMIT:
+                    sessions.clear()
+                sessions[key] = session
+                return self._decide(session, identity, risk, request, None)
         sessions = self._sessions
         if len(sessions) >= SESSION_CACHE_LIMIT:
             sessions.clear()
         sessions[key] = session
-        return session
+        return session[_DENIED]  # type: ignore[no-any-return]
 
     def _session_risk_for(
         self, identity: IdentityRecord, memo_key: tuple[Any, ...] | None, signals: Signals
@@ -504,14 +579,13 @@ class Engine:
         )
         session = self._sessions.get(key)
         if session is None:
-            session = self._open_session(key, request)
-            return session[1] if session[0] is None else self._decide(session, request)
-        decisions = session[0]
-        if decisions is None:
-            return session[1]
-        by_type = decisions.get(request.target)
-        if by_type is not None:
-            decision = by_type.get(request.message_type)
+            return self._open_session(key, request)
+        entry = session.get(request.target)
+        if entry is not None:
+            if entry.__class__ is dict:
+                decision = entry.get(request.message_type)
+            else:
+                decision = entry if entry.message_type == request.message_type else None
             if decision is not None:
                 if decision.valid_until is None:
                     return decision
@@ -520,10 +594,20 @@ class Engine:
                     now = _time.time()
                 if decision.valid_from <= now < decision.valid_until:
                     return decision
-        return self._decide(session, request)
+        identity = session.get(_IDENTITY)
+        if identity is None:
+            return session[_DENIED]  # type: ignore[no-any-return]
+        return self._decide(session, identity, session[_RISK], request, entry)
 
-    def _decide(self, session: _Session, request: Any) -> Decision:
-        decisions, identity, score, contributions = session
+    def _decide(
+        self,
+        session: dict[Any, Any],
+        identity: IdentityRecord,
+        risk: tuple[int, tuple[Contribution, ...]],
+        request: Any,
+        entry: Any,
+    ) -> Decision:
+        score, contributions = risk
         now = request.time
         valid_from: float | None = None
         valid_until: float | None = None
@@ -590,15 +674,33 @@ class Engine:
             outcome = DENY
         else:
             outcome = DENY if score >= self.deny else STEP_UP if score >= self.step_up else ALLOW
-        explain = (identity.id, target, message_type, self.step_up, self.deny, refusals)
         decision = _new_tuple(
-            Decision, (outcome, score, contributions, matched, explain, self.version, valid_from, valid_until)
+            Decision,
+            (
+                outcome,
+                score,
+                contributions,
+                matched,
+                refusals,
+                self.version,
+                valid_from,
+                valid_until,
+                identity.id,
+                target,
+                message_type,
+                self._bands,
+            ),
         )
-        by_type = decisions.get(target)
-        if by_type is not None:
-            by_type[message_type] = decision
-        elif len(decisions) < TARGETS_PER_SESSION_LIMIT:
-            decisions[target] = {message_type: decision}
+        # Remember it: the first message type of a target is stored bare, a second one turns the entry into a dict.
+        if entry is None:
+            if len(session) < TARGETS_PER_SESSION_LIMIT:
+                session[target] = decision
+        elif entry.__class__ is dict:
+            entry[message_type] = decision
+        elif entry.message_type == message_type:
+            session[target] = decision  # the same type, decided again at another time
+        else:
+            session[target] = {entry.message_type: entry, message_type: decision}
         return decision
 
     def band(self, score: int) -> str:

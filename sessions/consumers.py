@@ -33,13 +33,37 @@ def _scope_of(user) -> tuple[bool, set[int] | None]:
 
 
 @database_sync_to_async
-def _counts(identity_ids: set[int] | None) -> dict[str, int]:
+def _count(identity_ids: frozenset[int] | None) -> dict[str, int]:
     from sessions.models import FixSession
 
     queryset = (
         FixSession.objects.all() if identity_ids is None else FixSession.objects.filter(identity__in=identity_ids)
     )
     return selectors.counts(queryset)
+
+
+# Counts shared by the sockets of this process that watch the same sessions: twenty officers' browsers cost one
+# query per interval, not twenty (the queries run on the one thread Django gives sync code, which ingestion
+# needs too). A socket reuses a count only if it was started after the newest transition it has received, so
+# the counts it shows are never older than the states beside them.
+_shared: dict[frozenset[int] | None, tuple[float, dict[str, int]]] = {}
+_locks: dict[tuple[int, frozenset[int] | None], asyncio.Lock] = {}
+
+
+async def _counts(identity_ids: set[int] | None, not_before: float) -> dict[str, int]:
+    key = None if identity_ids is None else frozenset(identity_ids)
+    lock = _locks.setdefault((id(asyncio.get_running_loop()), key), asyncio.Lock())
+    async with lock:
+        cached = _shared.get(key)
+        if cached is not None and cached[0] >= not_before:
+            return cached[1]
+        started = time.monotonic()
+        value = await _count(key)
+        _shared[key] = (started, value)
+        if len(_shared) > 1000:  # traders' scopes come and go: keep the cache small
+            _shared.pop(next(iter(_shared)))
+            _locks.pop(next(iter(_locks)))
+        return value
 
 
 class SessionsConsumer(LiveBatchMixin, AsyncJsonWebsocketConsumer):
@@ -60,6 +84,7 @@ class SessionsConsumer(LiveBatchMixin, AsyncJsonWebsocketConsumer):
         self.pending: dict[int, dict[str, Any]] = {}
         self.sent: dict[int, int] = {}  # newest rev sent per session: a frame never goes back in time
         self.resync = False
+        self.transition_at = 0.0  # when the newest transition (or resync) reached this socket
         self.last_frame = 0.0
         self.flusher: asyncio.Task | None = None
         self.frames = 0
@@ -114,9 +139,12 @@ class SessionsConsumer(LiveBatchMixin, AsyncJsonWebsocketConsumer):
                     continue
                 if old.get("transition") and not item.get("transition"):
                     item = {**item, "transition": True}
+            if item.get("transition"):
+                self.transition_at = time.monotonic()
             pending[key] = item
         if message.get("resync"):
             self.resync = True
+            self.transition_at = time.monotonic()
         if (pending or self.resync) and self.flusher is None:
             self.flusher = asyncio.ensure_future(self._flush())
 
@@ -132,7 +160,7 @@ class SessionsConsumer(LiveBatchMixin, AsyncJsonWebsocketConsumer):
                 resync, self.resync = self.resync, False
                 frame: dict[str, Any] = {"type": "sessions", "sessions": items, "resync": resync}
                 if resync or any(item.get("transition") for item in items):
-                    frame["counts"] = await _counts(self.identity_ids)
+                    frame["counts"] = await _counts(self.identity_ids, self.transition_at)
                 self.last_frame = time.monotonic()
                 self.frames += 1
                 await self.send_json(frame)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 AWAIT_LOGON, CONNECTING, LIVE, CLOSED = "await_logon", "connecting", "live", "closed"
 HELD = "step_up_pending"  # a Logon waiting for the sponsor's approval (pep/gateway/stepup.py)
 VENUE_MAX_BODY = 1 << 20
+LOGON_REQUIRED = (b"49", b"56", b"34", b"52", b"98", b"108")
 
 
 def tls_failure(exc: BaseException) -> str:
@@ -274,14 +275,16 @@ class ClientSession(asyncio.Protocol):
         except fix.FixError as exc:
             self.fail(str(exc))
             return
+        get = pairs.get
         self.begin_string = pairs[b"8"].decode("latin-1")
-        self.client_comp = pairs.get(b"49", b"").decode("latin-1")
-        self.venue_comp = pairs.get(b"56", b"").decode("latin-1")
-        missing = [t.decode() for t in (b"49", b"56", b"34", b"52", b"98", b"108") if not pairs.get(t)]
-        if missing:
+        self.client_comp = get(b"49", b"").decode("latin-1")
+        self.venue_comp = get(b"56", b"").decode("latin-1")
+        # No comprehension (a function call) unless a field is missing: this path runs with cold caches.
+        if not (get(b"49") and get(b"56") and get(b"34") and get(b"52") and get(b"98") and get(b"108")):
+            missing = [t.decode() for t in LOGON_REQUIRED if not get(t)]
             outcome, decision, reason = "deny", None, f"Logon lacks required field(s) {', '.join(missing)}"
         else:
-            outcome, decision, reason = self.gateway.decide_logon(self, self.client_comp)
+            outcome, decision, reason = self.gateway.evaluate(self, None, self.client_comp)
         self.gateway.timings.append(time.perf_counter_ns() - started)
         self.gateway.cpu_timings.append(time.thread_time_ns() - started_cpu)
         # Everything below is reporting, outside the measured decision.

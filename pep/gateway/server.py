@@ -33,6 +33,7 @@ from pep.gateway.state import Enforced, PolicyState, refusal_reason, verify_revo
 from pep.gateway.stepup import StepUpApprovals
 
 log = logging.getLogger("pep.gateway")
+_new_tuple = tuple.__new__
 
 
 def _percentile(values: list[int], q: float) -> int | None:
@@ -108,22 +109,28 @@ class Gateway:
             return "fail_closed"
         return "ok"
 
-    def decide_logon(self, session: ClientSession, sender_comp_id: str) -> tuple[str, Any, str]:
-        """The Logon decision: bundle freshness, certificate, SenderCompID, revocations, then the engine."""
-        enforced = self.state.current
-        if enforced is None:
-            return "deny", None, "no policy bundle in force: the enforcement point fails closed"
-        age = self.state.bundle_age()
-        if age is None or age > self.config.max_bundle_age_seconds:
-            return (
-                "deny",
-                None,
-                f"policy bundle not confirmed by the console for {int(age or 0)} s "
-                f"(max {self.config.max_bundle_age_seconds} s): the enforcement point fails closed",
-            )
-        return self.evaluate(session, enforced, sender_comp_id)
+    def evaluate(self, session: ClientSession, enforced: Enforced | None, sender_comp_id: str) -> tuple[str, Any, str]:
+        """``(outcome, decision, reason)``: certificate, SenderCompID, revocations, binding, then the engine.
 
-    def evaluate(self, session: ClientSession, enforced: Enforced, sender_comp_id: str) -> tuple[str, Any, str]:
+        ``enforced`` None is a Logon: decided against the bundle in force, once its freshness is checked (fail
+        closed past the maximum age). ``redecide`` passes the generation it re-checks live sessions against. One
+        function rather than a Logon wrapper around it: a Logon runs with cold caches (it is the first thing a
+        connection does), where every Python call costs microseconds.
+        """
+        if enforced is None:
+            state = self.state
+            enforced = state.current
+            if enforced is None:
+                return "deny", None, "no policy bundle in force: the enforcement point fails closed"
+            confirmed = state.confirmed_at  # PolicyState.bundle_age, inline
+            age = None if confirmed is None else time.time() - confirmed
+            if age is None or age > self.config.max_bundle_age_seconds:
+                return (
+                    "deny",
+                    None,
+                    f"policy bundle not confirmed by the console for {int(age or 0)} s "
+                    f"(max {self.config.max_bundle_age_seconds} s): the enforcement point fails closed",
+                )
         peer = session.peer
         assert peer is not None
         fingerprint = peer.fingerprint
@@ -142,14 +149,21 @@ class Gateway:
             return "deny", None, f"identity {identity} revoked"
         if device is not None and device in enforced.revoked_devices:
             return "deny", None, f"device {device} revoked"
-        request = DecisionRequest(
-            identity=identity,
-            target=session.listener.target,
-            message_type="A",
-            authentication=binding.authentication if binding else "none",
-            device=device,
-            source_ip=session.source_ip,
-            certificate_fingerprint=fingerprint,
+        # DecisionRequest(identity, target, message_type, authentication, device, source_ip, country,
+        # certificate_fingerprint, time), built in C rather than through the named tuple's Python __new__.
+        request = _new_tuple(
+            DecisionRequest,
+            (
+                identity,
+                session.listener.target,
+                "A",
+                binding.authentication if binding else "none",
+                device,
+                session.source_ip,
+                None,
+                fingerprint,
+                None,
+            ),
         )
         session.request = request
         decision = enforced.engine.decide(request)

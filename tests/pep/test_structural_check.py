@@ -25,6 +25,7 @@ from pep.bundle import (
     sign_payload,
     structural_validator,
 )
+from pep.structural import StructureError, compile_schema
 from tests.pep.conftest import LONDON_HOURS
 
 REPLACEMENTS: list[Any] = [
@@ -167,7 +168,7 @@ def full_validator() -> Any:
 def refused_by_fast(doc: Any) -> bool:
     try:
         structural_validator()(doc)
-    except Exception:  # fastjsonschema raises JsonSchemaValueException
+    except StructureError:
         return True
     return False
 
@@ -192,3 +193,25 @@ def test_check_structure_names_the_place(full_validator: Any):
     envelope["payload"]["identities"][1]["status"] = "asleep"
     with pytest.raises(MalformedBundleError, match="identities/1/status"):
         check_structure(envelope)
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "object", "oneOf": [{"required": ["a"]}, {"required": ["b"]}]},
+        {"type": "array", "items": {"type": "object"}, "uniqueItems": True},
+        {"type": "number", "exclusiveMinimum": 0},
+        {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+    ],
+)
+def test_generator_refuses_keywords_it_does_not_implement(schema: dict[str, Any]):
+    # A schema change the generator cannot express must stop the PEP at start, never let documents through.
+    with pytest.raises(ValueError, match="unsupported"):
+        compile_schema(schema)
+
+
+def test_generated_check_reads_dollar_as_the_end_of_the_string():
+    check, _ = compile_schema({"type": "string", "pattern": "^[a-z]{2}$"})
+    check("gb")
+    with pytest.raises(StructureError):
+        check("gb\n")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import random
 from datetime import UTC, datetime
 
 import pytest
@@ -52,6 +54,33 @@ def test_most_specific_cidr_wins_and_ipv6_and_mapped_ipv4_resolve():
     assert engine.locate("::ffff:10.1.2.3") == ("corp", None)
     assert engine.locate("bogus") is None
     assert engine.locate(None) == (None, None)
+
+
+def test_ipv4_two_step_table_answers_as_a_scan_of_every_prefix_length():
+    # Prefixes shorter than, equal to and longer than /16, nested across both tables, some /16s holding longer
+    # prefixes and most not: the indexed lookup must give the most specific zone and country a plain scan gives.
+    zones = {
+        "wide": ["10.0.0.0/8"],
+        "office": ["10.1.0.0/16", "10.1.7.0/24"],
+        "vpn": ["172.16.0.0/12", "10.1.7.128/25"],
+    }
+    countries = {"0.0.0.0/0": "ZZ", "81.0.0.0/8": "DE", "81.2.0.0/16": "GB", "81.2.3.0/24": "IE", "10.1.0.0/17": "GB"}
+    engine = Engine.from_payload(build_payload(**policy(ip_countries=countries, network_zones=zones)))
+    networks = [(ipaddress.ip_network(c), zone) for zone, cidrs in zones.items() for c in cidrs] + [
+        (ipaddress.ip_network(c), country) for c, country in countries.items()
+    ]
+
+    def scan(address: ipaddress.IPv4Address, wanted: set) -> str | None:
+        hits = [(n.prefixlen, v) for n, v in networks if v in wanted and address in n]
+        return max(hits)[1] if hits else None
+
+    rnd = random.Random(7)
+    bases = [ipaddress.ip_network(c).network_address for c in [*countries, *(c for v in zones.values() for c in v)]]
+    samples = [ipaddress.IPv4Address(rnd.getrandbits(32)) for _ in range(500)]
+    samples += [ipaddress.IPv4Address(int(b) + rnd.randrange(1 << rnd.choice((1, 8, 12, 17)))) for b in bases * 40]
+    for address in samples:
+        expected = (scan(address, set(zones)), scan(address, set(countries.values())))
+        assert engine.locate(str(address)) == expected, address
 
 
 def test_from_payload_validates_unsigned_drafts():
