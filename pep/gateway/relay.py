@@ -309,7 +309,7 @@ class ClientSession(asyncio.Protocol):
                 return
             self.state = AWAIT_LOGON
             # Decided again: a revocation or a new bundle while waiting still refuses the Logon.
-            outcome, again, why = self.gateway.decide_logon(self, self.client_comp)
+            outcome, again, why = self.gateway.evaluate(self, None, self.client_comp)
             if outcome == "deny":
                 self._deny(frame, fields, again, why)
             else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from pep.gateway.relay import ClientSession
     from pep.gateway.server import Gateway
 
+log = logging.getLogger("pep.stepup")
 POLL_SECONDS = 0.25
 ANSWERS = ("pending", "approved", "refused", "expired")
 
@@ -82,6 +84,14 @@ class StepUpApprovals:
         task.add_done_callback(self.tasks.discard)
 
     async def _wait(self, session: ClientSession, reason: str, proceed: Any, refuse: Any) -> None:
+        try:
+            await self._poll(session, reason, proceed, refuse)
+        except Exception as exc:  # a held Logon must never be left hanging: end the connection, say why
+            log.exception("step-up approval of session %s failed", session.id)
+            if not session.closed:
+                session.fail(f"step-up approval failed: {type(exc).__name__}")
+
+    async def _poll(self, session: ClientSession, reason: str, proceed: Any, refuse: Any) -> None:
         deadline = time.monotonic() + self.window
         while time.monotonic() < deadline:
             if session.closed:
