@@ -24,16 +24,17 @@ from ztconsole.core.models import AuditEvent
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
 
-def _step_up_bundle(pki, sponsor: str) -> bytes:
+def _step_up_bundle(pki, sponsor: str | None) -> bytes:
     """The harness policy, with the client's certificate unauthenticated (+30: the step-up band) and the
     algorithms' sponsor named, as the console's compiler writes it for non-person identities."""
     body = payload(pki, 1)
     body["certificates"] = [dict(c, authentication="none") for c in body["certificates"]]
-    body["identities"] = [dict(i, sponsor=sponsor) for i in body["identities"]]
+    if sponsor:
+        body["identities"] = [dict(i, sponsor=sponsor) for i in body["identities"]]
     return signed(pki, body)
 
 
-def _gateway(tmp_path, personas, asgi_server, *, approval: float, logon_timeout: float):
+def _gateway(tmp_path, personas, asgi_server, *, approval: float, logon_timeout: float, sponsored: bool = True):
     pki = issue_pki(tmp_path / "pki", personas["trader"].user)
     token, prefix, token_hash = new_token()
     EnforcementPoint.objects.create(
@@ -48,7 +49,7 @@ def _gateway(tmp_path, personas, asgi_server, *, approval: float, logon_timeout:
     config = write_config(pki, venue.port, console=asgi_server, step_up_approval=approval, logon_timeout=logon_timeout)
     (pki.root / "token").write_text(token + "\n")
     pep = PepProcess(config, pki)
-    code, body = pep.push(_step_up_bundle(pki, personas["trader"].username))
+    code, body = pep.push(_step_up_bundle(pki, personas["trader"].username if sponsored else None))
     assert (code, body["status"]) == (200, "applied"), body
     return pki, pep, venue
 
@@ -66,6 +67,16 @@ def approvable(tmp_path, personas, asgi_server):
 @pytest.fixture
 def unattended(tmp_path, personas, asgi_server):
     pki, pep, venue = _gateway(tmp_path, personas, asgi_server, approval=1.5, logon_timeout=5)
+    try:
+        yield pki, pep, venue
+    finally:
+        pep.stop()
+        venue.close()
+
+
+@pytest.fixture
+def unsponsored(tmp_path, personas, asgi_server):
+    pki, pep, venue = _gateway(tmp_path, personas, asgi_server, approval=3, logon_timeout=5, sponsored=False)
     try:
         yield pki, pep, venue
     finally:
@@ -139,3 +150,29 @@ def test_nobody_approves_and_the_client_gets_a_logout_when_the_window_ends(unatt
     assert session.outcome == "step_up" and session.end_reason == reason
     assert pep.status()["counters"]["step_ups_expired"] == 1
     assert venue.messages.empty()  # the held Logon never reached the venue
+
+
+def test_the_sponsor_refuses_and_the_client_gets_a_logout_naming_them(approvable, personas):
+    pki, pep, venue = approvable
+    client = Client(pki, pep.port)
+    client.logon()
+    held = wait_for(lambda: StepUpRequest.objects.filter(state="pending").first(), message="the held request")
+    sponsor = verify_session(HttpClient(), personas["trader"])  # refusing needs no hardware factor
+    assert sponsor.post(reverse("sessions:step_up_refuse", kwargs={"pk": held.pk})).status_code == 302
+    logout = client.receive(timeout=15)
+    assert logout is not None and logout.get(35) == b"5", logout
+    assert logout.get(58).decode().endswith("; step-up refused by tina in the console")
+    assert venue.messages.empty()
+    assert pep.status()["counters"]["step_ups_refused"] == 1
+
+
+def test_without_a_sponsor_in_the_bundle_a_step_up_logon_is_refused_at_once(unsponsored):
+    """A person (no sponsor in the bundle) is not held, whatever the config: Logout ``step-up required``."""
+    pki, pep, _venue = unsponsored
+    client = Client(pki, pep.port)
+    client.logon()
+    logout = client.receive(timeout=10)
+    assert logout is not None and logout.get(35) == b"5" and logout.get(58).startswith(b"step-up required")
+    assert b"no approval" not in logout.get(58) and b"console" not in logout.get(58)  # not held, not asked
+    assert pep.status()["counters"].get("step_ups_held", 0) == 0
+    assert not StepUpRequest.objects.exists()
