@@ -154,7 +154,7 @@ def ingest_events(point: EnforcementPoint, body: bytes) -> IngestResult:
     return IngestResult(len(events), len(changed))
 
 
-IDENTIFYING = ("logon_decision", "session_live")
+IDENTIFYING = ("logon_decision", "session_live", "step_up_requested")
 
 
 def _project(
@@ -314,7 +314,7 @@ def _step_up_requests(point: EnforcementPoint, events: list[ingest.Event], now) 
             score=f.get("score"),
             reason=str(f["reason"])[:500],
             requested_at=event.time,
-            expires_at=min(expires, event.time + timedelta(seconds=300)),
+            expires_at=min(expires, now + timedelta(seconds=300)),
         )
         known.add(event.session)
         created.append(request)

@@ -209,6 +209,12 @@ def apply(row: FixSession, event: Event) -> tuple[bool, str | None, str | None]:
         if row.outcome != "allow":
             row.end_reason = row.decision_reason
             _end(row, SessionState.REFUSED, event.time)
+    elif kind == "step_up_requested":
+        # A held Logon: the identity is known now, so its sponsor sees the session while it waits.
+        row.identity_name = _text(f.get("identity"), 150)
+        identity_name = row.identity_name or None
+        row.sender_comp_id = _text(f.get("sender_comp_id"), 64)
+        row.decision_reason = _text(f.get("reason"), 500)
     elif kind == "session_live":
         row.venue_seq = _int(f.get("venue_seq"))
         if f.get("identity") and not row.identity_name:

@@ -119,3 +119,50 @@ def test_the_dashboard_tile_counts_live(page, personas, point):  # noqa: F811
     expect(tile.locator('[data-count="live"]')).to_have_text("0")
     expect(tile.locator('[data-count="total"]')).to_have_text("1")
     assert page.evaluate("window.__stillTheSamePage === true"), "the dashboard was reloaded instead of updated"
+
+
+def test_a_held_logon_appears_in_the_sponsors_banner_live_and_leads_to_the_decision(page, personas, point):  # noqa: F811
+    """Step-up for algorithms: the sponsor's sessions page shows the held Logon as it is reported, no reload;
+    the link opens the decision page, which says an app code will not do."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.actions import create_non_person_identity
+
+    trader = personas["trader"]
+    create_non_person_identity(
+        None,
+        name="algo-banner",
+        kind="algorithm",
+        display_name="Banner algo",
+        sponsor=trader.user.identity,
+        environment="prod",
+        sender_comp_ids=["BANNER1"],
+    )
+    sign_in(page, trader.username)
+    page.get_by_label("One-time code", exact=True).fill(oath_totp(trader.base32_secret))
+    page.get_by_role("button", name="Verify").click()
+    page.goto("/sessions/")
+    expect(page.locator("[data-live-status]")).to_have_text("live")
+    banner = page.get_by_test_id("step-up-banner")
+    expect(banner).to_be_hidden()
+
+    feed, sid = Feed("pep-ldn"), session_id()
+    expires = (timezone.now() + timedelta(seconds=60)).isoformat().replace("+00:00", "Z")
+    post_events(
+        point.token,
+        [
+            feed.event(
+                "step_up_requested", session=sid, identity="algo-banner", reason="step-up required", expires=expires
+            )
+        ],
+    )
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("algo-banner")
+    shot(page, "sessions-step-up-banner")
+    banner.get_by_role("link").click()
+    expect(page.get_by_role("heading", name="Step-up for algo-banner")).to_be_visible()
+    expect(page.get_by_test_id("hardware-needed")).to_contain_text("software factor")
+    expect(page.get_by_role("button", name="Approve")).to_be_visible()
+    shot(page, "sessions-step-up-decision")

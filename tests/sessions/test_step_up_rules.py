@@ -146,7 +146,12 @@ def test_ingestion_holds_a_request_for_the_sponsor_and_ends_it_with_the_logon_de
     assert (held.session_id, held.sponsor, held.state) == (sid, personas["trader"].user.identity, "pending")
     assert AuditEvent.objects.filter(action="sessions.step_up_requested", target_id=str(held.pk)).exists()
     page = verify_session(Client(), personas["trader"]).get(reverse("core:dashboard"))
-    assert b'data-testid="step-up-banner"' in page.content and b"algo-feed" in page.content
+    from sessions.models import FixSession
+
+    shown = FixSession.objects.get(session_id=sid)  # the held session is the sponsor's to see while it waits
+    assert shown.identity == held.identity and shown.decision_reason == "step-up required"
+    assert held.expires_at > timezone.now()  # the PEP's expiry, though the feed's clock is hours behind
+    assert reverse("sessions:step_up", kwargs={"pk": held.pk}).encode() in page.content.split(b"step-up-banner")[1]
     assert post_events(point.token, events).status_code == 202  # a replay holds nothing twice
     assert StepUpRequest.objects.count() == 1
     # The PEP's Logon decision (here: it gave up) ends the request.
