@@ -17,10 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Max
+
 from accounts.models import Identity, IdentityKind
 from policies.models import PolicyVersion
 from reports.catalogue import NYDFS_500_7, Chart, Period, Report, ReportKind, Series, Table, utc_text
 from reports.models import AccessAttestation
+from sessions.models import Decision, DecisionKind, Outcome
 
 MAX_VERSIONS = 100  # versions walked back to find when a line began; older runs read "at or before" the oldest
 
@@ -151,8 +154,25 @@ def find_line(line_key: str, until: datetime) -> tuple[Line, PolicyVersion] | No
     return None
 
 
+def last_used(environments: list[str], until: datetime) -> dict[tuple[str, str, str], datetime]:
+    """(environment, identity, rule) -> the time of the newest allowed Logon before ``until`` that the rule
+    granted, from the decision log (one aggregate query). The rule a PEP matched names its segment or resource,
+    so this is the identity's last allowed Logon at the line's segment or resource through the line's rule."""
+    rows = (
+        Decision.objects.filter(
+            kind=DecisionKind.LOGON, outcome=Outcome.ALLOW, time__lt=until, environment__in=environments
+        )
+        .exclude(matched_rule="")
+        .values_list("environment", "identity_name", "matched_rule")
+        .annotate(last=Max("time"))
+        .order_by()
+    )
+    return {(environment, identity, rule): last for environment, identity, rule, last in rows}
+
+
 def build(period: Period) -> Report:
     snapshots = in_force(period.until)
+    used = last_used([s.environment for s in snapshots], period.until) if snapshots else {}
     usernames = {line.identity for s in snapshots for line in s.lines}
     kinds = dict(
         Identity.objects.filter(user__username__in=usernames).values_list("user__username", "kind")
@@ -185,7 +205,7 @@ def build(period: Period) -> Report:
                     "approved_in": f"v{started_version}" + (" or earlier" if earlier else ""),
                     "in_force": f"v{snapshot.version.version}",
                     "approved_by": snapshot.version.approver.get_username() if snapshot.version.approver else "",
-                    "last_used": "never used",
+                    "last_used": utc_text(used.get((line.environment, line.identity, line.rule))) or "never used",
                     "review": decision.get_decision_display() if decision else "not reviewed",
                     "reviewed_by": decision.reviewer.get_username() if decision else "",
                     "reviewed_at": utc_text(decision.decided_at) if decision else "",
@@ -266,7 +286,9 @@ def build(period: Period) -> Report:
             )
         ],
         notes=[
-            '"Last used" reads "never used" until the decision log of live sessions is recorded by the console.',
+            "\"Last used\" is the identity's last Logon the enforcement points allowed through the line's rule before "
+            'the end of the period (the decision log); "never used" when there is none. The decision log keeps '
+            'ended sessions ZT_SESSION_RETENTION_DAYS, so an older use reads "never used".',
             "An attestation applies to a line while its rule keeps the same content; a changed rule is a new line.",
         ],
     )

@@ -173,3 +173,44 @@ def test_decisions_report_exports_verify_offline(fmt, decisions, personas, tmp_p
         assert members["report.pdf"].startswith(b"%PDF") and b"ZT Console: Decisions" in members["report.pdf"]
     result = offline_verify(archive, "--public-key", public_key_file(tmp_path))
     assert result.returncode == 0, result.stderr
+
+
+# --- the access review's "last used" ---------------------------------------------------------------------
+
+
+def test_access_review_last_used_is_the_last_allowed_logon_through_the_line_rule(decisions, personas):
+    from policies import actions as policy_actions
+    from tests.policies.helpers import build_rfq_policy
+
+    policy_actions.init_signing_key(None)
+    objects = build_rfq_policy(personas)  # trader-rfq: tina, directly, on rfq-gateway
+    policy_actions.create_access_rule(
+        None,
+        environment="prod",
+        name="admins-all",
+        subject_kind="role",
+        subject_role="Administrator",
+        target_segment=objects["segment"],
+        message_types=["*"],
+    )
+    request = policy_actions.request_publication(personas["admin"].user, environment="prod")
+    policy_actions.approve_publication(personas["security"].user, request)
+    ldn, _ = decisions
+    feed = Feed("pep-ldn")
+    # Allowed through another rule, denied, and allowed after the period: none is a use of the line in it.
+    other_rule = feed.logon(session_id(), identity="tina", at=DAY + timedelta(days=5), matched_rule="desk-fx")
+    denied = feed.logon(session_id(), identity="tina", outcome="deny", at=DAY + timedelta(days=5), reason="x")
+    later = feed.logon(session_id(), identity="tina", at=DAY + timedelta(days=7), matched_rule="trader-rfq")
+    _post(ldn, [other_rule, denied, later])
+
+    def last_used(period: Period) -> dict[str, str]:
+        return {r["identity"]: r["last_used"] for r in kinds()["access-review"].build(period).table("access").rows}
+
+    assert last_used(PERIOD) == {"tina": "2026-11-24T09:01:00Z", "alice": "never used"}
+    assert last_used(Period.of_days(date(2026, 11, 24), date(2026, 12, 2)))["tina"] == "2026-12-01T09:00:00Z"
+    with CaptureQueriesContext(connection) as before:
+        kinds()["access-review"].build(PERIOD)
+    _post(ldn, [feed.logon(session_id(), identity=f"t{i}", at=DAY, matched_rule="trader-rfq") for i in range(20)])
+    with CaptureQueriesContext(connection) as after:
+        kinds()["access-review"].build(PERIOD)
+    assert len(after) == len(before)
