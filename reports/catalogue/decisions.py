@@ -18,7 +18,8 @@ from django.db.models.functions import TruncDate
 from reports.catalogue import NYDFS_500_6, NYDFS_500_7, Chart, Period, Report, ReportKind, Series, Table, utc_text
 from sessions.models import Decision, DecisionKind, Outcome
 
-OUTCOMES = (Outcome.ALLOW.value, Outcome.STEP_UP.value, Outcome.DENY.value)
+# Deny first: each chart gives its first series the first pattern, so deny and step-up look the same in both charts.
+OUTCOMES = (Outcome.DENY.value, Outcome.STEP_UP.value, Outcome.ALLOW.value)
 OUTCOME_NAMES = {"allow": "allow", "step_up": "step-up", "deny": "deny"}
 DAILY_UP_TO = 31  # longer periods are charted per week
 TOP_REASONS = 10
@@ -98,8 +99,8 @@ def build(period: Period) -> Report:
         kind="bar",
         labels=[r["reason"][:80] for r in top] or ["none"],
         series=[
-            Series("step-up", [r["step_up"] for r in top] or [0]),
             Series("deny", [r["deny"] for r in top] or [0]),
+            Series("step-up", [r["step_up"] for r in top] or [0]),
         ],
         x_title="reason",
         y_title="Logon decisions",
@@ -131,7 +132,7 @@ def build(period: Period) -> Report:
     ]
 
     total = sum(totals[o] for o in OUTCOMES)
-    count_columns = [("allow", "Allow"), ("step_up", "Step-up"), ("deny", "Deny"), ("total", "Logons")]
+    count_columns = [("deny", "Deny"), ("step_up", "Step-up"), ("allow", "Allow"), ("total", "Logons")]
     return Report(
         slug=KIND.slug,
         title=KIND.title,
@@ -158,8 +159,8 @@ def build(period: Period) -> Report:
                 title="Reasons for step-up and deny, most frequent first",
                 columns=[
                     ("reason", "Reason"),
-                    ("step_up", "Step-up"),
                     ("deny", "Deny"),
+                    ("step_up", "Step-up"),
                     ("total", "Total"),
                     ("last", "Last (UTC)"),
                 ],

@@ -105,7 +105,11 @@ def test_decisions_report_counts_outcomes_per_day_reasons_identities_and_points(
         ("bob may not reach rfq-gateway: no access rule", 0, 1, 1),
         (STEP_UP, 1, 0, 1),
     ]
-    assert report.charts[1].labels[0] == DENY_RISK and report.charts[1].series[1].values[0] == 3
+    assert (
+        report.charts[1].labels[0] == DENY_RISK
+        and report.charts[1].series[0].name == "deny"
+        and report.charts[1].series[0].values[0] == 3
+    )
     by_identity = {r["identity"]: r for r in report.table("by-identity").rows}
     assert [r["identity"] for r in report.table("by-identity").rows] == ["algo-alpha", "bob", "tina"]
     assert {k: by_identity["tina"][k] for k in ("allow", "step_up", "deny", "total")} == {
