@@ -153,3 +153,24 @@ def test_scan_queries_do_not_grow_with_decisions(points, personas):
     few = _scan_queries()
     _post(ldn, feed, [(f"t{i}", "deny" if i % 2 else "allow", [EXPECTED], 1, "10.0.0.1") for i in range(60)])
     assert _scan_queries() == few
+
+
+def test_the_scan_is_on_the_beat_schedule(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["alerts-scan-decisions"]
+    assert entry == {"task": "alerts.scan_decisions", "schedule": float(settings.ZT_ALERT_SCAN_SECONDS)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_runs_the_scan(points, personas, celery_worker_thread):
+    import time
+
+    from alerts import tasks
+
+    _rule(personas, Detector.FIX_DENIED_PEP, threshold=2)
+    ldn, _ = points
+    _post(ldn, Feed("pep-ldn"), [("bob", "deny", [], 2, "10.0.0.1"), ("carl", "deny", [], 1, "10.0.0.1")])
+    tasks.scan_decisions.apply_async()
+    deadline = time.monotonic() + 30
+    while not Alert.objects.filter(subject="pep:pep-ldn").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert Alert.objects.get(subject="pep:pep-ldn").details["identities"] == ["bob", "carl"]
