@@ -38,6 +38,7 @@ from alerts.models import (
 from certificates.models import Certificate
 from policies.distribution.models import AlertKind, DistributionAlert
 from policies.models import CountryRange
+from sessions.ingest import anomalous_geography
 from sessions.models import Decision, DecisionKind, Outcome
 from ztconsole.core import audit
 from ztconsole.core.models import AuditEvent
@@ -241,16 +242,6 @@ def scan_sign_in_countries(now: datetime | None = None) -> list[Alert]:
 
 DECISION_CURSOR = "fix_decisions"
 DECISION_BATCH = 5000
-
-
-def anomalous_geography(inputs: Any) -> bool:
-    """The PEP scored the unexpected-country signal: a contribution of the geography attribute, ``anomalous``
-    (pep/attributes.py), whatever score the bundle's risk rule gave it."""
-    contributions = inputs.get("contributions") if isinstance(inputs, dict) else None
-    return any(
-        isinstance(c, dict) and c.get("attribute") == "geography" and c.get("condition") == "anomalous"
-        for c in contributions or ()
-    )
 
 
 @transaction.atomic

@@ -18,8 +18,9 @@ def scan_sign_in_failures() -> int:
 
 @shared_task(name="alerts.scan_decisions", ignore_result=True)
 def scan_decisions() -> int:
-    """Beat (every ZT_ALERT_SCAN_SECONDS): FIX Logons from an unexpected country and denied Logons above a rate,
-    from the decision log; returns the alerts raised or refreshed."""
+    """Beat (every ZT_ALERT_SCAN_SECONDS) and the fix_logons_flagged hook: FIX Logons from an unexpected country
+    and denied Logons above a rate, from the decision log; returns the alerts raised or refreshed."""
+    cache.delete(receivers.DECISION_SCAN_PENDING_KEY)  # flagged Logons from now on queue the next scan
     return len(detectors.scan_decisions())
 
 

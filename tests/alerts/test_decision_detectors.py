@@ -161,16 +161,32 @@ def test_the_scan_is_on_the_beat_schedule(settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_real_worker_runs_the_scan(points, personas, celery_worker_thread):
+def test_a_flagged_logon_makes_a_real_worker_scan_and_contain_without_beat(points, personas, celery_worker_thread):
+    """No beat runs in the tests: only the fix_logons_flagged hook, after ingestion commits, can wake the scan."""
     import time
 
-    from alerts import tasks
-
-    _rule(personas, Detector.FIX_DENIED_PEP, threshold=2)
+    _rule(personas, Detector.FIX_LOGON_COUNTRY, window_seconds=3600, containment=True)
     ldn, _ = points
-    _post(ldn, Feed("pep-ldn"), [("bob", "deny", [], 2, "10.0.0.1"), ("carl", "deny", [], 1, "10.0.0.1")])
-    tasks.scan_decisions.apply_async()
+    _post(ldn, Feed("pep-ldn"), [("tina", "step_up", [ANOMALOUS], 1, "203.0.113.9")])
+    identity = Identity.objects.get(user=personas["trader"].user)
     deadline = time.monotonic() + 30
-    while not Alert.objects.filter(subject="pep:pep-ldn").exists() and time.monotonic() < deadline:
+    while identity.status != IdentityStatus.SUSPENDED and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert Alert.objects.get(subject="pep:pep-ldn").details["identities"] == ["bob", "carl"]
+        identity.refresh_from_db()
+    assert identity.status == IdentityStatus.SUSPENDED
+    assert Alert.objects.get(detector=Detector.FIX_LOGON_COUNTRY).containment == Containment.SUSPENDED
+
+
+def test_only_denied_or_unexpected_country_logons_fire_the_hook(points, monkeypatch):
+    from ztconsole.core import hooks
+
+    fired = []
+    receiver = lambda actor, point, request=None: fired.append(point)  # noqa: E731
+    monkeypatch.setattr(hooks.fix_logons_flagged, "_receivers", [receiver])
+    ldn, _ = points
+    feed = Feed("pep-ldn")
+    _post(ldn, feed, [("tina", "allow", [EXPECTED], 1, "10.0.0.1"), ("tina", "step_up", [], 1, "10.0.0.1")])
+    assert fired == []
+    _post(ldn, feed, [("tina", "deny", [EXPECTED], 1, "10.0.0.1")])
+    _post(ldn, feed, [("tina", "allow", [ANOMALOUS], 1, "10.0.0.1")])
+    assert [p.name for p in fired] == ["pep-ldn", "pep-ldn"]
