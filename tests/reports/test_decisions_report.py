@@ -48,6 +48,7 @@ def _logons(feed: Feed, spec) -> list[dict]:
             reason=reason,
             at=DAY + timedelta(days=days, minutes=i),
             matched_rule="trader-rfq" if outcome == "allow" else None,
+            target="rfq-gateway",
         )
         for i, (identity, outcome, reason, days) in enumerate(spec)
     ]
@@ -199,18 +200,29 @@ def test_access_review_last_used_is_the_last_allowed_logon_through_the_line_rule
     )
     request = policy_actions.request_publication(personas["admin"].user, environment="prod")
     policy_actions.approve_publication(personas["security"].user, request)
+
+    def last_used(period: Period) -> dict[str, str]:
+        return {r["identity"]: r["last_used"] for r in kinds()["access-review"].build(period).table("access").rows}
+
     ldn, _ = decisions
     feed = Feed("pep-ldn")
     # Allowed through another rule, denied, and allowed after the period: none is a use of the line in it.
     other_rule = feed.logon(session_id(), identity="tina", at=DAY + timedelta(days=5), matched_rule="desk-fx")
     denied = feed.logon(session_id(), identity="tina", outcome="deny", at=DAY + timedelta(days=5), reason="x")
-    later = feed.logon(session_id(), identity="tina", at=DAY + timedelta(days=7), matched_rule="trader-rfq")
+    later = feed.logon(
+        session_id(), identity="tina", at=DAY + timedelta(days=7), matched_rule="trader-rfq", target="rfq-gateway"
+    )
     _post(ldn, [other_rule, denied, later])
-
-    def last_used(period: Period) -> dict[str, str]:
-        return {r["identity"]: r["last_used"] for r in kinds()["access-review"].build(period).table("access").rows}
-
     assert last_used(PERIOD) == {"tina": "2026-11-24T09:01:00Z", "alice": "never used"}
+    # At a resource of the line's segment: a use; at a target the rule does not reach: none.
+    at_resource = feed.logon(
+        session_id(), identity="tina", at=DAY + timedelta(days=1), matched_rule="trader-rfq", target="rfq-fix"
+    )
+    elsewhere = feed.logon(
+        session_id(), identity="tina", at=DAY + timedelta(days=2), matched_rule="trader-rfq", target="oms-eu"
+    )
+    _post(ldn, [at_resource, elsewhere])
+    assert last_used(PERIOD) == {"tina": "2026-11-25T09:00:00Z", "alice": "never used"}
     assert last_used(Period.of_days(date(2026, 11, 24), date(2026, 12, 2)))["tina"] == "2026-12-01T09:00:00Z"
     with CaptureQueriesContext(connection) as before:
         kinds()["access-review"].build(PERIOD)
