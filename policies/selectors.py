@@ -92,6 +92,79 @@ def impact_preview(publication: PolicyVersion) -> list[ImpactRow]:
     return rows
 
 
+# The newest recorded Logon decisions the simulator replays against a draft: the engine decides each in
+# microseconds, so a thousand keep the page well inside its budget while covering a busy hour of Logons.
+REPLAY_LIMIT = 1000
+
+
+@dataclass
+class ReplayedDecision:
+    """A recorded Logon decision (a dict from ``hooks.recorded_decisions``) and the replayed answer to it."""
+
+    record: dict[str, Any]
+    replayed: Decision | None
+    error: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return self.replayed is None or self.replayed.outcome != self.record["outcome"]
+
+
+@dataclass
+class RecordedImpact:
+    environment: str
+    replayed: int
+    changed: list[ReplayedDecision]
+    limit: int
+
+
+def replay_request(record: dict[str, Any], bindings: dict[str, dict[str, Any]]) -> DecisionRequest:
+    """The request the PEP would build for this Logon under the draft: as pep/gateway/server.py ``evaluate`` does,
+    the draft's binding of the certificate names the identity, the device and the authentication; without one, the
+    identity the certificate named (recorded) and no MFA."""
+    data = dict(record["request"])
+    binding = bindings.get(data.get("certificate_fingerprint") or "")
+    if binding is not None:
+        data["identity"] = binding.get("identity") or data["identity"]
+        data["device"] = binding.get("device")
+        data["authentication"] = binding.get("authentication") or "none"
+    else:
+        data["authentication"] = "none"
+    return DecisionRequest.from_dict(data)
+
+
+def replay_recorded_decisions(
+    environment: str, user: Any, *, payload: dict[str, Any] | None = None, limit: int = REPLAY_LIMIT
+) -> RecordedImpact:
+    """The newest recorded Logon decisions ``user`` may see, replayed against the draft of ``environment`` (or
+    against ``payload``, a publication's: its impact preview).
+
+    The records come from a higher layer (sessions/) through ``ztconsole.core.hooks.recorded_decisions``: policies
+    never imports sessions. A decision changes when the replayed outcome differs from the one recorded.
+    """
+    from ztconsole.core import hooks
+
+    if payload is None:
+        payload = draft_payload(environment)
+        try:
+            engine = Engine.from_payload(payload)
+        except BundleError as exc:
+            raise actions.PolicyError(f"the draft does not compile: {exc}", field=None) from None
+    else:
+        engine = Engine.from_payload(payload, validate=False)
+    bindings = {b["sha256"]: b for b in payload.get("certificates") or ()}
+    records = hooks.recorded_decisions.collect(user=user, environment=environment, limit=limit)
+    changed = []
+    for record in records:
+        try:
+            replayed = ReplayedDecision(record, engine.decide(replay_request(record, bindings)))
+        except (TypeError, ValueError) as exc:
+            replayed = ReplayedDecision(record, None, error=str(exc))
+        if replayed.changed:
+            changed.append(replayed)
+    return RecordedImpact(environment, len(records), changed, limit)
+
+
 def dashboard_summary() -> dict[str, Any]:
     """The dashboard's Policy tile: the version in force per environment and how many requests wait."""
     published = []

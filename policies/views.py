@@ -426,6 +426,7 @@ class PublicationDetailView(ConsoleView, View):
             "pv": pv,
             "diff": pv.diff,
             "impact": selectors.impact_preview(pv),
+            "recorded": selectors.replay_recorded_decisions(pv.environment, user, payload=json.loads(pv.payload)),
             "payload": json.dumps(json.loads(pv.payload), indent=2, sort_keys=True),
             "can_approve": pending and user.has_perm(APPROVE_PUBLICATION) and pv.author_id != user.pk,
             "is_author": pv.author_id == user.pk,
@@ -510,7 +511,14 @@ class SimulatorView(ConsoleView, View):
     permission_required = SIMULATE
 
     def _render(self, request, form, result=None, status=200):
-        context = {"form": form, "result": result, "attributes": ATTRIBUTES}
+        environment = _environment(request)
+        if form.is_bound and form.is_valid():
+            environment = form.cleaned_data["environment"]
+        context = {"form": form, "result": result, "attributes": ATTRIBUTES, "environments": Environment.choices}
+        try:
+            context["recorded"] = selectors.replay_recorded_decisions(environment, request.user)
+        except actions.PolicyError as exc:
+            context["recorded_error"] = str(exc)
         return render(request, "policies/simulator.html", context, status=status)
 
     def get(self, request: HttpRequest) -> HttpResponse:

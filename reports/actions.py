@@ -91,13 +91,51 @@ def build_audit_export(export_id: str) -> AuditExport | None:
     export = AuditExport.objects.select_related("requested_by").get(pk=export_id)
     if export.report:
         return _build_report_export(export)
-    folder = Path(settings.ZT_EXPORT_DIR) / f"audit-export-{export.pk}"
-    destination = _archive_path(export)
-    try:
-        covered = audit_export.plan(export.filters)
+    planned: dict[str, Any] = {}
+
+    def write(folder: Path, requested: dict[str, Any]) -> dict[str, Any]:
+        covered = planned["covered"] = audit_export.plan(export.filters)
         AuditExport.objects.filter(pk=export.pk).update(
             total=covered.total, first_seq=covered.first_seq, last_seq=covered.last_seq
         )
+        return audit_export.write_export(
+            folder,
+            fmt=export.format,
+            filters=export.filters,
+            covered=covered,
+            requested=requested,
+            progress=_progress(export),
+        )
+
+    done = _write_signed_archive(export, "audit_export", write)
+    if done is not None:
+        signed, hashes = done
+        covered = planned["covered"]
+        _finish(
+            export,
+            "audit_export",
+            written=signed["event_count"],
+            hashes=hashes,
+            details={
+                "events": signed["event_count"],
+                "first_seq": covered.first_seq,
+                "last_seq": covered.last_seq,
+                "key_id": signed["signature"]["key_id"],
+            },
+        )
+    return AuditExport.objects.get(pk=export.pk)
+
+
+def _progress(export: AuditExport):
+    return lambda n: AuditExport.objects.filter(pk=export.pk).update(written=n)
+
+
+def _write_signed_archive(export: AuditExport, verb: str, write) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """The one path of every export: ``write(folder, requested)`` writes and signs the folder, which is then
+    archived and hashed; a failure is recorded on the export and audited (``<verb>.failed``) and gives None."""
+    folder = Path(settings.ZT_EXPORT_DIR) / _stem(export)
+    destination = _archive_path(export)
+    try:
         requested = {
             "export_id": str(export.pk),
             "by": export.requested_by.get_username(),
@@ -106,51 +144,42 @@ def build_audit_export(export_id: str) -> AuditExport | None:
             "started_at": audit_export.timestamp(timezone.now()),
         }
         shutil.rmtree(folder, ignore_errors=True)  # a half-written folder from a worker that died
-        signed = audit_export.write_export(
-            folder,
-            fmt=export.format,
-            filters=export.filters,
-            covered=covered,
-            requested=requested,
-            progress=lambda n: AuditExport.objects.filter(pk=export.pk).update(written=n),
-        )
+        signed = write(folder, requested)
         manifest_sha256 = hashlib.sha256(audit_export.verify_export.signed_bytes(signed)).hexdigest()
         audit_export.archive(folder, destination)
         with destination.open("rb") as handle:
             archive_sha256, _ = audit_export.verify_export.file_sha256(handle)
     except Exception as exc:
-        logger.exception("audit export %s failed", export.pk)
+        logger.exception("%s %s failed", verb.replace("_", " "), export.pk)
         shutil.rmtree(folder, ignore_errors=True)
         destination.unlink(missing_ok=True)
         with transaction.atomic():
             AuditExport.objects.filter(pk=export.pk).update(
                 status=ExportStatus.FAILED, error=f"{exc.__class__.__name__}: {exc}"[:300], finished_at=timezone.now()
             )
-            audit.record(None, "audit_export.failed", _target(export), {"error": exc.__class__.__name__})
-        return AuditExport.objects.get(pk=export.pk)
+            audit.record(None, f"{verb}.failed", _target(export), {"error": exc.__class__.__name__})
+        return None
+    hashes = {"archive_name": destination.name, "archive_sha256": archive_sha256, "manifest_sha256": manifest_sha256}
+    return signed, hashes
+
+
+def _finish(
+    export: AuditExport, verb: str, *, written: int, hashes: dict[str, str], details: dict[str, Any], **fields
+) -> None:
     with transaction.atomic():
         AuditExport.objects.filter(pk=export.pk).update(
-            status=ExportStatus.DONE,
-            written=signed["event_count"],
-            archive_name=destination.name,
-            archive_sha256=archive_sha256,
-            manifest_sha256=manifest_sha256,
-            finished_at=timezone.now(),
+            status=ExportStatus.DONE, written=written, finished_at=timezone.now(), **hashes, **fields
         )
         audit.record(
             None,
-            "audit_export.completed",
+            f"{verb}.completed",
             _target(export),
             {
-                "events": signed["event_count"],
-                "first_seq": covered.first_seq,
-                "last_seq": covered.last_seq,
-                "key_id": signed["signature"]["key_id"],
-                "manifest_sha256": manifest_sha256,
-                "archive_sha256": archive_sha256,
+                **details,
+                "manifest_sha256": hashes["manifest_sha256"],
+                "archive_sha256": hashes["archive_sha256"],
             },
         )
-    return AuditExport.objects.get(pk=export.pk)
 
 
 def _target(export: AuditExport) -> tuple[str, str, str]:
@@ -216,67 +245,34 @@ def request_report_export(
 
 
 def _build_report_export(export: AuditExport) -> AuditExport:
-    folder = Path(settings.ZT_EXPORT_DIR) / _stem(export)
-    destination = _archive_path(export)
-    try:
-        kind = kinds()[export.report]
+    totals: dict[str, int] = {}
+
+    def write(folder: Path, requested: dict[str, Any]) -> dict[str, Any]:
         period = Period.of_days(
             date.fromisoformat(export.filters["since"]), date.fromisoformat(export.filters["until"])
         )
-        built = kind.build(period)
-        total = sum(len(t.rows) for t in report_export.data_tables(built))
+        built = kinds()[export.report].build(period)
+        total = totals["rows"] = sum(len(t.rows) for t in report_export.data_tables(built))
         AuditExport.objects.filter(pk=export.pk).update(total=total)
-        requested = {
-            "export_id": str(export.pk),
-            "by": export.requested_by.get_username(),
-            "at": audit_export.timestamp(export.requested_at),
-            "format": export.format,
-            "started_at": audit_export.timestamp(timezone.now()),
-        }
-        shutil.rmtree(folder, ignore_errors=True)
-        signed = report_export.write_report_export(
-            folder,
-            report=built,
-            fmt=export.format,
-            requested=requested,
-            progress=lambda n: AuditExport.objects.filter(pk=export.pk).update(written=n),
+        return report_export.write_report_export(
+            folder, report=built, fmt=export.format, requested=requested, progress=_progress(export)
         )
-        manifest_sha256 = hashlib.sha256(audit_export.verify_export.signed_bytes(signed)).hexdigest()
-        audit_export.archive(folder, destination)
-        with destination.open("rb") as handle:
-            archive_sha256, _ = audit_export.verify_export.file_sha256(handle)
-    except Exception as exc:
-        logger.exception("report export %s failed", export.pk)
-        shutil.rmtree(folder, ignore_errors=True)
-        destination.unlink(missing_ok=True)
-        with transaction.atomic():
-            AuditExport.objects.filter(pk=export.pk).update(
-                status=ExportStatus.FAILED, error=f"{exc.__class__.__name__}: {exc}"[:300], finished_at=timezone.now()
-            )
-            audit.record(None, "report_export.failed", _target(export), {"error": exc.__class__.__name__})
-        return AuditExport.objects.get(pk=export.pk)
-    with transaction.atomic():
-        AuditExport.objects.filter(pk=export.pk).update(
-            status=ExportStatus.DONE,
-            total=total,
-            written=total,
-            archive_name=destination.name,
-            archive_sha256=archive_sha256,
-            manifest_sha256=manifest_sha256,
-            finished_at=timezone.now(),
-        )
-        audit.record(
-            None,
-            "report_export.completed",
-            _target(export),
-            {
+
+    done = _write_signed_archive(export, "report_export", write)
+    if done is not None:
+        signed, hashes = done
+        _finish(
+            export,
+            "report_export",
+            written=totals["rows"],
+            total=totals["rows"],
+            hashes=hashes,
+            details={
                 "report": export.report,
                 "format": export.format,
-                "rows": total,
+                "rows": totals["rows"],
                 "files": [entry["name"] for entry in signed["files"]],
                 "key_id": signed["signature"]["key_id"],
-                "manifest_sha256": manifest_sha256,
-                "archive_sha256": archive_sha256,
             },
         )
     return AuditExport.objects.get(pk=export.pk)

@@ -107,3 +107,55 @@ def timeline(session: FixSession, limit: int = 500) -> list[dict[str, Any]]:
 
 def dashboard_summary(user: Any) -> dict[str, int]:
     return counts(visible_sessions(user))
+
+
+def recorded_logon_decisions(*, user: Any, environment: str, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` Logon decisions of ``environment`` that the policy engine made and ``user`` may see,
+    as the requests the PEP decided on: the supplier of ``ztconsole.core.hooks.recorded_decisions``.
+
+    Refusals made before the engine (a revoked certificate, a CompID the certificate does not own, no identity in
+    the certificate) have no score and are left out: no policy draft can change them.
+    """
+    from django.db.models import OuterRef, Subquery
+    from django.urls import reverse
+
+    from ztconsole.core.roles import VIEW_SESSIONS
+
+    if not user.has_perm(VIEW_SESSIONS):
+        return []
+    session_pk = FixSession.objects.filter(point_id=OuterRef("point_id"), session_id=OuterRef("session_id")).values(
+        "pk"
+    )[:1]
+    rows = (
+        visible_decisions(user)
+        .filter(environment=environment, kind="logon", score__isnull=False)
+        .annotate(session_pk=Subquery(session_pk))
+        .order_by("-time", "-id")[:limit]
+    )
+    out = []
+    for decision in rows:
+        inputs = decision.inputs or {}
+        out.append(
+            {
+                "id": decision.pk,
+                "time": decision.time,
+                "pep": decision.point.name,
+                "identity": decision.identity_name,
+                "sender_comp_id": decision.sender_comp_id,
+                "outcome": decision.outcome,
+                "score": decision.score,
+                "matched_rule": decision.matched_rule,
+                "bundle_version": decision.bundle_version,
+                "url": reverse("sessions:detail", args=[decision.session_pk]) if decision.session_pk else "",
+                "request": {
+                    "identity": decision.identity_name,
+                    "target": inputs.get("target") or "",
+                    "message_type": "A",
+                    "device": inputs.get("device"),
+                    "source_ip": inputs.get("source_ip"),
+                    "certificate_fingerprint": inputs.get("certificate_fingerprint"),
+                    "time": decision.time.timestamp(),
+                },
+            }
+        )
+    return out

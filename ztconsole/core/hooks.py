@@ -97,3 +97,55 @@ ALL = (
     sign_in_failed,
     fix_logons_flagged,
 )
+
+
+# --- Read-side sources ------------------------------------------------------------------------------------------
+#
+# The same rule for reading: a lower app's page sometimes shows what a higher app records (the policy simulator
+# replays the decision log of sessions/). The lower app reads through a Source here; the higher app connects a
+# supplier in its ``AppConfig.ready()``. A supplier takes keyword arguments only and returns a list; no transaction
+# is involved and nothing is changed. With no supplier connected, ``collect`` returns an empty list: the page
+# shows nothing recorded rather than failing.
+
+Supplier = Callable[..., list[Any]]
+
+
+class Source:
+    """A named read-side registry: suppliers from higher layers, collected (concatenated, in connection order)."""
+
+    def __init__(self, name: str, supplied_by: str) -> None:
+        self.name = name
+        self.supplied_by = supplied_by
+        self._suppliers: list[Supplier] = []
+
+    def __repr__(self) -> str:
+        return f"<Source {self.name}: {len(self._suppliers)} supplier(s)>"
+
+    @property
+    def suppliers(self) -> tuple[Supplier, ...]:
+        return tuple(self._suppliers)
+
+    def connect(self, supplier: Supplier) -> Supplier:
+        if supplier not in self._suppliers:
+            self._suppliers.append(supplier)
+        return supplier
+
+    def disconnect(self, supplier: Supplier) -> None:
+        if supplier in self._suppliers:
+            self._suppliers.remove(supplier)
+
+    def collect(self, **kwargs: Any) -> list[Any]:
+        out: list[Any] = []
+        for supplier in tuple(self._suppliers):
+            out.extend(supplier(**kwargs))
+        return out
+
+
+recorded_decisions = Source(
+    "recorded_decisions",
+    "sessions.selectors.recorded_logon_decisions: the decision log's Logon decisions that the policy engine made, "
+    "newest first, that ``user`` may see (kwargs: user, environment, limit); each a dict with the request the PEP "
+    "decided on (policies.selectors.replay_recorded_decisions reads it)",
+)
+
+SOURCES = (recorded_decisions,)
