@@ -31,7 +31,7 @@ from sessions.models import (
     TerminationRequest,
     TerminationState,
 )
-from ztconsole.core import audit, live
+from ztconsole.core import audit, hooks, live
 from ztconsole.core.errors import ActionError
 
 logger = logging.getLogger(__name__)
@@ -143,6 +143,8 @@ def ingest_events(point: EnforcementPoint, body: bytes) -> IngestResult:
         )
         changed, transitions = _project(point, events, now, identities)
         _log_decisions(point, events, identities)
+        if any(ingest.flagged(e) for e in events):
+            hooks.fix_logons_flagged.fire(None, point)
     if changed:
         name = point.name
         rows = [(s.pk, selectors.row(s, name, transition=s.pk in transitions)) for s in changed]

@@ -363,6 +363,7 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "alerts.scan_sign_in_failures",
             "schedule": float(ZT_ALERT_SCAN_SECONDS),
         },
+        "alerts-scan-decisions": {"task": "alerts.scan_decisions", "schedule": float(ZT_ALERT_SCAN_SECONDS)},
         "alerts-run-detectors": {"task": "alerts.run_detectors", "schedule": float(ZT_ALERT_DETECTOR_SECONDS)},
         "alerts-verify-audit-chain": {
             "task": "alerts.verify_audit_chain",
