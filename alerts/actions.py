@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.actions import reactivate_identity, suspend_identity
 from accounts.models import Identity, IdentityStatus
 from alerts import forwarding
-from alerts.models import CONTAINABLE, WINDOWED, Alert, AlertRule, Containment, Detector, Severity
+from alerts.models import CONTAINABLE, NO_THRESHOLD, WINDOWED, Alert, AlertRule, Containment, Detector, Severity
 from ztconsole.core import audit
 from ztconsole.core.errors import ActionError
 
@@ -38,6 +38,9 @@ DEFAULT_RULES: dict[str, RuleDefaults] = {
     Detector.ENFORCEMENT_POINT: RuleDefaults(threshold=1, window_seconds=0),
     Detector.CERTIFICATE_EXPIRING: RuleDefaults(threshold=14, window_seconds=0),
     Detector.AUDIT_CHAIN: RuleDefaults(threshold=1, window_seconds=0),
+    Detector.FIX_LOGON_COUNTRY: RuleDefaults(threshold=1, window_seconds=3600),
+    Detector.FIX_DENIED_IDENTITY: RuleDefaults(threshold=10, window_seconds=300),
+    Detector.FIX_DENIED_PEP: RuleDefaults(threshold=50, window_seconds=300),
 }
 THRESHOLD_LIMITS = (1, 100_000)
 WINDOW_LIMITS = (10, 86_400)
@@ -206,7 +209,7 @@ def update_rule(
         window_seconds = DEFAULT_RULES[detector].window_seconds
     if containment and detector not in CONTAINABLE:
         raise ActionError("this detector has no automated containment", field="containment")
-    if detector in (Detector.ENFORCEMENT_POINT, Detector.AUDIT_CHAIN, Detector.SIGN_IN_COUNTRY):
+    if detector in NO_THRESHOLD:
         threshold = DEFAULT_RULES[detector].threshold  # they fire on a condition, not a count
     if detector == Detector.CERTIFICATE_EXPIRING and threshold > 365:
         raise ActionError("at most 365 days", field="threshold")

@@ -13,3 +13,4 @@ class AlertsConfig(AppConfig):
 
         hooks.sign_in_failed.connect(receivers.sign_in_failed)
         hooks.audit_checkpoint_signed.connect(receivers.audit_checkpoint_signed)
+        hooks.fix_logons_flagged.connect(receivers.fix_logons_flagged)

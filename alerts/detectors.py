@@ -7,7 +7,10 @@
 - enforcement points: mirrors the distribution app's own alerts (behind the version in force, not reporting,
   refused a delivery, presented another certificate), which stay the source of truth;
 - certificates: active certificates within the rule's number of days of notAfter;
-- the audit chain: a full verification against the signed checkpoints.
+- the audit chain: a full verification against the signed checkpoints;
+- FIX Logons (the decision log, sessions.Decision): a Logon whose risk contributions include the unexpected
+  country signal (geography ``anomalous``), and denied Logons above a rate per identity and per enforcement
+  point. Every ZT_ALERT_SCAN_SECONDS by beat, reading the decisions stored since the last scan.
 """
 
 from __future__ import annotations
@@ -18,14 +21,25 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Count, Max
 from django.utils import timezone
 
 from accounts.models import Identity
 from alerts import actions
-from alerts.models import BURST_DETECTORS, Alert, Containment, Detector, DetectorCursor, Severity
+from alerts.models import (
+    BURST_DETECTORS,
+    DECISION_DETECTORS,
+    Alert,
+    Containment,
+    Detector,
+    DetectorCursor,
+    Severity,
+)
 from certificates.models import Certificate
 from policies.distribution.models import AlertKind, DistributionAlert
 from policies.models import CountryRange
+from sessions.ingest import anomalous_geography
+from sessions.models import Decision, DecisionKind, Outcome
 from ztconsole.core import audit
 from ztconsole.core.models import AuditEvent
 
@@ -221,6 +235,122 @@ def scan_sign_in_countries(now: datetime | None = None) -> list[Alert]:
                 actions.contain(alert)
             touched.append(alert)
     _resolve_quiet({Detector.SIGN_IN_COUNTRY: rule}, now)
+    return touched
+
+
+# --- FIX Logons, from the decision log ---------------------------------------------------------------------
+
+DECISION_CURSOR = "fix_decisions"
+DECISION_BATCH = 5000
+
+
+@transaction.atomic
+def scan_decisions(now: datetime | None = None) -> list[Alert]:
+    """Logon decisions stored since the last scan (at most DECISION_BATCH; the next scan reads on): raise the
+    unexpected-country alerts, and the denied-Logon rate alerts of the identities and points that have new
+    denied Logons. Resolves the alerts of these detectors that have gone quiet. Returns the alerts touched."""
+    now = now or timezone.now()
+    rules = {detector: actions.get_rule(detector) for detector in DECISION_DETECTORS}
+    cursor, _ = DetectorCursor.objects.select_for_update().get_or_create(name=DECISION_CURSOR)
+    rows = list(
+        Decision.objects.filter(id__gt=cursor.last_seq, kind=DecisionKind.LOGON)
+        .order_by("id")
+        .values_list("id", "time", "outcome", "identity_name", "point__name", "environment", "session_id", "inputs")[
+            :DECISION_BATCH
+        ]
+    )
+    touched: list[Alert] = []
+    if rows:
+        DetectorCursor.objects.filter(name=DECISION_CURSOR).update(last_seq=rows[-1][0])
+        touched.extend(_fix_logon_countries(rules[Detector.FIX_LOGON_COUNTRY], rows, now))
+        denied = [row for row in rows if row[2] == Outcome.DENY]
+        for detector, index in ((Detector.FIX_DENIED_IDENTITY, 3), (Detector.FIX_DENIED_PEP, 4)):
+            touched.extend(_denied_rate(rules[detector], denied, index, now))
+    for detector, rule in rules.items():
+        quiet_since = now - timedelta(seconds=rule.window_seconds)
+        for alert in Alert.objects.filter(detector=detector, resolved_at__isnull=True, last_seen_at__lt=quiet_since):
+            actions.resolve_alert(alert, reason=f"no such Logon for {rule.window_seconds} s")
+    return touched
+
+
+def _fix_logon_countries(rule, rows: list[tuple], now: datetime) -> list[Alert]:
+    since = now - timedelta(seconds=rule.window_seconds)
+    found = [row for row in rows if row[1] >= since and row[3] and anomalous_geography(row[7])]
+    if not rule.enabled or not found:
+        return []
+    table = _country_table()
+    touched = []
+    for decision_id, at, outcome, identity, point, environment, session, inputs in found:
+        address = str(inputs.get("source_ip") or "")
+        country = locate(table, address) if address else None
+        where = f"{country} ({address})" if country else (address or "an unknown address")
+        alert, _opened = actions.raise_alert(
+            Detector.FIX_LOGON_COUNTRY,
+            f"identity:{identity}",
+            identity,
+            message=f"{identity}: FIX Logon at {point} from an unexpected country, {where}; {outcome}",
+            severity=Severity.CRITICAL,
+            details={
+                "pep": point,
+                "environment": environment,
+                "session": session,
+                "source_ip": address,
+                "country": country,
+                "outcome": outcome,
+                "sender_comp_id": inputs.get("sender_comp_id"),
+                "decision": decision_id,
+            },
+            seen_at=at,
+        )
+        if rule.containment and alert.containment == Containment.NONE:
+            actions.contain(alert)
+        touched.append(alert)
+    return touched
+
+
+def _denied_rate(rule, denied: list[tuple], index: int, now: datetime) -> list[Alert]:
+    """``index``: the row's identity (3) or point (4). One aggregate query over the window for the keys with new
+    denied Logons, whatever their number."""
+    since = now - timedelta(seconds=rule.window_seconds)
+    fresh = Counter(row[index] for row in denied if row[1] >= since and row[index])
+    if not rule.enabled or not fresh:
+        return []
+    per_identity = rule.detector == Detector.FIX_DENIED_IDENTITY
+    key_field, other_field = ("identity_name", "point__name") if per_identity else ("point__name", "identity_name")
+    in_window = Decision.objects.filter(kind=DecisionKind.LOGON, outcome=Outcome.DENY, time__gte=since)
+    in_window = in_window.filter(**{f"{key_field}__in": list(fresh)})
+    counts: Counter = Counter()
+    last: dict[str, datetime] = {}
+    others: dict[str, set[str]] = defaultdict(set)
+    for key, other, n, latest in (
+        in_window.values_list(key_field, other_field).annotate(n=Count("id"), last=Max("time")).order_by()
+    ):
+        counts[key] += n
+        last[key] = max(latest, last.get(key, latest))
+        if other:
+            others[key].add(other)
+    noun = "identity" if per_identity else "enforcement point"
+    touched = []
+    for key, added in fresh.items():
+        if counts[key] < rule.threshold:
+            continue
+        alert, _opened = actions.raise_alert(
+            rule.detector,
+            f"{'identity' if per_identity else 'pep'}:{key}",
+            key,
+            message=f"{counts[key]} denied FIX Logons for {noun} {key} within {rule.window_seconds} s",
+            severity=Severity.CRITICAL if counts[key] >= 2 * rule.threshold else Severity.WARNING,
+            details={
+                "denied": counts[key],
+                "window_seconds": rule.window_seconds,
+                "threshold": rule.threshold,
+                "peps" if per_identity else "identities": sorted(others[key])[:20],
+            },
+            seen_at=last[key],
+            new_occurrences=added,
+            initial_occurrences=counts[key],
+        )
+        touched.append(alert)
     return touched
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from alerts.actions import COMMENT_MAX, THRESHOLD_LIMITS, WINDOW_LIMITS
-from alerts.models import CONTAINABLE, WINDOWED, Detector
+from alerts.models import CONTAINABLE, DECISION_DETECTORS, NO_THRESHOLD, WINDOWED, Detector
 
 
 class AcknowledgeForm(forms.Form):
@@ -27,12 +27,14 @@ class RuleForm(forms.Form):
     def __init__(self, *args, detector: str, **kwargs) -> None:
         super().__init__(*args, auto_id=f"id_{detector}_%s", **kwargs)
         self.detector = detector
-        if detector in (Detector.ENFORCEMENT_POINT, Detector.AUDIT_CHAIN, Detector.SIGN_IN_COUNTRY):  # no threshold
+        if detector in NO_THRESHOLD:
             del self.fields["threshold"]
+        elif detector == Detector.CERTIFICATE_EXPIRING:
+            self.fields["threshold"].label = "Days before expiry"
+        elif detector in DECISION_DETECTORS:
+            self.fields["threshold"].label = "Denied Logons within the window"
         else:
-            self.fields["threshold"].label = (
-                "Days before expiry" if detector == Detector.CERTIFICATE_EXPIRING else "Failures within the window"
-            )
+            self.fields["threshold"].label = "Failures within the window"
         if detector not in WINDOWED:
             del self.fields["window_seconds"]
         else:

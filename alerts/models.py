@@ -14,13 +14,25 @@ class Detector(models.TextChoices):
     ENFORCEMENT_POINT = "enforcement_point", "Enforcement point behind or failing"
     CERTIFICATE_EXPIRING = "certificate_expiring", "Certificate about to expire"
     AUDIT_CHAIN = "audit_chain", "Audit chain verification failed"
+    FIX_LOGON_COUNTRY = "fix_logon_country", "FIX Logon from an unexpected country"
+    FIX_DENIED_IDENTITY = "fix_denied_identity", "Denied FIX Logons for one identity"
+    FIX_DENIED_PEP = "fix_denied_pep", "Denied FIX Logons at one enforcement point"
 
 
 BURST_DETECTORS = (Detector.SIGN_IN_FAILURES_USER, Detector.SIGN_IN_FAILURES_ADDRESS)
+# Read from the decision log of the enforcement points (sessions.Decision).
+DECISION_DETECTORS = (Detector.FIX_LOGON_COUNTRY, Detector.FIX_DENIED_IDENTITY, Detector.FIX_DENIED_PEP)
 # Detectors whose alerts close after a quiet window (editable), rather than when a condition clears.
-WINDOWED = (*BURST_DETECTORS, Detector.SIGN_IN_COUNTRY)
+WINDOWED = (*BURST_DETECTORS, Detector.SIGN_IN_COUNTRY, *DECISION_DETECTORS)
 # Only what concerns one identity can be contained: suspending an address is the network's job.
-CONTAINABLE = (Detector.SIGN_IN_FAILURES_USER, Detector.SIGN_IN_COUNTRY)
+CONTAINABLE = (Detector.SIGN_IN_FAILURES_USER, Detector.SIGN_IN_COUNTRY, Detector.FIX_LOGON_COUNTRY)
+# Detectors that fire on a condition, not a count: their threshold is not editable.
+NO_THRESHOLD = (
+    Detector.ENFORCEMENT_POINT,
+    Detector.AUDIT_CHAIN,
+    Detector.SIGN_IN_COUNTRY,
+    Detector.FIX_LOGON_COUNTRY,
+)
 
 
 class Severity(models.TextChoices):

@@ -33,6 +33,26 @@ def sign_in_failed(actor: Any, subject: str, *, request: Any = None) -> None:
     transaction.on_commit(_scan_now)
 
 
+DECISION_SCAN_PENDING_KEY = "alerts:decision-scan-pending"
+
+
+def _scan_decisions_now() -> None:
+    from alerts import tasks
+
+    try:
+        if not cache.add(DECISION_SCAN_PENDING_KEY, 1, SCAN_PENDING_SECONDS):
+            return  # a scan is already queued: it will read these decisions too
+        tasks.scan_decisions.apply_async(retry=False)
+    except Exception:  # a broker error must not fail ingestion; beat scans every few seconds
+        logger.warning("decision scan not enqueued; the periodic scan will see it", exc_info=True)
+
+
+def fix_logons_flagged(actor: Any, subject: Any, *, request: Any = None) -> None:
+    """A PEP's batch stored a denied Logon or one from an unexpected country: wake the decision-log detectors
+    once it commits (no waiting for beat)."""
+    transaction.on_commit(_scan_decisions_now)
+
+
 def audit_checkpoint_signed(actor: Any, subject: Any, *, request: Any = None) -> None:
     """A checkpoint was signed: it goes to the SIEM outbox in the same transaction (sent after the commit)."""
     forwarding.checkpoint_signed(actor, subject, request=request)

@@ -16,6 +16,14 @@ def scan_sign_in_failures() -> int:
     return len(detectors.scan_sign_in_failures()) + len(detectors.scan_sign_in_countries())
 
 
+@shared_task(name="alerts.scan_decisions", ignore_result=True)
+def scan_decisions() -> int:
+    """Beat (every ZT_ALERT_SCAN_SECONDS) and the fix_logons_flagged hook: FIX Logons from an unexpected country
+    and denied Logons above a rate, from the decision log; returns the alerts raised or refreshed."""
+    cache.delete(receivers.DECISION_SCAN_PENDING_KEY)  # flagged Logons from now on queue the next scan
+    return len(detectors.scan_decisions())
+
+
 @shared_task(name="alerts.run_detectors")
 def run_detectors() -> dict[str, int]:
     """Beat: the enforcement-point and certificate detectors; returns the open alerts of each."""

@@ -33,7 +33,7 @@ from sessions.models import (
     TerminationRequest,
     TerminationState,
 )
-from ztconsole.core import audit, live
+from ztconsole.core import audit, hooks, live
 from ztconsole.core.consumers import user_group
 from ztconsole.core.errors import ActionError
 
@@ -147,6 +147,8 @@ def ingest_events(point: EnforcementPoint, body: bytes) -> IngestResult:
         changed, transitions = _project(point, events, now, identities)
         _log_decisions(point, events, identities)
         _step_up_requests(point, events, now)
+        if any(ingest.flagged(e) for e in events):
+            hooks.fix_logons_flagged.fire(None, point)
     if changed:
         name = point.name
         rows = [(s.pk, selectors.row(s, name, transition=s.pk in transitions)) for s in changed]

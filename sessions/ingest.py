@@ -257,6 +257,24 @@ def apply(row: FixSession, event: Event) -> tuple[bool, str | None, str | None]:
     return row.state != before, identity_name, fingerprint
 
 
+def anomalous_geography(fields: Any) -> bool:
+    """The PEP scored the unexpected-country signal: a contribution of the geography attribute, ``anomalous``
+    (pep/attributes.py), whatever score the bundle's risk rule gave it. ``fields``: the event's (or a stored
+    decision's ``inputs``)."""
+    contributions = fields.get("contributions") if isinstance(fields, dict) else None
+    return any(
+        isinstance(c, dict) and c.get("attribute") == "geography" and c.get("condition") == "anomalous"
+        for c in contributions or ()
+    )
+
+
+def flagged(event: Event) -> bool:
+    """A Logon decision the alert detectors look at at once: denied, or from an unexpected country."""
+    return event.type == "logon_decision" and (
+        event.fields.get("outcome") == "deny" or anomalous_geography(event.fields)
+    )
+
+
 def decision_fields(event: Event) -> dict[str, Any] | None:
     """The decision-log row of a ``logon_decision`` or ``reject`` event (None for other events)."""
     f = event.fields

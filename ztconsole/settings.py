@@ -181,7 +181,14 @@ CHANNEL_LAYERS = {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         # capacity: messages waiting per websocket before the layer drops new ones (default 100); the live
         # feeds coalesce, so a socket near this bound is one that stopped reading (docs/sessions.md).
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_KEY_PREFIX}:asgi", "capacity": 1000},
+        # socket_timeout: redis-py 8 reads with a 5 s timeout by default, the same 5 s a consumer's blocking pop
+        # (BZPOPMIN) waits for a message, so an idle socket's read timed out and tore its websocket down; reads
+        # get a bound well past the pop's, which still ends a connection to a Redis that went away.
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            "prefix": f"{REDIS_KEY_PREFIX}:asgi",
+            "capacity": 1000,
+        },
     }
 }
 
@@ -356,6 +363,7 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "alerts.scan_sign_in_failures",
             "schedule": float(ZT_ALERT_SCAN_SECONDS),
         },
+        "alerts-scan-decisions": {"task": "alerts.scan_decisions", "schedule": float(ZT_ALERT_SCAN_SECONDS)},
         "alerts-run-detectors": {"task": "alerts.run_detectors", "schedule": float(ZT_ALERT_DETECTOR_SECONDS)},
         "alerts-verify-audit-chain": {
             "task": "alerts.verify_audit_chain",

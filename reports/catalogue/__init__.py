@@ -135,9 +135,9 @@ class ReportKind:
 
 def kinds() -> dict[str, ReportKind]:
     """Every report, in the order the index page lists them."""
-    from reports.catalogue import access, certificates, mfa, policy
+    from reports.catalogue import access, certificates, decisions, mfa, policy
 
-    return {kind.slug: kind for kind in (mfa.KIND, access.KIND, policy.KIND, certificates.KIND)}
+    return {kind.slug: kind for kind in (mfa.KIND, access.KIND, policy.KIND, certificates.KIND, decisions.KIND)}
 
 
 def utc_text(value: datetime | None) -> str | None:

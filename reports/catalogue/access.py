@@ -17,10 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Max
+
 from accounts.models import Identity, IdentityKind
 from policies.models import PolicyVersion
 from reports.catalogue import NYDFS_500_7, Chart, Period, Report, ReportKind, Series, Table, utc_text
 from reports.models import AccessAttestation
+from sessions.models import Decision, DecisionKind, Outcome
 
 MAX_VERSIONS = 100  # versions walked back to find when a line began; older runs read "at or before" the oldest
 
@@ -37,6 +40,7 @@ class Line:
     expires_at: str
     privileged: bool
     digest: str  # the rule's content, so an attestation stops applying when the rule changes
+    covers: tuple[str, ...] = ()  # the targets a Logon may name under the rule: the segment and its resources
 
     @property
     def key(self) -> str:
@@ -64,6 +68,12 @@ def lines_of(environment: str, payload: dict[str, Any], only: set[tuple[str, str
             by_group.setdefault(group, []).append(identity)
         for role in identity.get("roles") or ():
             by_role.setdefault(role, []).append(identity)
+    expand: dict[tuple[str, str], tuple[str, ...]] = {}
+    for segment in payload.get("segments", []):  # as the engine expands a rule's target (pep/engine.py)
+        resources = tuple(r["id"] for r in segment.get("resources") or ())
+        expand[("segment", segment["id"])] = (segment["id"], *resources)
+        for resource in resources:
+            expand[("resource", resource)] = (resource,)
     lines = []
     for rule in payload.get("access_rules", []):
         digest = _rule_digest(rule)
@@ -89,6 +99,7 @@ def lines_of(environment: str, payload: dict[str, Any], only: set[tuple[str, str
                     expires_at=rule.get("expires_at") or "",
                     privileged=bool(identity.get("privileged")),
                     digest=digest,
+                    covers=expand.get((rule["target"]["kind"], rule["target"]["id"]), (rule["target"]["id"],)),
                 )
             )
     return lines
@@ -151,8 +162,31 @@ def find_line(line_key: str, until: datetime) -> tuple[Line, PolicyVersion] | No
     return None
 
 
+def last_used(environments: list[str], until: datetime) -> dict[tuple[str, str, str, str], datetime]:
+    """(environment, identity, rule, target) -> the time of the newest allowed Logon before ``until`` that the
+    rule granted at that target (the segment or resource the Logon named), from the decision log: one aggregate
+    query, whatever the number of decisions."""
+    rows = (
+        Decision.objects.filter(
+            kind=DecisionKind.LOGON, outcome=Outcome.ALLOW, time__lt=until, environment__in=environments
+        )
+        .exclude(matched_rule="")
+        .values_list("environment", "identity_name", "matched_rule", "inputs__target")
+        .annotate(last=Max("time"))
+        .order_by()
+    )
+    return {(environment, identity, rule, str(target)): last for environment, identity, rule, target, last in rows}
+
+
+def line_last_used(line: Line, used: dict[tuple[str, str, str, str], datetime]) -> datetime | None:
+    """The identity's last allowed Logon through the line's rule at the line's segment or one of its resources."""
+    times = [used[key] for t in line.covers if (key := (line.environment, line.identity, line.rule, t)) in used]
+    return max(times) if times else None
+
+
 def build(period: Period) -> Report:
     snapshots = in_force(period.until)
+    used = last_used([s.environment for s in snapshots], period.until) if snapshots else {}
     usernames = {line.identity for s in snapshots for line in s.lines}
     kinds = dict(
         Identity.objects.filter(user__username__in=usernames).values_list("user__username", "kind")
@@ -185,7 +219,7 @@ def build(period: Period) -> Report:
                     "approved_in": f"v{started_version}" + (" or earlier" if earlier else ""),
                     "in_force": f"v{snapshot.version.version}",
                     "approved_by": snapshot.version.approver.get_username() if snapshot.version.approver else "",
-                    "last_used": "never used",
+                    "last_used": utc_text(line_last_used(line, used)) or "never used",
                     "review": decision.get_decision_display() if decision else "not reviewed",
                     "reviewed_by": decision.reviewer.get_username() if decision else "",
                     "reviewed_at": utc_text(decision.decided_at) if decision else "",
@@ -266,7 +300,9 @@ def build(period: Period) -> Report:
             )
         ],
         notes=[
-            '"Last used" reads "never used" until the decision log of live sessions is recorded by the console.',
+            "\"Last used\" is the identity's last Logon the enforcement points allowed through the line's rule at its "
+            'segment or resource before the end of the period (the decision log); "never used" when there is none. '
+            'The decision log keeps ended sessions ZT_SESSION_RETENTION_DAYS, so an older use reads "never used".',
             "An attestation applies to a line while its rule keeps the same content; a changed rule is a new line.",
         ],
     )

@@ -128,7 +128,7 @@
   }
 
   function setStatus(text, on) {
-    document.querySelectorAll("[data-live-status]").forEach(function (el) {
+    document.querySelectorAll('[data-live-status]:not([data-stream="sessions"])').forEach(function (el) {
       el.textContent = text;
       el.classList.toggle("on", on);
     });

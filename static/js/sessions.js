@@ -182,8 +182,9 @@
     banner.hidden = false;
   }
 
+  // Only this stream's indicators: the dashboard also shows the audit feed's, which /ws/events/ drives.
   function setStatus(label, on) {
-    document.querySelectorAll("[data-live-status]").forEach(function (el) {
+    document.querySelectorAll('[data-live-status][data-stream="sessions"]').forEach(function (el) {
       el.textContent = label;
       el.classList.toggle("on", on);
     });

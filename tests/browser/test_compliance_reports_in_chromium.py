@@ -24,6 +24,7 @@ REPORTS = (
     ("Access review", "access-review"),
     ("Policy change history", "policy-changes"),
     ("Certificates", "certificates"),
+    ("Decisions", "decisions"),
 )
 
 

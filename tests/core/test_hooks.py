@@ -124,4 +124,5 @@ def test_hooks_are_the_documented_ones():
         "certificate_revoked",
         "audit_checkpoint_signed",
         "sign_in_failed",
+        "fix_logons_flagged",
     }

@@ -262,7 +262,7 @@ def test_certificates_report_lists_issued_renewed_revoked_and_expiring(personas)
 # --- pages ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("slug", ["mfa-coverage", "access-review", "policy-changes", "certificates"])
+@pytest.mark.parametrize("slug", ["mfa-coverage", "access-review", "policy-changes", "certificates", "decisions"])
 def test_report_page_names_its_controls_and_period_and_charts_with_data(slug, personas, verified_client):
     client = verified_client(personas["compliance"])
     response = client.get(f"/reports/{slug}/?since=2026-01-01&until=2026-03-31")

@@ -51,7 +51,25 @@ class Feed:
             self.event("session_live", session=session, venue_seq=1, identity=identity),
         ]
 
-    def logon(self, session: str, *, identity: str = "algo-alpha", comp: str = "ALPHA1", outcome: str = "allow"):
+    def logon(
+        self,
+        session: str,
+        *,
+        identity: str = "algo-alpha",
+        comp: str = "ALPHA1",
+        outcome: str = "allow",
+        at: datetime | None = None,
+        **overrides,
+    ):
+        """A ``logon_decision``; ``overrides`` replace its fields (reason, contributions, matched_rule, target…),
+        ``at`` its time."""
+        event = self._logon(session, identity=identity, comp=comp, outcome=outcome)
+        event.update(overrides)
+        if at is not None:
+            event["time"] = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return event
+
+    def _logon(self, session: str, *, identity: str, comp: str, outcome: str):
         return self.event(
             "logon_decision",
             session=session,

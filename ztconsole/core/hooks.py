@@ -80,6 +80,13 @@ sign_in_failed = Hook(
     "when known, else None); the alerts app's detectors wake up from here",
 )
 
+fix_logons_flagged = Hook(
+    "fix_logons_flagged",
+    "sessions.actions.ingest_events, when a batch holds a denied FIX Logon or one whose risk contributions include "
+    "the unexpected-country signal (subject: the EnforcementPoint; actor: None); the alerts app's decision-log "
+    "detectors wake up from here",
+)
+
 ALL = (
     identity_suspended,
     identity_revoked,
@@ -88,6 +95,7 @@ ALL = (
     certificate_revoked,
     audit_checkpoint_signed,
     sign_in_failed,
+    fix_logons_flagged,
 )
 
 
