@@ -35,6 +35,14 @@ SEVERITY_CODES = {"critical": 2, "error": 3, "warning": 4, "notice": 5, "info": 
 MAX_UDP_PAYLOAD = 65_000
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """The webhook is never followed elsewhere: a redirect would carry its token and signature to another host
+    (perhaps over plain http). A 3xx answer is a failed send (HTTPError below)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
 class SendError(Exception):
     """The destination did not take the messages; the forwarder retries later."""
 
@@ -206,8 +214,11 @@ class WebhookTarget:
         if self.url.startswith("https://"):
             context = ssl.create_default_context(cafile=self.ca_file or None)
             context.minimum_version = ssl.TLSVersion.TLSv1_2
+        opener = urllib.request.build_opener(
+            _NoRedirect(), urllib.request.HTTPSHandler(context=context) if context else urllib.request.HTTPHandler()
+        )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=context) as response:  # noqa: S310
+            with opener.open(request, timeout=self.timeout) as response:
                 response.read(1024)
                 status = response.status
         except urllib.error.HTTPError as exc:

@@ -19,6 +19,7 @@ from reports.catalogue import Period, access, kinds
 from reports.models import AccessAttestation, AuditExport, ExportFormat, ExportStatus, ReviewDecision
 from ztconsole.core import audit
 from ztconsole.core.errors import ActionError
+from ztconsole.core.validators import plausible_date
 
 logger = logging.getLogger(__name__)
 FILTER_KEYS = ("since", "until", "actor", "action_prefix")
@@ -215,6 +216,11 @@ def parse_period(since: str, until: str) -> Period:
         last = date.fromisoformat(until)
     except ValueError:
         raise ActionError("a date as YYYY-MM-DD", field="until") from None
+    for name, day in (("since", first), ("until", last)):
+        try:
+            plausible_date(day)
+        except ValueError as exc:
+            raise ActionError(str(exc), field=name) from None
     if last < first:
         raise ActionError("must not be before the start of the period", field="until")
     if (last - first).days > 3660:

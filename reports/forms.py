@@ -6,6 +6,7 @@ from django import forms
 
 from reports.catalogue import Period
 from reports.models import ExportFormat
+from ztconsole.core.validators import plausible_date
 
 
 class AuditExportForm(forms.Form):
@@ -41,6 +42,12 @@ class ReportPeriodForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        for name in ("since", "until"):
+            try:
+                plausible_date(data.get(name))
+            except ValueError as exc:
+                self.add_error(name, str(exc))
+                data.pop(name, None)
         if data.get("since") and data.get("until"):
             if data["until"] < data["since"]:
                 self.add_error("until", "must not be before the start of the period")

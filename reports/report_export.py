@@ -27,6 +27,20 @@ def _plain(value: Any) -> Any:
     return "" if value is None else value
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula. Report cells carry free text that people
+# wrote (rule names, comments, reasons), and examiners open these files in spreadsheets: such a text cell is
+# written with a leading apostrophe, which spreadsheets show as text. The audit export's events.csv is not touched:
+# its cells must re-hash exactly.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any) -> Any:
+    value = _plain(value)
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _chart_table(chart: Chart) -> Table:
     columns = [("label", chart.x_title or "label")] + [(f"s{i}", s.name) for i, s in enumerate(chart.series)]
     rows = [
@@ -49,7 +63,7 @@ def _write_csv(path: Path, table: Table) -> int:
             else [k for k, _ in table.columns]
         )
         for row in table.rows:
-            writer.writerow([_plain(v) for v in table.values(row)])
+            writer.writerow([_csv_cell(v) for v in table.values(row)])
     return len(table.rows)
 
 

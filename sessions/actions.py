@@ -555,7 +555,8 @@ def record_termination_failure(termination_id: int, exc: ControlError) -> None:
 def prune(batch_size: int = 5000) -> dict[str, int]:
     """Delete ended sessions (with their decisions and termination requests) older than
     ``ZT_SESSION_RETENTION_DAYS`` and raw events older than ``ZT_SESSION_EVENT_RETENTION_DAYS``, in batches
-    of ``batch_size`` rows per transaction, so that a large backlog never holds one long lock."""
+    of ``batch_size`` rows per transaction, so that a large backlog never holds one long lock. Each batch writes
+    its ``sessions.pruned`` audit event in its own transaction: no row goes without its record."""
     now = timezone.now()
     removed = {"sessions": 0, "decisions": 0, "events": 0, "step_ups": 0}
     session_cutoff = now - timedelta(days=settings.ZT_SESSION_RETENTION_DAYS)
@@ -570,16 +571,20 @@ def prune(batch_size: int = 5000) -> dict[str, int]:
             )
             if not batch:
                 break
+            counts = {"sessions": 0, "decisions": 0, "events": 0}
             for point_id in {p for _, p, _ in batch}:
                 ids = [s for _, p, s in batch if p == point_id]
-                removed["decisions"] += Decision.objects.filter(point_id=point_id, session_id__in=ids).delete()[0]
+                counts["decisions"] += Decision.objects.filter(point_id=point_id, session_id__in=ids).delete()[0]
             TerminationRequest.objects.filter(session_id__in=[pk for pk, _, _ in batch]).delete()
-            removed["sessions"] += FixSession.objects.filter(pk__in=[pk for pk, _, _ in batch]).delete()[0]
+            counts["sessions"] = FixSession.objects.filter(pk__in=[pk for pk, _, _ in batch]).delete()[0]
+            _record_pruned(counts, removed)
         if len(batch) < batch_size:
             break
     with transaction.atomic():
-        # Step-up requests (decided or expired long ago) go with the sessions' retention.
-        removed["step_ups"] = StepUpRequest.objects.filter(requested_at__lt=session_cutoff).delete()[0]
+        # Step-up requests (decided or expired long ago) go with the sessions' retention, audited as a batch.
+        step_ups = StepUpRequest.objects.filter(requested_at__lt=session_cutoff).delete()[0]
+        if step_ups:
+            _record_pruned({"sessions": 0, "decisions": 0, "events": 0, "step_ups": step_ups}, removed)
     while True:
         with transaction.atomic():
             ids = list(
@@ -589,19 +594,24 @@ def prune(batch_size: int = 5000) -> dict[str, int]:
             )
             if not ids:
                 break
-            removed["events"] += PepEvent.objects.filter(pk__in=ids).delete()[0]
+            counts = {"sessions": 0, "decisions": 0, "events": PepEvent.objects.filter(pk__in=ids).delete()[0]}
+            _record_pruned(counts, removed)
         if len(ids) < batch_size:
             break
-    if any(removed.values()):
-        with transaction.atomic():
-            audit.record(
-                None,
-                "sessions.pruned",
-                None,
-                {
-                    **removed,
-                    "session_retention_days": settings.ZT_SESSION_RETENTION_DAYS,
-                    "event_retention_days": settings.ZT_SESSION_EVENT_RETENTION_DAYS,
-                },
-            )
     return removed
+
+
+def _record_pruned(counts: dict[str, int], removed: dict[str, int]) -> None:
+    """The audit event of one pruned batch, inside the batch's transaction; adds the batch to the totals."""
+    audit.record(
+        None,
+        "sessions.pruned",
+        None,
+        {
+            **counts,
+            "session_retention_days": settings.ZT_SESSION_RETENTION_DAYS,
+            "event_retention_days": settings.ZT_SESSION_EVENT_RETENTION_DAYS,
+        },
+    )
+    for key, value in counts.items():
+        removed[key] += value

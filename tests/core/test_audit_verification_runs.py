@@ -49,3 +49,20 @@ def test_a_broken_chain_is_reported_with_the_event_and_audited_as_failed(persona
 def test_verification_pages_are_for_compliance_and_security_officers(personas, verified_client):
     assert verified_client(personas["admin"]).post("/audit/verifications/new/").status_code == 403
     assert verified_client(personas["security"]).get("/audit/verifications/").status_code == 200
+
+
+def test_a_run_lost_with_its_task_no_longer_blocks_a_new_one(personas):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    lost = actions.request_chain_verification(personas["compliance"].user)
+    AuditVerification.objects.filter(pk=lost.pk).update(
+        status="running", requested_at=timezone.now() - actions.ABANDONED_AFTER - timedelta(minutes=1)
+    )
+    fresh = actions.request_chain_verification(personas["security"].user)
+    lost.refresh_from_db()
+    assert lost.status == "failed" and lost.summary.startswith("abandoned")
+    assert fresh.status == "queued"
+    failed = AuditEvent.objects.get(action="audit.verification_failed")
+    assert failed.target_id == str(lost.pk) and failed.details == {"error": "abandoned"}

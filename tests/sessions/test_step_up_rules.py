@@ -158,3 +158,17 @@ def test_ingestion_holds_a_request_for_the_sponsor_and_ends_it_with_the_logon_de
     assert post_events(point.token, [feed.logon(sid, identity="algo-feed", outcome="step_up")]).status_code == 202
     held.refresh_from_db()
     assert held.state == "expired"
+
+
+def test_old_step_up_requests_are_pruned_with_their_audit_event(point, personas, settings):
+    from sessions import actions
+
+    sponsor = personas["trader"].user.identity
+    old = pending_step_up(point.point.pk, sponsor, name="algo-old", session_id="00000000000000aa")
+    recent = pending_step_up(point.point.pk, sponsor, name="algo-new", session_id="00000000000000bb")
+    StepUpRequest.objects.filter(pk=old.pk).update(
+        requested_at=timezone.now() - timedelta(days=settings.ZT_SESSION_RETENTION_DAYS + 1)
+    )
+    assert actions.prune()["step_ups"] == 1
+    assert list(StepUpRequest.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert AuditEvent.objects.get(action="sessions.pruned").details["step_ups"] == 1

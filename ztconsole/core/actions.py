@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -20,6 +21,8 @@ from ztconsole.core.models import AuditHead, AuditVerification, VerificationStat
 
 logger = logging.getLogger(__name__)
 PROGRESS_EVERY_SECONDS = 0.5
+# A whole-chain verification of 1M events takes seconds; one without a result after this was lost.
+ABANDONED_AFTER = timedelta(minutes=15)
 
 
 def _target(run: AuditVerification) -> tuple[str, str, str]:
@@ -27,11 +30,26 @@ def _target(run: AuditVerification) -> tuple[str, str, str]:
 
 
 def request_chain_verification(actor: Any, *, request: HttpRequest | None = None) -> AuditVerification:
-    """Record the request (audited) and queue the Celery task that walks the whole chain."""
-    if AuditVerification.objects.filter(status__in=(VerificationStatus.QUEUED, VerificationStatus.RUNNING)).exists():
-        raise ActionError("a verification is already running: follow it, or wait until it ends", field="verification")
-    head = AuditHead.objects.filter(pk=1).values_list("seq", flat=True).first() or 0
+    """Record the request (audited) and queue the Celery task that walks the whole chain.
+
+    One run at a time; a run with no result after ``ABANDONED_AFTER`` (its task lost with the broker, its worker
+    killed) is marked failed, audited, and no longer blocks a new one. The check and the new run are one
+    transaction holding the chain's head, so two officers asking at once get one run.
+    """
     with transaction.atomic():
+        head = AuditHead.objects.select_for_update().filter(pk=1).values_list("seq", flat=True).first() or 0
+        active = AuditVerification.objects.filter(status__in=(VerificationStatus.QUEUED, VerificationStatus.RUNNING))
+        for stale in active.filter(requested_at__lt=timezone.now() - ABANDONED_AFTER):
+            AuditVerification.objects.filter(pk=stale.pk).update(
+                status=VerificationStatus.FAILED,
+                summary=f"abandoned: no result within {int(ABANDONED_AFTER.total_seconds() // 60)} minutes",
+                finished_at=timezone.now(),
+            )
+            audit.record(None, "audit.verification_failed", _target(stale), {"error": "abandoned"})
+        if active.exists():
+            raise ActionError(
+                "a verification is already running: follow it, or wait until it ends", field="verification"
+            )
         run = AuditVerification.objects.create(requested_by=actor, total=head)
         audit.record(actor, "audit.verification_requested", _target(run), {"head_seq": head}, request=request)
         transaction.on_commit(lambda: _enqueue(run.pk))

@@ -38,6 +38,7 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Q, QuerySet
 
+from ztconsole.core import validators
 from ztconsole.core.filters import action_prefix
 from ztconsole.core.keyset import InvalidCursor, Keyset
 from ztconsole.core.models import AuditEvent
@@ -132,6 +133,12 @@ class ExplorerForm(forms.Form):
         data = super().clean()
         for name in ("since", "until"):
             if data.get(name) is not None:
+                try:
+                    validators.plausible_date(data[name])
+                except ValueError as exc:
+                    self.add_error(name, str(exc))
+                    data.pop(name, None)
+                    continue
                 data[name] = data[name].replace(tzinfo=UTC)  # the form says UTC
         if data.get("since") and data.get("until") and data["until"] <= data["since"]:
             self.add_error("until", "must be after the start of the period")

@@ -16,6 +16,7 @@ from django.db.models.functions import Substr
 
 from ztconsole.core.models import AuditEvent
 from ztconsole.core.search import MIN_SEARCH_LENGTH, vendor
+from ztconsole.core.validators import plausible_date
 
 PROBE = 5000
 
@@ -32,6 +33,13 @@ def action_prefix(queryset, prefix: str):
     return queryset.alias(action_head=Substr("action", 1, len(prefix))).filter(action_head=prefix)
 
 
+def _plausible(value) -> None:
+    try:
+        plausible_date(value)
+    except ValueError as exc:
+        raise forms.ValidationError(str(exc)) from None
+
+
 class AddressFilter(django_filters.Filter):
     field_class = forms.GenericIPAddressField
 
@@ -42,8 +50,12 @@ class AuditEventFilter(django_filters.FilterSet):
     action = django_filters.CharFilter(field_name="action", max_length=64)
     action__startswith = django_filters.CharFilter(method="by_prefix", max_length=64, label="Action starts with")
     actor_label = django_filters.CharFilter(field_name="actor_label", max_length=150)
-    since = django_filters.IsoDateTimeFilter(method="by_period", label="Recorded at or after (ISO 8601)")
-    until = django_filters.IsoDateTimeFilter(method="by_period", label="Recorded before (ISO 8601)")
+    since = django_filters.IsoDateTimeFilter(
+        method="by_period", label="Recorded at or after (ISO 8601)", validators=[_plausible]
+    )
+    until = django_filters.IsoDateTimeFilter(
+        method="by_period", label="Recorded before (ISO 8601)", validators=[_plausible]
+    )
     target_type = django_filters.CharFilter(field_name="target_type", max_length=64)
     target_id = django_filters.CharFilter(field_name="target_id", max_length=64)
     ip_address = AddressFilter(field_name="ip_address", label="Source address")

@@ -183,7 +183,7 @@ class Keyset:
 
 def page_size_from(raw: str | None, keyset: Keyset) -> int | None:
     """A page size from the query string, or None (the default) when absent or not a positive integer."""
-    if raw is None or not raw.strip().isdigit() or len(raw) > 6:
+    if raw is None or not (raw.isascii() and raw.strip().isdigit()) or len(raw) > 6:  # "²".isdigit() is true
         return None
     return max(1, min(int(raw), keyset.max_size))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import zoneinfo
+from datetime import date, datetime
 from typing import Any
 
 _HHMM = re.compile(r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")
@@ -43,3 +44,18 @@ def cidr(value: Any) -> str:
     except ValueError:
         raise ValueError(f"{value!r} is not a CIDR with its host bits clear (e.g. 10.1.0.0/16)") from None
     return str(network)
+
+
+# Dates people filter or report on: wide enough for any record this console holds, narrow enough that the
+# margins added to a period (a day, a clock margin, the expiry look-ahead) never leave what Python can represent.
+EARLIEST_DATE = date(2000, 1, 1)
+LATEST_DATE = date(2100, 12, 31)
+
+
+def plausible_date(value: date | datetime | None) -> None:
+    """Django-style validator: a date (or datetime) between EARLIEST_DATE and LATEST_DATE, else ValueError."""
+    if value is None:
+        return
+    day = value.date() if isinstance(value, datetime) else value
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise ValueError(f"a date between {EARLIEST_DATE.isoformat()} and {LATEST_DATE.isoformat()}")
