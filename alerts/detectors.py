@@ -252,19 +252,16 @@ def scan_decisions(now: datetime | None = None) -> list[Alert]:
     now = now or timezone.now()
     rules = {detector: actions.get_rule(detector) for detector in DECISION_DETECTORS}
     cursor, _ = DetectorCursor.objects.select_for_update().get_or_create(name=DECISION_CURSOR)
-    read = list(
-        Decision.objects.filter(id__gt=cursor.last_seq)
+    rows = list(
+        Decision.objects.filter(id__gt=cursor.last_seq, kind=DecisionKind.LOGON)
         .order_by("id")
-        .values_list(
-            "id", "time", "outcome", "identity_name", "point__name", "environment", "session_id", "inputs", "kind"
-        )[:DECISION_BATCH]
+        .values_list("id", "time", "outcome", "identity_name", "point__name", "environment", "session_id", "inputs")[
+            :DECISION_BATCH
+        ]
     )
-    end = _contiguous_end(cursor.last_seq, read, now)
-    rows = [row[:8] for row in read if row[0] <= end and row[8] == DecisionKind.LOGON]
     touched: list[Alert] = []
-    if end != cursor.last_seq:
-        DetectorCursor.objects.filter(name=DECISION_CURSOR).update(last_seq=end)
     if rows:
+        DetectorCursor.objects.filter(name=DECISION_CURSOR).update(last_seq=rows[-1][0])
         touched.extend(_fix_logon_countries(rules[Detector.FIX_LOGON_COUNTRY], rows, now))
         denied = [row for row in rows if row[2] == Outcome.DENY]
         for detector, index in ((Detector.FIX_DENIED_IDENTITY, 3), (Detector.FIX_DENIED_PEP, 4)):
@@ -274,21 +271,6 @@ def scan_decisions(now: datetime | None = None) -> list[Alert]:
         for alert in Alert.objects.filter(detector=detector, resolved_at__isnull=True, last_seen_at__lt=quiet_since):
             actions.resolve_alert(alert, reason=f"no such Logon for {rule.window_seconds} s")
     return touched
-
-
-# Decision ids are handed out before their batch commits, so on PostgreSQL two enforcement points' batches can
-# commit out of id order: a scan that jumped to the highest id it saw would never read the lower batch that
-# committed after it. The cursor moves only over contiguous ids; a gap waits for the batch still in flight, and
-# is passed over once the decision after it is older than this (a rolled-back batch leaves a gap for ever).
-GAP_PATIENCE = timedelta(seconds=60)
-
-
-def _contiguous_end(last: int, read: list[tuple], now: datetime) -> int:
-    for row in read:
-        if row[0] != last + 1 and row[1] >= now - GAP_PATIENCE:
-            break
-        last = row[0]
-    return last
 
 
 def _fix_logon_countries(rule, rows: list[tuple], now: datetime) -> list[Alert]:

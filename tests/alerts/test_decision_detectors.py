@@ -190,19 +190,3 @@ def test_only_denied_or_unexpected_country_logons_fire_the_hook(points, monkeypa
     _post(ldn, feed, [("tina", "deny", [EXPECTED], 1, "10.0.0.1")])
     _post(ldn, feed, [("tina", "allow", [ANOMALOUS], 1, "10.0.0.1")])
     assert [p.name for p in fired] == ["pep-ldn", "pep-ldn"]
-
-
-def test_the_scan_waits_at_a_gap_a_batch_still_in_flight_would_fill():
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from alerts.detectors import GAP_PATIENCE, _contiguous_end
-
-    now = timezone.now()
-    fresh, old = now - timedelta(seconds=1), now - GAP_PATIENCE - timedelta(seconds=1)
-    # ids 11 and 12 read, 13 missing (another point's batch not committed yet), 14 committed first
-    assert _contiguous_end(10, [(11, fresh), (12, fresh), (14, fresh)], now) == 12
-    # the same gap once the decision after it is old: a rolled-back batch, passed over
-    assert _contiguous_end(10, [(11, old), (12, old), (14, old)], now) == 14
-    assert _contiguous_end(10, [], now) == 10
