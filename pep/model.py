@@ -143,6 +143,11 @@ class IdentityRecord:
     # target id -> grants, one table for the identity itself and one per membership that has grants; shared
     # between identities and merged per target when a decision needs it (Engine.grants)
     grant_tables: tuple[dict[str, tuple[Any, ...]], ...] = ()
+    # target id -> the grants of all those tables, merged in rule-id order: the one table itself when there is
+    # one; else filled as decisions need targets, and shared by the identities with the same tables
+    grants: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    # whether ``grants`` is filled on demand (several tables) rather than being the identity's only table
+    merges: bool = False
     # identity-scoped risk, folded in at load time: (score, contributions)
     base_score: int = 0
     base_contributions: tuple[Any, ...] = ()

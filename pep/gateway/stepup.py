@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pep.stepup")
 POLL_SECONDS = 0.25
+# Held Logons cost a poll of the console every POLL_SECONDS each: at most this many at once per PEP, and one per
+# identity (an algorithm reconnecting in a loop must not queue approvals its sponsor cannot tell apart).
+MAX_HELD = 64
 ANSWERS = ("pending", "approved", "refused", "expired")
 
 
@@ -36,6 +39,7 @@ class StepUpApprovals:
         self.window = gateway.config.step_up_approval_seconds
         self._sponsors: tuple[Any, dict[str, str]] = (None, {})
         self.tasks: set[asyncio.Task] = set()
+        self.held: dict[str, str] = {}  # identity -> the session id of its held Logon
 
     def sponsor_of(self, identity: str | None) -> str | None:
         """The identity's sponsor in the bundle in force (None for a person, or when the bundle has none)."""
@@ -58,6 +62,16 @@ class StepUpApprovals:
             and self.sponsor_of(session.identity) is not None
         )
 
+    def busy(self, session: ClientSession) -> str | None:
+        """Why this Logon cannot be held too (refused at once instead), or None."""
+        if session.identity in self.held:
+            self.gateway.counters["step_ups_refused_busy"] += 1
+            return f"a Logon of {session.identity} already awaits its sponsor's approval"
+        if len(self.held) >= MAX_HELD:
+            self.gateway.counters["step_ups_refused_busy"] += 1
+            return f"{MAX_HELD} Logons already await approval at this enforcement point"
+        return None
+
     def hold(self, session: ClientSession, reason: str, decision: Any, proceed: Any, refuse: Any) -> None:
         """Announce the held Logon and start asking the console; ``proceed(approver)`` or ``refuse(reason)``
         is called on the event loop once it is answered."""
@@ -79,6 +93,8 @@ class StepUpApprovals:
             expires=expires.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         )
         self.gateway.events.flush_soon()
+        assert session.identity is not None  # applies() needs a sponsor, hence an identity
+        self.held[session.identity] = session.id
         task = asyncio.get_running_loop().create_task(self._wait(session, reason, proceed, refuse))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -90,6 +106,9 @@ class StepUpApprovals:
             log.exception("step-up approval of session %s failed", session.id)
             if not session.closed:
                 session.fail(f"step-up approval failed: {type(exc).__name__}")
+        finally:
+            if self.held.get(session.identity or "") == session.id:
+                del self.held[session.identity or ""]
 
     async def _poll(self, session: ClientSession, reason: str, proceed: Any, refuse: Any) -> None:
         deadline = time.monotonic() + self.window

@@ -176,3 +176,23 @@ def test_without_a_sponsor_in_the_bundle_a_step_up_logon_is_refused_at_once(unsp
     assert b"no approval" not in logout.get(58) and b"console" not in logout.get(58)  # not held, not asked
     assert pep.status()["counters"].get("step_ups_held", 0) == 0
     assert not StepUpRequest.objects.exists()
+
+
+def test_a_second_logon_of_the_same_algorithm_is_refused_while_the_first_awaits_approval(approvable):
+    """One held Logon per identity: an algorithm reconnecting in a loop does not queue approvals."""
+    pki, pep, venue = approvable
+    first = Client(pki, pep.port)
+    first.logon()
+    wait_for(lambda: StepUpRequest.objects.filter(state="pending").first(), message="the first Logon held")
+    second = Client(pki, pep.port)
+    second.logon()
+    logout = second.receive(timeout=10)
+    assert logout is not None and logout.get(35) == b"5", logout
+    reason = logout.get(58).decode()
+    assert reason.startswith("step-up required") and "already awaits its sponsor's approval" in reason
+    assert pep.status()["counters"]["step_ups_refused_busy"] == 1
+    assert StepUpRequest.objects.count() == 1  # the sponsor sees one request, not one per attempt
+    with pytest.raises(TimeoutError):  # the first is still held, untouched
+        first.receive(timeout=0.3)
+    assert venue.messages.empty()
+    first.close()
