@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
+import time
+from urllib.parse import urlencode
+
 import segno
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login, logout
@@ -9,6 +13,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.crypto import constant_time_compare
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
@@ -35,7 +40,7 @@ from accounts.stepup import StepUpRequiredMixin, pop_pending_post
 from ztconsole.core.action_views import ActionView
 from ztconsole.core.keyset import Keyset, html_page, query_without_cursor
 from ztconsole.core.models import AuditEvent
-from ztconsole.core.permissions import PUBLIC, ConsoleView
+from ztconsole.core.permissions import PUBLIC, VERIFIED_AT_SESSION_KEY, ConsoleView, is_recently_verified
 from ztconsole.core.roles import (
     MANAGE_API_TOKENS,
     VIEW_CONSOLE,
@@ -45,6 +50,7 @@ from ztconsole.core.roles import (
 User = get_user_model()
 ENROLL_DEVICE_SESSION_KEY = "zt_enroll_device_id"
 NEXT_SESSION_KEY = "zt_next"
+RESUME_SESSION_KEY = "zt_step_up_resume"
 
 _sensitive = method_decorator(sensitive_post_parameters("password", "otp_token", "token", "code"), name="dispatch")
 _no_cache = method_decorator(never_cache, name="dispatch")
@@ -289,11 +295,29 @@ class StepUpView(ConsoleView, View):
     template_name = "accounts/step_up.html"
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        context = {
-            "form": OTPVerifyForm(request.user),
-            "next": self._next(),
-            "has_security_key": bool(webauthn_devices(request.user)),
-        }
+        resume = request.GET.get("resume")
+        if resume:
+            # Back from a security-key step-up: the WebAuthn ceremony ends in a script that follows
+            # NEXT_SESSION_KEY here. Go on exactly as after a code (a change waiting for the step-up completes),
+            # only with the one-time value this page handed out and a verification made after it: a link from
+            # elsewhere cannot replay a kept change.
+            expected = request.session.pop(RESUME_SESSION_KEY, None) or {}
+            request.session.pop(NEXT_SESSION_KEY, None)
+            device = getattr(request.user, "otp_device", None)
+            verified_at = float(request.session.get(VERIFIED_AT_SESSION_KEY) or 0)
+            if (
+                device is not None
+                and constant_time_compare(resume, str(expected.get("nonce", "")))
+                and verified_at >= float(expected.get("at", 0))
+                and is_recently_verified(request)
+            ):
+                return self._continue(request, device)
+        has_security_key = bool(webauthn_devices(request.user))
+        if has_security_key:
+            nonce = secrets.token_urlsafe(16)
+            request.session[RESUME_SESSION_KEY] = {"nonce": nonce, "at": time.time()}
+            request.session[NEXT_SESSION_KEY] = f"{request.path}?{urlencode({'resume': nonce, 'next': self._next()})}"
+        context = {"form": OTPVerifyForm(request.user), "next": self._next(), "has_security_key": has_security_key}
         return render(request, self.template_name, context)
 
     def _next(self) -> str:

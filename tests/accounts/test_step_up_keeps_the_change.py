@@ -70,3 +70,22 @@ def test_an_old_kept_change_is_not_replayed(personas, verified_client):
     response = client.post(refused["Location"], {"otp_token": admin.current_code()})
     assert response.status_code == 302  # back to the page, nothing resent
     assert Identity.objects.get(user=personas["trader"].user).status == "active"
+
+
+def test_a_resume_link_from_elsewhere_does_not_replay_a_kept_change(personas, verified_client):
+    """The security-key path comes back to the step-up page with a one-time value; without it (a link from
+    another site, say) a kept change is not sent again, even within the step-up window."""
+    admin = personas["admin"]
+    client = verified_client(admin)
+    _stale(client)
+    url = reverse("accounts:identity_suspend", kwargs={"pk": personas["trader"].user.identity.pk})
+    refused = client.post(url, {"reason": "left the desk"})
+    assert refused.status_code == 302 and PENDING_SESSION_KEY in client.session
+    session = client.session
+    session[VERIFIED_AT_SESSION_KEY] = time.time()  # verified again meanwhile, by whatever means
+    session.save()
+    for forged in ("1", "guess"):
+        page = client.get(reverse("accounts:step_up"), {"resume": forged, "next": "/"})
+        assert page.status_code == 200 and b"data-autosubmit" not in page.content
+    assert PENDING_SESSION_KEY in client.session  # still kept for a genuine step-up
+    assert Identity.objects.get(user=personas["trader"].user).status == "active"

@@ -137,3 +137,47 @@ def test_allowlist_can_be_required(key_page, personas, settings):
     assert not WebAuthnCredential.objects.exists()
     failure = AuditEvent.objects.get(action="mfa.enrollment_failed")
     assert failure.details["error"] == "aaguid_not_allowed"
+
+
+def test_a_sponsor_approves_a_held_logon_with_a_hardware_security_key(key_page, personas, settings):
+    """Approving an algorithm's held Logon needs a hardware factor: a security key counts once its model is on
+    the hardware allowlist (ZT_WEBAUTHN_HARDWARE_AAGUIDS), not before."""
+    from django.urls import reverse
+
+    from certificates.actions import init_ca
+    from tests.distribution.helpers import register
+    from tests.sessions.helpers import pending_step_up
+
+    page, trader = key_page, personas["trader"]
+    sign_in(page, trader.username)
+    page.get_by_label("One-time code", exact=True).fill(oath_totp(trader.base32_secret))
+    page.get_by_role("button", name="Verify").click()
+    page.goto("/accounts/profile/")
+    page.get_by_role("button", name="Register a security key").click()
+    expect(page.get_by_role("cell", name="FIDO2 / WebAuthn security key")).to_be_visible()
+    credential = WebAuthnCredential.objects.get(user=trader.user)
+    init_ca(None)
+    step_up = pending_step_up(register("pep-ldn").point.pk, trader.user.identity, name="algo-key")
+    detail = reverse("sessions:step_up", kwargs={"pk": step_up.pk})
+
+    def step_up_with_the_key() -> None:
+        page.goto(detail)
+        page.get_by_role("link", name="Step up with your hardware token").click()
+        page.get_by_role("button", name="Use my security key").click()
+        page.wait_for_url(f"**{detail}")
+
+    step_up_with_the_key()  # a key of a model not on the allowlist: software assurance, refused
+    expect(page.get_by_test_id("hardware-needed")).to_contain_text("a software factor")
+    page.get_by_role("button", name="Approve").click()
+    expect(page.get_by_test_id("step-up-state")).to_have_text("Waiting for the sponsor")
+
+    # The same key, its model now on the allowlist: the step-up just made with it is a hardware one.
+    settings.ZT_WEBAUTHN_HARDWARE_AAGUIDS = [str(credential.aaguid)]
+    page.goto(detail)
+    expect(page.get_by_test_id("hardware-needed")).to_have_count(0)
+    page.get_by_role("button", name="Approve").click()
+    expect(page.get_by_test_id("step-up-state")).to_have_text("Approved")
+    step_up.refresh_from_db()
+    assert step_up.state == "approved"
+    event = AuditEvent.objects.get(action="sessions.step_up_approved", target_id=str(step_up.pk))
+    assert event.details["assurance"] == "hardware" and event.details["device"] == credential.persistent_id

@@ -97,6 +97,32 @@ def test_the_sponsor_approves_with_hardware_or_refuses_and_each_is_audited(point
     assert "already approved" in _messages(_refuse(client, first))
 
 
+def test_a_yubikey_step_up_approves(point, personas):
+    """A YubiKey OTP is a hardware factor: the sponsor who stepped up by touching one may approve."""
+    from accounts.actions import mfa as mfa_actions
+    from accounts.models import YubikeyDevice
+    from tests.accounts.test_yubikey import SimulatedYubikey
+
+    key = SimulatedYubikey()
+    data = (key.export_line() + "\n").encode()
+    mfa_actions.import_token_seeds(personas["admin"].user, data=data, filename="yubikeys.csv")
+    client = verify_session(Client(), personas["trader"])
+    assert client.post(reverse("accounts:yubikey_enroll"), {"otp": key.touch()}).status_code == 302
+    device = YubikeyDevice.objects.get(public_id=key.public_id)
+    verify_session(client, personas["trader"])  # signed in with the app: a software factor
+    step_up = pending_step_up(point.point.pk, personas["trader"].user.identity, name="algo-yubi")
+    assert "software factor" in _messages(_approve(client, step_up))
+    stepped = client.post(
+        reverse("accounts:step_up"), {"otp_device": device.persistent_id, "otp_token": key.touch(), "next": "/"}
+    )
+    assert stepped.status_code == 302, stepped.content[:300]
+    assert "goes through to the venue" in _messages(_approve(client, step_up))
+    step_up.refresh_from_db()
+    assert step_up.state == "approved" and step_up.decision_note == f"approved with {device.name}"
+    event = AuditEvent.objects.get(action="sessions.step_up_approved", target_id=str(step_up.pk))
+    assert event.details["device"] == device.persistent_id and event.details["assurance"] == "hardware"
+
+
 def test_the_pep_asks_about_its_own_sessions_only(point, other_point, personas):
     step_up = pending_step_up(point.point.pk, personas["trader"].user.identity, name="algo-api")
     url = f"/api/v1/enforcement/step-up/{step_up.session_id}"
