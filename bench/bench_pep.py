@@ -284,6 +284,10 @@ def run() -> list[Result]:
     cold = percentiles([d for d, first in zip(durations, workload.first, strict=True) if first])
     warm = percentiles([d for d, first in zip(durations, workload.first, strict=True) if not first])
     floor = percentiles(floor_durations)
+    # The floor on the same requests as each of our figures: the first request of a session costs the floor more
+    # too (the identity, its grants and the address are not in the processor's caches).
+    floor_cold = percentiles([d for d, first in zip(floor_durations, workload.first, strict=True) if first])
+    floor_warm = percentiles([d for d, first in zip(floor_durations, workload.first, strict=True) if not first])
     expected = [(d.outcome, d.score, d.matched_rule) for d in ours]
     mix = {o: sum(1 for e in expected if e[0] == o) for o in ("allow", "step_up", "deny")}
     load1, _, _ = os.getloadavg()
@@ -320,6 +324,8 @@ def run() -> list[Result]:
             ok=rss_engine <= BUDGET_RSS_MB,
         ),
         Result("Floor: plain Python evaluator (no caches, no explanations)", _fmt(floor), "-"),
+        Result("Floor on the requests that are cold for the engine (first of their session)", _fmt(floor_cold), "-"),
+        Result("Floor on the requests that are warm for the engine", _fmt(floor_warm), "-"),
         _compare_row(
             "Floor",
             sum(1 for e, f in zip(expected, floor_answers, strict=True) if e == f),
@@ -327,11 +333,11 @@ def run() -> list[Result]:
             "outcome, score, rule",
         ),
     ]
-    for label, ours_p50 in (("warm", warm[0]), ("cold", cold[0])):
-        ratio = ours_p50 / floor[0]
+    for label, ours_p50, floor_p50 in (("warm", warm[0], floor_warm[0]), ("cold", cold[0], floor_cold[0])):
+        ratio = ours_p50 / floor_p50
         rows.append(
             Result(
-                f"PEP p50 ({label}) against the floor's p50",
+                f"PEP p50 ({label}) against the floor's p50 on the same requests",
                 f"{ratio:.2f}x",
                 f"<= {BUDGET_FLOOR_RATIO:.0f}x",
                 ratio=ratio / BUDGET_FLOOR_RATIO,
