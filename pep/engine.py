@@ -513,7 +513,11 @@ class Engine:
             session = {_DENIED: self._deny(f"unknown identity {request.identity!r}")}
         elif identity.status != "active":
             session = {_DENIED: self._deny(f"identity {identity.id!r} is {identity.status}")}
-        elif identity.certificates and (request.certificate_fingerprint or "").lower() not in identity.certificates:
+        elif (
+            identity.certificates
+            and request.certificate_fingerprint not in identity.certificates  # as the gateway gives it: lower case
+            and (request.certificate_fingerprint or "").lower() not in identity.certificates
+        ):
             session = {_DENIED: self._deny(f"certificate is not bound to identity {identity.id!r}")}
         else:
             source_ip = request.source_ip

@@ -49,6 +49,11 @@ class Window:
     minutes: bytes = field(default=b"", compare=False, repr=False)
     # the minutes of the week at which the answer changes, with 0 and the week's end: runs for ``state``
     bounds: tuple[int, ...] = field(default=(), compare=False, repr=False)
+    # the last answer of ``state``: thousands of identities share a handful of windows and decisions come in time
+    # order, so most calls fall in the run the previous one found (one list, replaced whole: thread-safe)
+    last: list[tuple[bool, float, float]] = field(
+        default_factory=lambda: [(False, 0.0, 0.0)], compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         minutes = bytearray(MINUTES_PER_WEEK)
@@ -112,6 +117,9 @@ class Window:
         Conservative (the true run may be longer): cut at the week's edges, and for zones other than UTC at the
         quarter hour, the granularity at which UTC offsets are looked up.
         """
+        last = self.last[0]
+        if last[1] <= epoch < last[2]:
+            return last
         second = int(epoch)
         utc = self.timezone == "UTC"
         offset = 0 if utc else _utc_offset_minutes(self.timezone, epoch)
@@ -124,7 +132,9 @@ class Window:
         if not utc:
             quarter = second - second % 900
             start, end = max(start, quarter), min(end, quarter + 900)
-        return self.minutes[minute] == 1, start, end
+        answer = (self.minutes[minute] == 1, start, end)
+        self.last[0] = answer
+        return answer
 
 
 @dataclass(slots=True)
