@@ -247,10 +247,14 @@ class SessionsConsumer(LiveBatchMixin, AsyncJsonWebsocketConsumer):
         self.last_frame = float("-inf")
         self.sender: asyncio.Task | None = None
         self.frames = 0
+        self.greeted = False
         self.groups_joined = [user_group(user.pk)]
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        # Joined before the hello, so nothing committed after the page's (re)load is missed; what arrives
+        # before the hello is out waits in this socket's own pending rows.
+        self.view = await _hub().join(self)
         await self.send_json(
             {
                 "type": "hello",
@@ -259,7 +263,9 @@ class SessionsConsumer(LiveBatchMixin, AsyncJsonWebsocketConsumer):
                 "interval_ms": int(self.interval * 1000),
             }
         )
-        self.view = await _hub().join(self)
+        self.greeted = True
+        if (self.backlog or self.backlog_resync) and self.sender is None:
+            self.sender = asyncio.ensure_future(self._send_backlog())
 
     async def _refuse(self, code: int) -> None:
         await self.accept()
@@ -289,7 +295,8 @@ class SessionsConsumer(LiveBatchMixin, AsyncJsonWebsocketConsumer):
     def offer(self, text: str, items: list[dict[str, Any]], resync: bool, at: float) -> None:
         """The view's frame: sent as it is when this socket is free and its last frame is an interval old, else
         merged into its own pending rows."""
-        if self.sender is None and not self.backlog and at - self.last_frame >= self.interval * 0.999:
+        free = self.greeted and self.sender is None
+        if free and not self.backlog and at - self.last_frame >= self.interval * 0.999:
             self.last_frame = at
             self.sender = asyncio.ensure_future(self._send_shared(text))
             return
@@ -299,7 +306,7 @@ class SessionsConsumer(LiveBatchMixin, AsyncJsonWebsocketConsumer):
         if resync:
             self.backlog_resync = True
             self.transition_at = time.monotonic()
-        if self.sender is None:
+        if free:
             self.sender = asyncio.ensure_future(self._send_backlog())
 
     async def _send_shared(self, text: str) -> None:
