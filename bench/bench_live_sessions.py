@@ -15,9 +15,13 @@ the bench's database and the real Redis channel layer. For each size N (1,000, t
   session: a session whose final state a client never got is a lost latest state.
 
 Budget (issue 11): p99 ≤ 250 ms at 1,000 sessions with nothing lost; 2,000 and 5,000 are reported, with where it
-breaks (p99 over budget, a lost state, or the console not taking the offered rate). The clients run in this
-process on one event loop: at the larger sizes their own JSON parsing competes for the machine's two cores
-with the server's, which is part of the figure.
+breaks (p99 over budget, a lost state, or the console not taking the offered rate). The sizes run at the default
+frame interval (100 ms), the budget size again at the former 250 ms, and then the sizes again with the PEP posting
+to a second uvicorn process (``ZT_BENCH_LIVE_SPLIT=0`` skips it): the layout docs/operations.md recommends when
+many PEPs report, in which the websockets' process only reads the channel layer and writes frames.
+
+The clients run in this process on one event loop: at the larger sizes their own JSON parsing competes for the
+machine's two cores with the server's, which is part of the figure.
 """
 
 from __future__ import annotations
