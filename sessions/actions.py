@@ -11,6 +11,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from django.conf import settings
@@ -159,20 +160,41 @@ def ingest_events(point: EnforcementPoint, body: bytes) -> IngestResult:
 IDENTIFYING = ("logon_decision", "session_live", "step_up_requested")
 
 
+@cache
+def _row_columns() -> tuple[str, ...]:
+    """``pk``, ``point_id``, ``session_id`` then every projected field's attname: a ``SessionRow``'s columns."""
+    meta = FixSession._meta
+    return ("pk", "point_id", "session_id", *(meta.get_field(name).attname for name in SESSION_FIELDS))
+
+
+@cache
+def _row_defaults() -> dict[str, Any]:
+    """A new session's columns before its first event (the model's defaults; ``contributions`` is set per row)."""
+    meta = FixSession._meta
+    out: dict[str, Any] = {"pk": None}
+    for name in SESSION_FIELDS:
+        field = meta.get_field(name)
+        out[field.attname] = None if field.name == "contributions" else field.get_default()
+    return out
+
+
 def _project(
     point: EnforcementPoint, events: list[ingest.Event], now, identities: dict[str, int]
-) -> tuple[list[FixSession], set[int]]:
+) -> tuple[list[ingest.SessionRow], set[int]]:
     by_session: dict[str, list[ingest.Event]] = {}
     for event in events:
         if event.session:
             by_session.setdefault(event.session, []).append(event)
     if not by_session:
         return [], set()
+    columns = _row_columns()
     existing = {
-        s.session_id: s
-        for s in FixSession.objects.filter(point_id=point.pk, session_id__in=list(by_session)).order_by()
+        values[2]: ingest.SessionRow(dict(zip(columns, values, strict=True)))
+        for values in FixSession.objects.filter(point_id=point.pk, session_id__in=list(by_session))
+        .order_by()
+        .values_list(*columns)
     }
-    touched: list[FixSession] = []
+    touched: list[ingest.SessionRow] = []
     transitioned: set[str] = set()
     names: dict[str, str] = {}  # session id -> identity name to resolve
     fingerprints: dict[str, str] = {}
@@ -185,13 +207,17 @@ def _project(
                 continue  # a replay: everything here was applied before
         else:
             first = session_events[0]
-            row = FixSession(
-                point_id=point.pk,
-                environment=point.environment,
-                session_id=session_id,
-                boot=first.boot,
-                started_at=first.time,
-                updated_at=now,
+            row = ingest.SessionRow(
+                {
+                    **_row_defaults(),
+                    "point_id": point.pk,
+                    "environment": point.environment,
+                    "session_id": session_id,
+                    "boot": first.boot,
+                    "started_at": first.time,
+                    "updated_at": now,
+                    "contributions": [],
+                }
             )
         state_changed = row.pk is None
         for event in session_events:

@@ -78,13 +78,17 @@ def insert_ignoring_conflicts(
 
 
 def upsert(
-    model: type[models.Model], names: list[str], objs: list[models.Model], conflict: list[str], update: list[str]
+    model: type[models.Model], names: list[str], objs: list[Any], conflict: list[str], update: list[str]
 ) -> dict[tuple, int]:
-    """Insert or update ``objs`` by the unique ``conflict`` columns; returns {conflict values: primary key}."""
+    """Insert or update ``objs`` (model instances, or any objects with the fields' attnames as attributes) by the
+    unique ``conflict`` columns; returns {conflict values: primary key}."""
     if not objs:
         return {}
     conflict_columns = _columns(model, conflict)
     if connection.vendor != "postgresql":
+        if not isinstance(objs[0], model):  # plain rows (sessions.ingest.SessionRow): the ORM wants instances
+            attnames = [field.attname for _, field in _columns(model, names)]
+            objs = [model(**{a: getattr(o, a) for a in attnames}) for o in objs]
         saved = model.objects.bulk_create(
             objs, update_conflicts=True, unique_fields=conflict, update_fields=update, batch_size=500
         )
