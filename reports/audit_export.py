@@ -162,7 +162,9 @@ def _rows(queryset: QuerySet, fields: tuple[str, ...]) -> Iterator[list[tuple]]:
     the one ``iterator()`` uses), so memory stays flat whatever the size.
     """
     sql, params = queryset.values_list(*fields).query.sql_with_params()
-    with connection.chunked_cursor() as cursor:
+    # As iterator() does: no named cursor where the operator disabled them (a transaction-pooling PgBouncer).
+    server_side = not connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
+    with connection.chunked_cursor() if server_side else connection.cursor() as cursor:
         cursor.execute(sql, params)
         while chunk := cursor.fetchmany(CHUNK):
             yield chunk
