@@ -91,6 +91,7 @@ def populate() -> float:
 
     started = time.perf_counter()
     bench_events = AuditEvent.objects.filter(action__startswith="bench.")
+    replaced = False
     if bench_events.count() >= EVENTS:
         times = bench_events.values_list("created_at", flat=True)
         first, last = times.order_by("seq")[0], times.order_by("-seq")[0]
@@ -98,6 +99,7 @@ def populate() -> float:
             return 0.0
         # Populated by an older version of this bench (no source addresses, or 1M events in 33 minutes): again.
         _remove_bench_events(connection)
+        replaced = True
     sql = _insert_sql(connection.vendor)
     for start in range(0, EVENTS, BATCH):
         with transaction.atomic(), connection.cursor() as cursor:
@@ -108,6 +110,11 @@ def populate() -> float:
             cursor.execute(sql, [base, start, start + BATCH])  # seq = base + n
             last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
             AuditHead.objects.filter(pk=1).update(seq=last[0], hash=last[1])
+    if replaced:
+        # A million deleted rows leave the trigram GIN index three to seven times slower to search than a
+        # database that never held them (measured: 112 ms against 30 ms for one name): rebuilt, as a fresh one.
+        with connection.cursor() as cursor:
+            cursor.execute("REINDEX TABLE core_auditevent")
     return time.perf_counter() - started
 
 
