@@ -1,9 +1,11 @@
 """Signed audit export and its offline verification against the budgets (docs/compliance.md).
 
 Budgets (issue 12): exporting 1M audit events to CSV or JSON Lines ≤ 30 s with peak RSS ≤ 250 MB; offline
-verification of a 1M-event export ≤ 15 s. ``ZT_BENCH_EXPORT_EVENTS`` (default 200,000) sets the chain length;
-times are projected linearly to 1M, peak RSS is reported as measured. Each export runs in its own process
-(the Celery task's code path, without the broker) so its peak RSS is its own.
+verification of a 1M-event export ≤ 15 s. The chain holds 1M events, appended through the chain as production
+appends them; ``ZT_BENCH_EXPORT_EVENTS`` sets a smaller chain for a quick look, whose times are then projected
+linearly to 1M (peak RSS is always reported as measured). Each export runs in its own process (the Celery task's
+code path, without the broker) so its peak RSS is its own; each format's archive is then verified by the
+examiner's command, run as its own process.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from bench.results import Result
 
-EVENTS = int(os.environ.get("ZT_BENCH_EXPORT_EVENTS", "200000"))
+EVENTS = int(os.environ.get("ZT_BENCH_EXPORT_EVENTS", "1000000"))
 BATCH = 1000
 EXPORT_BUDGET_SECONDS_PER_MILLION = 30.0
 RSS_BUDGET_MB = 250.0
@@ -73,18 +75,21 @@ def _verify(archive: str, key: Path) -> tuple[float, float]:
 def run() -> list[Result]:
     from reports import audit_export
 
+    started = time.perf_counter()
     user_id = _fill()
+    filled = time.perf_counter() - started
     export_dir = tempfile.mkdtemp(prefix="zt-bench-export-")
     key = Path(export_dir) / "key.pem"
     key.write_text(audit_export.public_keys_pem())
-    rows = []
+    rows = [Result(f"append {EVENTS:,} audit events through the chain (setup)", f"{filled:.1f} s")]
     for fmt in ("csv", "jsonl"):
         figures = _child(fmt, user_id, export_dir)
+        scope = f"{figures['events']:,} events" + (", projected to 1M" if figures["events"] < 1_000_000 else "")
         per_million = figures["seconds"] * 1_000_000 / figures["events"]
         cpu_per_million = figures["cpu"] * 1_000_000 / figures["events"]
         rows.append(
             Result(
-                f"audit export to {fmt.upper()}, {figures['events']:,} events, projected to 1M",
+                f"audit export to {fmt.upper()}, {scope}",
                 f"{per_million:.1f} s (CPU {cpu_per_million:.1f} s)",
                 f"≤ {EXPORT_BUDGET_SECONDS_PER_MILLION:.0f} s",
                 per_million / EXPORT_BUDGET_SECONDS_PER_MILLION,
@@ -93,27 +98,26 @@ def run() -> list[Result]:
         )
         rows.append(
             Result(
-                f"audit export to {fmt.upper()}, peak RSS of the exporting process",
+                f"audit export to {fmt.upper()}, {figures['events']:,} events, peak RSS of the exporting process",
                 f"{figures['rss_mb']:.0f} MB",
                 f"≤ {RSS_BUDGET_MB:.0f} MB",
                 figures["rss_mb"] / RSS_BUDGET_MB,
                 figures["rss_mb"] <= RSS_BUDGET_MB,
             )
         )
-        if fmt == "csv":
-            wall, cpu = _verify(figures["archive"], key)
-            verify_per_million = wall * 1_000_000 / figures["events"]
-            verify_cpu = cpu * 1_000_000 / figures["events"]
-            rows.append(
-                Result(
-                    f"offline verification (python -m ztconsole.verify_export), {figures['events']:,} events, "
-                    "projected to 1M",
-                    f"{verify_per_million:.1f} s (CPU {verify_cpu:.1f} s)",
-                    f"≤ {VERIFY_BUDGET_SECONDS_PER_MILLION:.0f} s",
-                    verify_per_million / VERIFY_BUDGET_SECONDS_PER_MILLION,
-                    verify_per_million <= VERIFY_BUDGET_SECONDS_PER_MILLION,
-                )
+        # Both formats: an examiner may be handed either.
+        wall, cpu = _verify(figures["archive"], key)
+        verify_per_million = wall * 1_000_000 / figures["events"]
+        verify_cpu = cpu * 1_000_000 / figures["events"]
+        rows.append(
+            Result(
+                f"offline verification of the {fmt.upper()} export (python -m ztconsole.verify_export), {scope}",
+                f"{verify_per_million:.1f} s (CPU {verify_cpu:.1f} s)",
+                f"≤ {VERIFY_BUDGET_SECONDS_PER_MILLION:.0f} s",
+                verify_per_million / VERIFY_BUDGET_SECONDS_PER_MILLION,
+                verify_per_million <= VERIFY_BUDGET_SECONDS_PER_MILLION,
             )
+        )
     return rows
 
 

@@ -103,14 +103,14 @@ def write_report_export(
 
         path = folder / "report.pdf"
         rows = write_pdf(path, report)
-        files.append(audit_export._file_entry(path, rows))
+        files.append(audit_export.file_entry(path, rows))
         written = rows
     else:
         writer = _write_csv if fmt == "csv" else _write_jsonl
         for table in data_tables(report):
             path = folder / f"{table.id}.{fmt}"
             rows = writer(path, table)
-            files.append(audit_export._file_entry(path, rows))
+            files.append(audit_export.file_entry(path, rows))
             written += rows
             progress(written)
     progress(written)

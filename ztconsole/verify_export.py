@@ -287,8 +287,25 @@ def _hash_of(values: tuple, details_text: str | None) -> str:
         return event_hash(values)
 
 
-def _event_rows(export: _Export, name: str, report: Report) -> Iterator[tuple[int, tuple, str, str | None]]:
-    """(line number, values in HASHED_FIELDS order, stored hash, details text or None) per event of the file."""
+def _canonical_from_line(line: str, stored: str) -> bytes | None:
+    """The bytes an events.jsonl line's hash covers, when the console wrote the line: the line is then the event's
+    canonical encoding with the ``hash`` member added after ``details`` (keys sorted), so removing that member gives
+    them back without encoding the event again. Only a shortcut: the caller accepts these bytes only when they hash
+    to ``stored`` (which proves they are the canonical encoding), and encodes the parsed values otherwise."""
+    if type(stored) is not str:
+        return None
+    needle = ',"hash":"' + stored + '"'
+    at = line.rfind(needle)
+    if at < 0:
+        return None
+    return (line[:at] + line[at + len(needle) :]).rstrip("\r\n").encode()
+
+
+def _event_rows(
+    export: _Export, name: str, report: Report
+) -> Iterator[tuple[int, tuple, str, str | None, bytes | None]]:
+    """(line number, values in HASHED_FIELDS order, stored hash, details text or None, bytes that may be the
+    canonical encoding or None) per event of the file."""
     with export.open(name) as raw:
         text = _text(raw)
         if name.endswith(".csv"):
@@ -306,7 +323,7 @@ def _event_rows(export: _Export, name: str, report: Report) -> Iterator[tuple[in
                 except ValueError as exc:
                     report.problem(f"{name} line {number}: not an audit event ({exc})")
                     return
-                yield number, values, row[-1], row[8]
+                yield number, values, row[-1], row[8], None
         else:
             for number, line in enumerate(text, 1):
                 if not line.strip():
@@ -318,7 +335,7 @@ def _event_rows(export: _Export, name: str, report: Report) -> Iterator[tuple[in
                 except (ValueError, KeyError, TypeError) as exc:
                     report.problem(f"{name} line {number}: not an audit event ({exc.__class__.__name__}: {exc})")
                     return
-                yield number, values, stored, None
+                yield number, values, stored, None, _canonical_from_line(line, stored)
 
 
 def _matches_filters(values: tuple, filters: dict[str, Any]) -> str:
@@ -374,7 +391,7 @@ def _check_chain_and_events(export: _Export, manifest: dict[str, Any], report: R
 
     try:
         last_seen = 0
-        for number, values, stored, details_text in _event_rows(export, events_name, report):
+        for number, values, stored, details_text, canonical in _event_rows(export, events_name, report):
             seq = values[0]
             where = f"{events_name} line {number}: event seq {seq}"
             if not isinstance(seq, int) or seq <= last_seen:
@@ -386,7 +403,9 @@ def _check_chain_and_events(export: _Export, manifest: dict[str, Any], report: R
                 report.problem(f"{where}: outside the manifest's range {first}..{last}")
                 return
             try:
-                recomputed = _hash_of(values, details_text)
+                recomputed = hashlib.sha256(canonical).hexdigest() if canonical is not None else ""
+                if recomputed != stored:
+                    recomputed = _hash_of(values, details_text)
                 if recomputed != stored and details_text is not None:
                     # Not the canonical text: parse it, so a re-encoded but equal document still counts.
                     values = (*values[:_DETAILS], json.loads(details_text), *values[_DETAILS + 1 :])
