@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0011_merge_0010_role_grants_0010_search_indexes"),
-        ("fix_sessions", "0002_step_up_requests"),
+        ("fix_sessions", "0003_fix_session_fillfactor"),
         ("policies", "0002_enforcement_points"),
     ]
 
