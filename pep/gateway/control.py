@@ -14,13 +14,15 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from pep.bundle import BundleError
+from pep.gateway.state import ENCODINGS, MAX_DOCUMENT_BYTES, decode_body
 from pep.gateway.tls import CONSOLE_URI_PREFIX, read_peer
 
 if TYPE_CHECKING:
     from pep.gateway.server import Gateway
 
 log = logging.getLogger("pep.control")
-MAX_BODY = 256 << 20
+MAX_BODY = MAX_DOCUMENT_BYTES
 _TERMINATE = re.compile(r"^/sessions/([A-Za-z0-9_-]{1,64})/terminate$")
 
 
@@ -49,6 +51,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        # RFC 7694: the content codings this server accepts in requests (the console compresses bundles).
+        self.send_header("Accept-Encoding", "gzip")
         self.end_headers()
         self.wfile.write(data)
 
@@ -63,6 +67,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(403, {"status": "forbidden", "detail": "certificate revoked"})
             return False
         return True
+
+    def _encoding(self) -> str | None:
+        encoding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
+        if encoding not in ENCODINGS:
+            self._reply(
+                415, {"status": "refused", "reason": "malformed", "detail": "Content-Encoding: gzip or identity"}
+            )
+            return None
+        return encoding
 
     def _body(self) -> bytes | None:
         length = self.headers.get("Content-Length")
@@ -92,15 +105,23 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path != "/bundle":
             self._reply(404, {"status": "not_found"})
             return
-        body = self._body()
+        encoding = self._encoding()
+        body = self._body() if encoding is not None else None
         if body is not None:
-            self._call("put_bundle", body)
+            # Passed on still encoded: the process's shared bundles are keyed by the bytes as received.
+            self._call("put_bundle", body, encoding)
 
     def do_POST(self) -> None:
         if not self._authorized():
             return
-        body = self._body()
+        encoding = self._encoding()
+        body = self._body() if encoding is not None else None
         if body is None:
+            return
+        try:
+            body = decode_body(body, encoding)  # type: ignore[arg-type]
+        except BundleError as exc:
+            self._reply(422, {"status": "refused", "reason": "malformed", "detail": str(exc)})
             return
         if self.path == "/revocations":
             self._call("post_revocations", body)
