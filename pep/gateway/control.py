@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +32,10 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ztc-pep"
     sys_version = ""
+    # Buffered: the status line, the headers and the body leave in one write when the request is done. Written
+    # separately (the default), the body waited for the client's delayed ACK of the headers (Nagle): 40 ms
+    # added to every answer on Linux.
+    wbufsize = 64 << 10
 
     def setup(self) -> None:
         self.request.settimeout(10)
@@ -151,6 +156,7 @@ class _ControlServer(ThreadingHTTPServer):
 
     def get_request(self) -> tuple[Any, Any]:
         sock, address = self.socket.accept()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # The handshake runs on the request's thread (see _Handler.setup), not on the accepting one.
         return self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import socket
 import ssl
@@ -314,6 +315,13 @@ class Gateway:
                 "logon_decision_cpu_p99_ns": _percentile(list(self.cpu_timings), 0.99),
             },
             "started_at": _utc(self.started_at),
+            # Process-wide: bundles verified and compiled by this process, and loads answered from one of them by
+            # another (or the same) enforcement point of the process (docs/pep.md, "Several points, one process").
+            "process": {
+                "pid": os.getpid(),
+                "bundles_compiled": self.state.shared.builds,
+                "bundles_shared": self.state.shared.hits,
+            },
         }
 
     # -- console pull -----------------------------------------------------------------------------------------
