@@ -39,11 +39,20 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _free_port() -> int:
+    """A free port below the kernel's ephemeral range, so that no listener bound to port 0 meanwhile (every PEP's
+    FIX listener is) can take it before its PEP binds it."""
+    import random
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    while True:
+        port = random.randint(10_000, low - 1)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def _pep_key_and_csr(name: str):
@@ -70,7 +79,7 @@ def _pep_key_and_csr(name: str):
 class _Fleet:
     def __init__(self, environment: str, workdir: Path) -> None:
         self.environment, self.workdir = environment, workdir
-        self.processes: list = []
+        self.processes: list[subprocess.Popen] = []
         self.points = []
 
     def register_and_start(self, count: int) -> None:
@@ -125,13 +134,12 @@ class _Fleet:
                 stderr=open(self.workdir / f"host-{index}.log", "wb"),  # noqa: SIM115 - handed to the child
                 env=env,
             )
-            self.processes.append((process, len(group)))
-        for process, endpoints in self.processes:
-            for _ in range(endpoints):  # one ready line per enforcement point
+            self.processes.append(process)
+        for process, group in zip(self.processes, groups, strict=False):
+            for _ in group:  # one ready line per enforcement point
                 line = process.stdout.readline()
                 if not line.startswith(b"{"):
                     raise RuntimeError(f"a PEP host did not start (see {self.workdir})")
-        self.processes = [process for process, _ in self.processes]
 
     def stop(self) -> None:
         for process in self.processes:
@@ -218,7 +226,7 @@ def _publish_round(environment: str, fleet: _Fleet, admin, officer, tag: int) ->
     from django.utils import timezone
 
     from policies.actions import approve_publication, create_network_zone, request_publication
-    from policies.distribution.models import Delivery, DeliveryState
+    from policies.distribution.models import Delivery, DeliveryKind, DeliveryState
 
     create_network_zone(None, environment=environment, name=f"bench-zone-{tag}", cidrs=[f"10.{tag % 250}.0.0/16"])
     pv = request_publication(admin, environment=environment)
@@ -227,14 +235,18 @@ def _publish_round(environment: str, fleet: _Fleet, admin, officer, tag: int) ->
     ids = [p.pk for p in fleet.points]
     done = _wait(
         lambda: (
-            Delivery.objects.filter(point_id__in=ids, number=pv.version, state=DeliveryState.ACKNOWLEDGED).count()
+            Delivery.objects.filter(
+                point_id__in=ids, kind=DeliveryKind.BUNDLE, number=pv.version, state=DeliveryState.ACKNOWLEDGED
+            ).count()
             == len(ids)
         ),
         timeout=300,
     )
     if not done:
         raise RuntimeError(f"v{pv.version} not acknowledged by every PEP within 300 s")
-    acks = Delivery.objects.filter(point_id__in=ids, number=pv.version).values_list("acknowledged_at", flat=True)
+    acks = Delivery.objects.filter(point_id__in=ids, kind=DeliveryKind.BUNDLE, number=pv.version).values_list(
+        "acknowledged_at", flat=True
+    )
     return [(a - approved_at).total_seconds() for a in acks], pv.version
 
 
@@ -321,6 +333,18 @@ def run() -> list[Result]:
         floor = _floor(fleet, pending.bundle)
         worker = _worker(workdir, concurrency=WORKER_THREADS)
         time.sleep(3)  # the worker connects to the broker
+        # New points are sent the revocation deltas of earlier runs on this database first: let that settle.
+        from policies.distribution.models import Delivery, DeliveryState
+
+        if not _wait(
+            lambda: (
+                not Delivery.objects.filter(
+                    point__in=[p.pk for p in fleet.points], state=DeliveryState.PENDING
+                ).exists()
+            ),
+            timeout=300,
+        ):
+            raise RuntimeError("the fleet's catch-up deliveries did not settle within 300 s")
         publish: list[float] = []
         last: list[float] = []
         for tag in range(ROUNDS):

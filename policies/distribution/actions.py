@@ -484,7 +484,13 @@ def enqueue_publication(publication: PolicyVersion) -> list[int]:
 
 
 def in_force(environment: str) -> PolicyVersion | None:
-    return PolicyVersion.objects.filter(environment=environment, state=PublicationState.APPROVED).first()
+    """The approved version of ``environment``, without its signed bundle (megabytes: every acknowledgement and
+    ledger row asks for the version and hash; the few readers of ``.bundle`` load it on access)."""
+    return (
+        PolicyVersion.objects.filter(environment=environment, state=PublicationState.APPROVED)
+        .defer("bundle")
+        .first()
+    )
 
 
 def _open_current(point: EnforcementPoint) -> list[int]:

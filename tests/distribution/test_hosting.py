@@ -114,7 +114,7 @@ def test_inflating_stops_at_the_bound():
         decode_body(bomb, "deflate")
 
 
-def test_points_of_one_process_may_not_share_a_port_a_name_or_a_state_directory(pep_fleet):
+def test_points_of_one_process_may_not_share_a_port_a_name_or_a_state_directory(personas, pki, signing_key, pep_fleet):
     creds = [pep_fleet.register(f"pep-clash-{n}") for n in ("a", "b")]
     port = int(creds[0].point.control_url.rsplit(":", 1)[1])
     peps = [pep_fleet.process(c, control_port=port) for c in creds]
