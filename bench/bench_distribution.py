@@ -1,11 +1,16 @@
 """Distribution to 100 real enforcement points: publish -> every PEP acknowledged, revocation -> every PEP applied.
 
-The 100 endpoints are 100 `python -m pep serve` processes on loopback (one control listener each), holding the
-reference 10k-identity policy (bench_compile's). The console side is the real path: the approval writes the
-outbox rows, a Celery worker process (thread pool) sends them over mutual TLS, and each PEP verifies, swaps
-and answers with the hash; the latency of a PEP is from the approval's commit to its acknowledgement as the
-console recorded it. The floor, in the same run: the same-sized bundle copied to the 100 endpoints by a plain
-sequential loop of HTTPS PUTs (same client certificate, same pinning), each PEP's latency from the loop's start.
+The 100 endpoints are 100 enforcement points, each registered in the console with its own certificate (pinned),
+name, control port and state directory, served by ZT_BENCH_PEP_PROCESSES (default 4) `python -m pep serve`
+processes on loopback, 25 points each (`--config` repeated: docs/pep.md, "Several points, one process"), holding
+the reference 10k-identity policy (bench_compile's). The console side is the real path: the approval writes the
+outbox rows, ZT_BENCH_WORKERS (default 1) Celery worker process(es) with a thread pool send them over mutual TLS
+(gzip-compressed), and each point checks, swaps and answers with the hash; the latency of a point is from the
+approval's start to its acknowledgement as the console recorded it. The floor, in the same run: the same bundle
+copied to the same 100 endpoints by a plain sequential loop of HTTPS PUTs (same client certificate, same pinning,
+the same compressed bytes, compressed inside the timed span), each point's latency from the loop's start. The
+revocation rows time a suspension (the real action: a signed delta and its 100 deliveries) from the action's start
+to each point's acknowledgement.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from bench.results import Result
 
 POINTS = int(os.environ.get("ZT_BENCH_PEPS", "100"))
 PROCESSES = int(os.environ.get("ZT_BENCH_PEP_PROCESSES", "4"))
+WORKERS = int(os.environ.get("ZT_BENCH_WORKERS", "1"))  # Celery worker processes (thread pool each)
 WORKER_THREADS = int(os.environ.get("ZT_BENCH_WORKER_THREADS", "32"))
 PUBLISH_BUDGET = 2.0
 REVOCATION_BUDGET = 1.0
@@ -152,7 +158,7 @@ class _Fleet:
                 process.kill()
 
 
-def _worker(workdir: Path, concurrency: int) -> subprocess.Popen:
+def _worker(workdir: Path, concurrency: int, index: int = 0) -> subprocess.Popen:
     from django.conf import settings
     from django.db import connection
 
@@ -179,11 +185,11 @@ def _worker(workdir: Path, concurrency: int) -> subprocess.Popen:
             "--without-gossip",
             "--without-mingle",
             "--loglevel=WARNING",
-            f"--hostname=bench-{os.getpid()}@%h",
+            f"--hostname=bench-{os.getpid()}-{index}@%h",
         ],
         cwd=ROOT,
         env=env,
-        stdout=open(workdir / "worker.log", "wb"),
+        stdout=open(workdir / f"worker-{index}.log", "wb"),
         stderr=subprocess.STDOUT,
     )
 
@@ -321,7 +327,7 @@ def run() -> list[Result]:
     workdir = Path(tempfile.mkdtemp(prefix="zt-bench-peps-"))
     fleet = _Fleet(ENVIRONMENT, workdir)
     app.control.purge()
-    worker = None
+    workers: list[subprocess.Popen] = []
     try:
         started = time.perf_counter()
         fleet.register_and_start(POINTS)
@@ -331,7 +337,7 @@ def run() -> list[Result]:
         pending = request_publication(people[ADMINISTRATOR], environment=ENVIRONMENT)
         body = pending.bundle.encode()
         floor = _floor(fleet, pending.bundle)
-        worker = _worker(workdir, concurrency=WORKER_THREADS)
+        workers = [_worker(workdir, concurrency=WORKER_THREADS, index=n) for n in range(WORKERS)]
         time.sleep(3)  # the worker connects to the broker
         # New points are sent the revocation deltas of earlier runs on this database first: let that settle.
         from policies.distribution.models import Delivery, DeliveryState
@@ -357,8 +363,9 @@ def run() -> list[Result]:
         for _ in range(REVOCATION_ROUNDS):
             revocation += _revocation_round(ENVIRONMENT, fleet, victim)
     finally:
-        if worker is not None:
+        for worker in workers:
             worker.send_signal(signal.SIGTERM)
+        for worker in workers:
             try:
                 worker.wait(20)
             except subprocess.TimeoutExpired:
@@ -373,7 +380,8 @@ def run() -> list[Result]:
     return [
         Result(
             f"publish -> {POINTS} real PEP control endpoints in {PROCESSES} `pep serve` processes acknowledged "
-            f"({identities:,}-identity bundle, {size:.1f} MB; "
+            f"({identities:,}-identity bundle, {size:.1f} MB; {WORKERS} Celery worker process(es) x {WORKER_THREADS} "
+            f"threads; "
             f"{ROUNDS} approvals, p50 {_percentile(publish, 0.5):.2f} s, last ack worst {max(last):.2f} s; "
             f"fleet started in {setup:.0f} s)",
             f"p99 {p99:.2f} s",

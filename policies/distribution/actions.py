@@ -646,7 +646,7 @@ def _detail(answer: ControlAnswer) -> str:
 
 def _already_beyond(delivery: Delivery) -> bool:
     """A higher version was approved, or the point already acknowledged this one or a higher one."""
-    point = EnforcementPoint.objects.get(pk=delivery.point_id)
+    point = delivery.point  # read with the delivery, just after the claim
     higher = PolicyVersion.objects.filter(
         environment=delivery.environment, state=PublicationState.APPROVED, version__gt=delivery.number
     ).exists()
