@@ -484,11 +484,12 @@ def enqueue_publication(publication: PolicyVersion) -> list[int]:
 
 
 def in_force(environment: str) -> PolicyVersion | None:
-    """The approved version of ``environment``, without its signed bundle (megabytes: every acknowledgement and
-    ledger row asks for the version and hash; the few readers of ``.bundle`` load it on access)."""
+    """The approved version of ``environment``: its id, version and hash, read from an index (every acknowledgement
+    and ledger row asks for them); the payload and the signed bundle, megabytes each, load on access."""
     return (
         PolicyVersion.objects.filter(environment=environment, state=PublicationState.APPROVED)
-        .defer("bundle")
+        .only("environment", "state", "version", "sha256")
+        .order_by("-version")
         .first()
     )
 
