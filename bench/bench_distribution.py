@@ -4,13 +4,14 @@ The 100 endpoints are 100 enforcement points, each registered in the console wit
 name, control port and state directory, served by ZT_BENCH_PEP_PROCESSES (default 4) `python -m pep serve`
 processes on loopback, 25 points each (`--config` repeated: docs/pep.md, "Several points, one process"), holding
 the reference 10k-identity policy (bench_compile's). The console side is the real path: the approval writes the
-outbox rows, ZT_BENCH_WORKERS (default 1) Celery worker process(es) with a thread pool send them over mutual TLS
-(gzip-compressed), and each point checks, swaps and answers with the hash; the latency of a point is from the
-approval's start to its acknowledgement as the console recorded it. The floor, in the same run: the same bundle
-copied to the same 100 endpoints by a plain sequential loop of HTTPS PUTs (same client certificate, same pinning,
-the same compressed bytes, compressed inside the timed span), each point's latency from the loop's start. The
-revocation rows time a suspension (the real action: a signed delta and its 100 deliveries) from the action's start
-to each point's acknowledgement.
+outbox rows, ZT_BENCH_WORKERS (default 2, one per core) Celery worker processes with ZT_BENCH_WORKER_THREADS
+(16) threads each send them over mutual TLS (gzip-compressed), and each point checks, swaps and answers with the
+hash; the latency of a point is from the approval's start to its acknowledgement as the console recorded it.
+
+The floor, in the same run: the same bundle copied to the same 100 endpoints by a plain sequential loop of HTTPS
+PUTs (same client certificate, same pinning, the same compressed bytes, compressed inside the timed span), each
+point's latency from the loop's start. The revocation rows time a suspension (the real action: a signed delta and
+its 100 deliveries) from the action's start to each point's acknowledgement.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from bench.results import Result
 
 POINTS = int(os.environ.get("ZT_BENCH_PEPS", "100"))
 PROCESSES = int(os.environ.get("ZT_BENCH_PEP_PROCESSES", "4"))
-WORKERS = int(os.environ.get("ZT_BENCH_WORKERS", "1"))  # Celery worker processes (thread pool each)
-WORKER_THREADS = int(os.environ.get("ZT_BENCH_WORKER_THREADS", "32"))
+WORKERS = int(os.environ.get("ZT_BENCH_WORKERS", "2"))  # Celery worker processes (thread pool each): one per core
+WORKER_THREADS = int(os.environ.get("ZT_BENCH_WORKER_THREADS", "16"))
 PUBLISH_BUDGET = 2.0
 REVOCATION_BUDGET = 1.0
 ROUNDS = int(os.environ.get("ZT_BENCH_ROUNDS", "3"))
@@ -141,11 +142,12 @@ class _Fleet:
                 env=env,
             )
             self.processes.append(process)
-        for process, group in zip(self.processes, groups, strict=False):
+        for index, (process, group) in enumerate(zip(self.processes, groups, strict=False)):
             for _ in group:  # one ready line per enforcement point
                 line = process.stdout.readline()
                 if not line.startswith(b"{"):
-                    raise RuntimeError(f"a PEP host did not start (see {self.workdir})")
+                    log = (self.workdir / f"host-{index}.log").read_text(errors="replace")[-1500:]
+                    raise RuntimeError(f"PEP host {index} did not start: {line[:200]!r}\n{log}")
 
     def stop(self) -> None:
         for process in self.processes:
