@@ -635,6 +635,14 @@ def deliver(delivery_id: int, *, _depth: int = 0) -> str:
         return "retry"
     status = str(answer.body.get("status", ""))
     reason = str(answer.body.get("reason", ""))
+    if answer.http_status == 200 and status in ("applied", "already_applied"):
+        # The common answer: its attempt and its outcome in one transaction (one write to the database per answer
+        # rather than two; on SQLite every write waits for the single writer). Nothing here calls out.
+        with transaction.atomic():
+            _attempt(delivery, started, answer.latency_ms, status, answer.http_status, reason, _detail(answer))
+            if delivery.kind == DeliveryKind.BUNDLE:
+                return _bundle_outcome(delivery, answer)
+            return _revocation_outcome(delivery, answer, _depth)
     _attempt(delivery, started, answer.latency_ms, status or "unknown", answer.http_status, reason, _detail(answer))
     if delivery.kind == DeliveryKind.BUNDLE:
         return _bundle_outcome(delivery, answer)
