@@ -1,11 +1,17 @@
 """Distribution to 100 real enforcement points: publish -> every PEP acknowledged, revocation -> every PEP applied.
 
-The 100 endpoints are 100 `python -m pep serve` processes on loopback (one control listener each), holding the
-reference 10k-identity policy (bench_compile's). The console side is the real path: the approval writes the
-outbox rows, a Celery worker process (thread pool) sends them over mutual TLS, and each PEP verifies, swaps
-and answers with the hash; the latency of a PEP is from the approval's commit to its acknowledgement as the
-console recorded it. The floor, in the same run: the same-sized bundle copied to the 100 endpoints by a plain
-sequential loop of HTTPS PUTs (same client certificate, same pinning), each PEP's latency from the loop's start.
+The 100 endpoints are 100 enforcement points, each registered in the console with its own certificate (pinned),
+name, control port and state directory, served by ZT_BENCH_PEP_PROCESSES (default 4) `python -m pep serve`
+processes on loopback, 25 points each (`--config` repeated: docs/pep.md, "Several points, one process"), holding
+the reference 10k-identity policy (bench_compile's). The console side is the real path: the approval writes the
+outbox rows, ZT_BENCH_WORKERS (default 2, one per core) Celery worker processes with ZT_BENCH_WORKER_THREADS
+(16) threads each send them over mutual TLS (gzip-compressed), and each point checks, swaps and answers with the
+hash; the latency of a point is from the approval's start to its acknowledgement as the console recorded it.
+
+The floor, in the same run: the same bundle copied to the same 100 endpoints by a plain sequential loop of HTTPS
+PUTs (same client certificate, same pinning, the same compressed bytes, compressed inside the timed span), each
+point's latency from the loop's start. The revocation rows time a suspension (the real action: a signed delta and
+its 100 deliveries) from the action's start to each point's acknowledgement.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ from pathlib import Path
 from bench.results import Result
 
 POINTS = int(os.environ.get("ZT_BENCH_PEPS", "100"))
+PROCESSES = int(os.environ.get("ZT_BENCH_PEP_PROCESSES", "4"))
+WORKERS = int(os.environ.get("ZT_BENCH_WORKERS", "2"))  # Celery worker processes (thread pool each): one per core
+WORKER_THREADS = int(os.environ.get("ZT_BENCH_WORKER_THREADS", "16"))
 PUBLISH_BUDGET = 2.0
 REVOCATION_BUDGET = 1.0
 ROUNDS = int(os.environ.get("ZT_BENCH_ROUNDS", "3"))
@@ -37,11 +46,20 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _free_port() -> int:
+    """A free port below the kernel's ephemeral range, so that no listener bound to port 0 meanwhile (every PEP's
+    FIX listener is) can take it before its PEP binds it."""
+    import random
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    while True:
+        port = random.randint(10_000, low - 1)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def _pep_key_and_csr(name: str):
@@ -110,23 +128,26 @@ class _Fleet:
             )
             self.points.append(point)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        for batch in range(0, count, 10):
-            started = []
-            for point in self.points[batch : batch + 10]:
-                directory = self.workdir / point.name
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "pep", "serve", "--config", str(directory / "pep.toml")],
-                    cwd=ROOT,
-                    stdout=subprocess.PIPE,
-                    stderr=open(directory / "pep.log", "wb"),  # noqa: SIM115 - handed to the child
-                    env=env,
-                )
-                self.processes.append(process)
-                started.append(process)
-            for process in started:
+        # PROCESSES hosts, each serving its share of the points (`serve --config a.toml --config b.toml ...`).
+        groups = [self.points[i::PROCESSES] for i in range(PROCESSES)]
+        for index, group in enumerate(g for g in groups if g):
+            command = [sys.executable, "-m", "pep", "serve"]
+            for point in group:
+                command += ["--config", str(self.workdir / point.name / "pep.toml")]
+            process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=open(self.workdir / f"host-{index}.log", "wb"),  # noqa: SIM115 - handed to the child
+                env=env,
+            )
+            self.processes.append(process)
+        for index, (process, group) in enumerate(zip(self.processes, groups, strict=False)):
+            for _ in group:  # one ready line per enforcement point
                 line = process.stdout.readline()
                 if not line.startswith(b"{"):
-                    raise RuntimeError(f"a PEP did not start (see {self.workdir})")
+                    log = (self.workdir / f"host-{index}.log").read_text(errors="replace")[-1500:]
+                    raise RuntimeError(f"PEP host {index} did not start: {line[:200]!r}\n{log}")
 
     def stop(self) -> None:
         for process in self.processes:
@@ -139,7 +160,7 @@ class _Fleet:
                 process.kill()
 
 
-def _worker(workdir: Path, concurrency: int) -> subprocess.Popen:
+def _worker(workdir: Path, concurrency: int, index: int = 0) -> subprocess.Popen:
     from django.conf import settings
     from django.db import connection
 
@@ -166,11 +187,11 @@ def _worker(workdir: Path, concurrency: int) -> subprocess.Popen:
             "--without-gossip",
             "--without-mingle",
             "--loglevel=WARNING",
-            f"--hostname=bench-{os.getpid()}@%h",
+            f"--hostname=bench-{os.getpid()}-{index}@%h",
         ],
         cwd=ROOT,
         env=env,
-        stdout=open(workdir / "worker.log", "wb"),
+        stdout=open(workdir / f"worker-{index}.log", "wb"),
         stderr=subprocess.STDOUT,
     )
 
@@ -184,15 +205,25 @@ def _wait(predicate, timeout: float) -> bool:
     return False
 
 
-def _floor(fleet: _Fleet, body: bytes) -> list[float]:
-    """The plain loop: one HTTPS PUT after another, each PEP's latency from the loop's start."""
+def _floor(fleet: _Fleet, text: str) -> list[float]:
+    """The plain loop: one HTTPS PUT after another of the same bytes the console sends (compressed once, as the
+    console does, inside the timed span), same client certificate and pinning; each PEP's latency from the start."""
+    import gzip
+
+    from django.conf import settings
+
     from policies.distribution.actions import control_client
 
     client = control_client()
     started = time.perf_counter()
+    body, encoding = text.encode(), None
+    if settings.ZT_DELIVERY_GZIP:
+        body, encoding = gzip.compress(body, compresslevel=6, mtime=0), "gzip"
     latencies = []
     for point in fleet.points:
-        answer = client.call(point.control_url, "PUT", "/bundle", body, pinned=point.pinned_sha256)
+        answer = client.call(
+            point.control_url, "PUT", "/bundle", body, pinned=point.pinned_sha256, content_encoding=encoding
+        )
         if answer.body.get("status") not in ("applied", "already_applied"):
             raise RuntimeError(f"{point.name} refused the floor's bundle: {answer.body}")
         latencies.append(time.perf_counter() - started)
@@ -203,7 +234,7 @@ def _publish_round(environment: str, fleet: _Fleet, admin, officer, tag: int) ->
     from django.utils import timezone
 
     from policies.actions import approve_publication, create_network_zone, request_publication
-    from policies.distribution.models import Delivery, DeliveryState
+    from policies.distribution.models import Delivery, DeliveryKind, DeliveryState
 
     create_network_zone(None, environment=environment, name=f"bench-zone-{tag}", cidrs=[f"10.{tag % 250}.0.0/16"])
     pv = request_publication(admin, environment=environment)
@@ -212,21 +243,29 @@ def _publish_round(environment: str, fleet: _Fleet, admin, officer, tag: int) ->
     ids = [p.pk for p in fleet.points]
     done = _wait(
         lambda: (
-            Delivery.objects.filter(point_id__in=ids, number=pv.version, state=DeliveryState.ACKNOWLEDGED).count()
+            Delivery.objects.filter(
+                point_id__in=ids, kind=DeliveryKind.BUNDLE, number=pv.version, state=DeliveryState.ACKNOWLEDGED
+            ).count()
             == len(ids)
         ),
         timeout=300,
     )
     if not done:
         raise RuntimeError(f"v{pv.version} not acknowledged by every PEP within 300 s")
-    acks = Delivery.objects.filter(point_id__in=ids, number=pv.version).values_list("acknowledged_at", flat=True)
+    acks = Delivery.objects.filter(point_id__in=ids, kind=DeliveryKind.BUNDLE, number=pv.version).values_list(
+        "acknowledged_at", flat=True
+    )
     return [(a - approved_at).total_seconds() for a in acks], pv.version
 
 
 def _revocation_round(environment: str, fleet: _Fleet, victim) -> list[float]:
+    from django.utils import timezone
+
     from accounts.actions import suspend_identity
     from policies.distribution.models import Delivery, DeliveryKind, DeliveryState, RevocationDelta
 
+    # From the revoking action's start (the delta's created_at is stored to the second: not a clock to time by).
+    revoked_at = timezone.now()
     suspend_identity(None, victim, reason="bench")
     delta = RevocationDelta.objects.filter(environment=environment).order_by("-sequence").first()
     ids = [p.pk for p in fleet.points]
@@ -245,7 +284,7 @@ def _revocation_round(environment: str, fleet: _Fleet, victim) -> list[float]:
 
     reactivate_identity(None, victim)
     acks = Delivery.objects.filter(point_id__in=ids, kind=DeliveryKind.REVOCATION, number=delta.sequence)
-    return [(a - delta.created_at).total_seconds() for a in acks.values_list("acknowledged_at", flat=True)]
+    return [(a - revoked_at).total_seconds() for a in acks.values_list("acknowledged_at", flat=True)]
 
 
 def run() -> list[Result]:
@@ -290,7 +329,7 @@ def run() -> list[Result]:
     workdir = Path(tempfile.mkdtemp(prefix="zt-bench-peps-"))
     fleet = _Fleet(ENVIRONMENT, workdir)
     app.control.purge()
-    worker = None
+    workers: list[subprocess.Popen] = []
     try:
         started = time.perf_counter()
         fleet.register_and_start(POINTS)
@@ -299,9 +338,21 @@ def run() -> list[Result]:
         # versions above it.
         pending = request_publication(people[ADMINISTRATOR], environment=ENVIRONMENT)
         body = pending.bundle.encode()
-        floor = _floor(fleet, body)
-        worker = _worker(workdir, concurrency=32)
+        floor = _floor(fleet, pending.bundle)
+        workers = [_worker(workdir, concurrency=WORKER_THREADS, index=n) for n in range(WORKERS)]
         time.sleep(3)  # the worker connects to the broker
+        # New points are sent the revocation deltas of earlier runs on this database first: let that settle.
+        from policies.distribution.models import Delivery, DeliveryState
+
+        if not _wait(
+            lambda: (
+                not Delivery.objects.filter(
+                    point__in=[p.pk for p in fleet.points], state=DeliveryState.PENDING
+                ).exists()
+            ),
+            timeout=300,
+        ):
+            raise RuntimeError("the fleet's catch-up deliveries did not settle within 300 s")
         publish: list[float] = []
         last: list[float] = []
         for tag in range(ROUNDS):
@@ -314,8 +365,9 @@ def run() -> list[Result]:
         for _ in range(REVOCATION_ROUNDS):
             revocation += _revocation_round(ENVIRONMENT, fleet, victim)
     finally:
-        if worker is not None:
+        for worker in workers:
             worker.send_signal(signal.SIGTERM)
+        for worker in workers:
             try:
                 worker.wait(20)
             except subprocess.TimeoutExpired:
@@ -329,7 +381,9 @@ def run() -> list[Result]:
     p99, floor_p99, revocation_p99 = _percentile(publish, 0.99), _percentile(floor, 0.99), _percentile(revocation, 0.99)
     return [
         Result(
-            f"publish -> {POINTS} real PEP processes acknowledged ({identities:,}-identity bundle, {size:.1f} MB; "
+            f"publish -> {POINTS} real PEP control endpoints in {PROCESSES} `pep serve` processes acknowledged "
+            f"({identities:,}-identity bundle, {size:.1f} MB; {WORKERS} Celery worker process(es) x {WORKER_THREADS} "
+            f"threads; "
             f"{ROUNDS} approvals, p50 {_percentile(publish, 0.5):.2f} s, last ack worst {max(last):.2f} s; "
             f"fleet started in {setup:.0f} s)",
             f"p99 {p99:.2f} s",

@@ -101,18 +101,25 @@ def _decide(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     # Imported here: the other commands must not pay for asyncio, ssl and the gateway modules.
-    from pep.gateway.config import ConfigError, load_config
+    from pep.gateway.config import ConfigError, check_together, load_config
 
+    configs = []
+    for path in args.config:
+        try:
+            configs.append(load_config(path))
+        except ConfigError as exc:
+            raise CliError(f"{path}: {exc}") from exc
     try:
-        config = load_config(args.config)
+        check_together(configs)
     except ConfigError as exc:
-        raise CliError(f"{args.config}: {exc}") from exc
+        raise CliError(str(exc)) from exc
     if args.check:
-        print(f"ok: {args.config}: PEP {config.name}, environment {config.environment}")
+        for path, config in zip(args.config, configs, strict=True):
+            print(f"ok: {path}: PEP {config.name}, environment {config.environment}")
         return 0
     from pep.gateway.server import run
 
-    return run(config)
+    return run(configs)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -144,7 +151,13 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--environment", help="refuse bundles compiled for another environment")
         command.set_defaults(run=run)
     serve = commands.add_parser("serve", help="run the FIX-over-TLS enforcement point (docs/pep.md)")
-    serve.add_argument("--config", required=True, help="TOML configuration file (docs/pep.example.toml)")
+    serve.add_argument(
+        "--config",
+        required=True,
+        action="append",
+        help="TOML configuration file (docs/pep.example.toml); repeat to host several enforcement points in one "
+        "process, each with its own name, certificate, control port and state, sharing the verified bundles",
+    )
     serve.add_argument("--check", action="store_true", help="validate the configuration and exit")
     serve.set_defaults(run=_serve)
     return parser

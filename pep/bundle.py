@@ -434,7 +434,11 @@ class BundleVerifier:
 
     def verify(self, raw: bytes | str | Mapping[str, Any]) -> VerifiedBundle:
         """Verify without changing the version in force."""
-        bundle = verify_bundle(raw, self.keys)
+        return self.check(verify_bundle(raw, self.keys))
+
+    def check(self, bundle: VerifiedBundle) -> VerifiedBundle:
+        """The checks that are this verifier's own, on a bundle whose signature was verified with its key ring:
+        the environment, and no rollback below (or beside) the version in force."""
         if self.environment is not None and bundle.environment != self.environment:
             raise EnvironmentMismatchError(
                 f"bundle is for {bundle.environment!r}, this PEP serves {self.environment!r}"

@@ -304,6 +304,8 @@ ZT_PUBLICATION_TTL_HOURS = env_int("ZT_PUBLICATION_TTL_HOURS", 48, minimum=1, ma
 # certificate's URI SAN (urn:ztconsole:console:<name>; the host name when empty).
 ZT_CONSOLE_NAME = env_str("ZT_CONSOLE_NAME", "")
 ZT_DELIVERY_TIMEOUT_SECONDS = env_int("ZT_DELIVERY_TIMEOUT_SECONDS", 10, minimum=1, maximum=300)
+# Bundles are sent with Content-Encoding: gzip (a PEP from this version on accepts it; off for older ones).
+ZT_DELIVERY_GZIP = env_bool("ZT_DELIVERY_GZIP", True)
 ZT_DELIVERY_BACKOFF_BASE_SECONDS = env_int("ZT_DELIVERY_BACKOFF_BASE_SECONDS", 1, minimum=1, maximum=60)
 ZT_DELIVERY_BACKOFF_MAX_SECONDS = env_int("ZT_DELIVERY_BACKOFF_MAX_SECONDS", 20, minimum=1, maximum=3600)
 # A claimed delivery whose worker died is sent again (same row, same bytes) once its claim has lapsed.

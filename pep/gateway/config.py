@@ -224,6 +224,23 @@ def parse_config(text: str, base: Path) -> Config:
     )
 
 
+def check_together(configs: list[Config]) -> None:
+    """Several enforcement points in one process (``serve --config a.toml --config b.toml``) must not collide: each
+    has its own name, state directory and ports (port 0, chosen at bind, never collides)."""
+    seen: dict[Any, str] = {}
+    for config in configs:
+        claims = [("name", config.name), ("state_dir", config.state_dir)]
+        addresses = [("control.listen", config.control_host, config.control_port)]
+        addresses += [(f"listener {item.name}", item.host, item.port) for item in config.listeners]
+        claims += [(where, port) for where, _host, port in addresses if port]
+        for what, value in claims:
+            key = ("port", value) if what not in ("name", "state_dir") else (what, value)
+            owner = f"{config.name}: {what}"
+            if key in seen:
+                raise ConfigError(f"{owner} {value} is also {seen[key]}'s: each enforcement point needs its own")
+            seen[key] = owner
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate a config file."""
     path = Path(path)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import socket
 import ssl
@@ -230,13 +231,13 @@ class Gateway:
     def _control_status(self) -> tuple[int, dict[str, Any]]:
         return 200, self.on_loop(self.status)
 
-    def _control_put_bundle(self, body: bytes) -> tuple[int, dict[str, Any]]:
-        return self.apply_bundle(body, source="push")
+    def _control_put_bundle(self, body: bytes, encoding: str = "identity") -> tuple[int, dict[str, Any]]:
+        return self.apply_bundle(body, source="push", encoding=encoding)
 
-    def apply_bundle(self, body: bytes, *, source: str) -> tuple[int, dict[str, Any]]:
+    def apply_bundle(self, body: bytes, *, source: str, encoding: str = "identity") -> tuple[int, dict[str, Any]]:
         with self.state_lock:
             try:
-                status, enforced = self.state.apply_bundle(body)
+                status, enforced = self.state.apply_bundle(body, encoding=encoding)
             except BundleError as exc:
                 reason, detail = refusal_reason(exc), str(exc)
                 current = self.state.current
@@ -336,6 +337,13 @@ class Gateway:
                 "logon_prepared_p99_ns": _percentile(list(self.prepare_timings), 0.99),
             },
             "started_at": _utc(self.started_at),
+            # Process-wide: bundles verified and compiled by this process, and loads answered from one of them by
+            # another (or the same) enforcement point of the process (docs/pep.md, "Several points, one process").
+            "process": {
+                "pid": os.getpid(),
+                "bundles_compiled": self.state.shared.builds,
+                "bundles_shared": self.state.shared.hits,
+            },
         }
 
     # -- console pull -----------------------------------------------------------------------------------------
@@ -398,68 +406,86 @@ def _utc(epoch: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-async def _main(config: Config) -> None:
-    gateway = Gateway(config)
+class _Served:
+    """What serving one enforcement point holds between its start and its stop."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.servers: list[socket.socket] = []
+        self.accepting: list[asyncio.Task[None]] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self.control: Any = None
+        self.ports: dict[str, int] = {}
+
+    async def start(self) -> dict[str, Any]:
+        """Restore, bind, serve the control API, pull; returns the ready line."""
+        gateway, config = self.gateway, self.gateway.config
+        loop = asyncio.get_running_loop()
+        gateway.loop = loop
+        problem = await asyncio.to_thread(gateway.state.restore)
+        if problem:
+            gateway.events.emit("bundle_refused", source="disk", reason="stored", detail=problem)
+        # The pull runs on a worker thread and calls back into the loop, so the loop must be running: serve first.
+        for listener in config.listeners:
+            server = socket.create_server((listener.host, listener.port), backlog=1024)
+            server.setblocking(False)
+            self.servers.append(server)
+            self.accepting.append(loop.create_task(accept_forever(gateway, listener, server)))
+            self.ports[listener.name] = server.getsockname()[1]
+        self.control = start_control(gateway, config.control_host, config.control_port, gateway.control_context)
+        await gateway.pull()
+        gateway._apply_profile()
+        self.tasks = [loop.create_task(gateway.events.run()), loop.create_task(gateway.poll_forever())]
+        current = gateway.state.current
+        gateway.events.emit("started", listeners=self.ports, version=current.bundle.version if current else None)
+        return {
+            "ready": True,
+            "pep": config.name,
+            "listeners": self.ports,
+            "control": self.control.server_address[1],
+            "status": gateway.status_word(),
+        }
+
+    async def stop(self) -> None:
+        gateway = self.gateway
+        for task in self.accepting:
+            task.cancel()
+        for server in self.servers:
+            server.close()
+        for session in list(gateway.sessions.values()):
+            session.logout("enforcement point shutting down", initiator="pep")
+        gateway.events.emit("stopped")
+        for task in self.tasks:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(gateway.events.flush(), timeout=gateway.config.request_timeout_seconds)
+        if self.control is not None:
+            self.control.shutdown()
+
+
+async def _main(configs: list[Config]) -> None:
+    # Every enforcement point of the process shares the event loop and the verified bundles (state.SHARED_BUNDLES);
+    # each keeps its own certificate, control API, state directory, console link, events and listeners.
+    served = [_Served(Gateway(config)) for config in configs]
+    for one in served:
+        print(json.dumps(await one.start()), flush=True)
     loop = asyncio.get_running_loop()
-    gateway.loop = loop
-    problem = gateway.state.restore()
-    if problem:
-        gateway.events.emit("bundle_refused", source="disk", reason="stored", detail=problem)
-    # The pull runs on a worker thread and calls back into the loop, so the loop must be running: serve first.
-    servers: list[socket.socket] = []
-    accepting = []
-    ports = {}
-    for listener in config.listeners:
-        server = socket.create_server((listener.host, listener.port), backlog=1024)
-        server.setblocking(False)
-        servers.append(server)
-        accepting.append(loop.create_task(accept_forever(gateway, listener, server)))
-        ports[listener.name] = server.getsockname()[1]
-    control = start_control(gateway, config.control_host, config.control_port, gateway.control_context)
-    await gateway.pull()
-    gateway._apply_profile()
-    tasks = [loop.create_task(gateway.events.run()), loop.create_task(gateway.poll_forever())]
-    gateway.events.emit(
-        "started", listeners=ports, version=gateway.state.current.bundle.version if gateway.state.current else None
-    )
-    print(
-        json.dumps(
-            {
-                "ready": True,
-                "pep": config.name,
-                "listeners": ports,
-                "control": control.server_address[1],
-                "status": gateway.status_word(),
-            }
-        ),
-        flush=True,
-    )
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    for task in accepting:
-        task.cancel()
-    for server in servers:
-        server.close()
-    for session in list(gateway.sessions.values()):
-        session.logout("enforcement point shutting down", initiator="pep")
-    gateway.events.emit("stopped")
-    for task in tasks:
-        task.cancel()
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(gateway.events.flush(), timeout=config.request_timeout_seconds)
-    control.shutdown()
+    await asyncio.gather(*(one.stop() for one in served))
 
 
-def run(config: Config) -> int:
-    """Serve until SIGTERM/SIGINT; uvloop is used when it is installed."""
+def run(config: Config | list[Config]) -> int:
+    """Serve one enforcement point, or several in this process, until SIGTERM/SIGINT; uvloop when installed."""
+    configs = config if isinstance(config, list) else [config]
     tune_collector()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     try:
         import uvloop
     except ImportError:
-        asyncio.run(_main(config))
+        asyncio.run(_main(configs))
     else:
-        uvloop.run(_main(config))
+        uvloop.run(_main(configs))
     return 0

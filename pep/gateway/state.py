@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import json
 import os
+import threading
 import time
+import weakref
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from pep.bundle import (
@@ -33,6 +38,7 @@ from pep.bundle import (
     UnknownKeyError,
     VerifiedBundle,
     collector_paused,
+    verify_bundle,
 )
 from pep.canonical import NotCanonicalError, b64url_decode, b64url_encode, canonical_bytes
 from pep.engine import Engine
@@ -40,6 +46,9 @@ from pep.gateway.tls import DEFAULT_TLS_PROFILE
 
 REVOCATIONS_FORMAT = "ztconsole-revocations/1"
 REVOCATIONS_TYP = "ztc-revocations+jws"
+#: Largest bundle or delta accepted, as received and once decompressed (``Content-Encoding: gzip``).
+MAX_DOCUMENT_BYTES = 256 << 20
+ENCODINGS = ("identity", "gzip")
 
 
 def refusal_reason(exc: BundleError) -> str:
@@ -145,16 +154,118 @@ def verify_revocation_delta(raw: bytes, keys: Mapping[str, Ed25519PublicKey], en
     return RevocationDelta(sequence, **lists, payload=payload)
 
 
+def decode_body(body: bytes, encoding: str, limit: int = MAX_DOCUMENT_BYTES) -> bytes:
+    """The document inside a control-API body: ``identity`` as is, ``gzip`` inflated to at most ``limit`` bytes
+    (a small body that would inflate past it is refused before it takes the memory). Raises
+    :class:`MalformedBundleError`."""
+    if encoding == "identity":
+        return body
+    if encoding != "gzip":
+        raise MalformedBundleError(f"unsupported Content-Encoding {encoding!r} (gzip or identity)")
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise MalformedBundleError(f"body is not valid gzip: {exc}") from exc
+    if len(data) > limit or inflater.unconsumed_tail:
+        raise MalformedBundleError(f"gzip body inflates past {limit} bytes")
+    if not inflater.eof or inflater.unused_data:
+        raise MalformedBundleError("gzip body is truncated or has trailing data")
+    return data
+
+
+def key_ring_id(keys: Mapping[str, Ed25519PublicKey]) -> str:
+    """A digest of a key ring (key ids and raw public keys): two rings with the same id verify alike."""
+    digest = hashlib.sha256()
+    for kid in sorted(keys):
+        raw = keys[kid].public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        digest.update(kid.encode() + b"\0" + raw)
+    return digest.hexdigest()
+
+
+@dataclass(slots=True, weakref_slot=True, eq=False)
+class LoadedBundle:
+    """A bundle verified with one key ring and compiled: what every enforcement point of the process that receives
+    the same bytes shares (the engine and the certificate bindings are read-only once built)."""
+
+    raw: bytes
+    bundle: VerifiedBundle
+    engine: Engine
+    bindings: dict[str, Binding]
+
+
+class SharedBundles:
+    """The bundles this process has verified and compiled, keyed by what was received: the content coding, the
+    SHA-256 of the body as received, and the key ring that verified it.
+
+    Several enforcement points hosted in one process (``python -m pep serve --config a.toml --config b.toml``)
+    receive the same signed bundle from the console at about the same time; verifying and compiling it (about
+    150 ms of CPU at 10k identities) is done once, by whichever arrives first, while the others wait for it, and
+    each point then makes its own checks (environment, version) and keeps its own state. Sharing is sound because
+    the result is a function of the bytes and the key ring alone: the same SHA-256 of the same body under the
+    same keys verifies the same way. A refusal is not shared (each point verifies again and refuses on its own).
+    Entries live as long as a point holds them (weak references), so the process keeps one copy per bundle in
+    force, not one per point.
+    """
+
+    def __init__(self) -> None:
+        self._entries: weakref.WeakValueDictionary[tuple[str, str, str], LoadedBundle] = weakref.WeakValueDictionary()
+        self._build = threading.Lock()  # one build at a time: a build is CPU-bound under the GIL anyway
+        self.builds = 0
+        self.hits = 0
+
+    def load(self, body: bytes, encoding: str, keys: Mapping[str, Ed25519PublicKey], ring: str) -> LoadedBundle:
+        """The verified and compiled bundle in ``body``; raises :class:`BundleError` (nothing is cached then)."""
+        key = (encoding, hashlib.sha256(body).hexdigest(), ring)
+        entry = self._entries.get(key)
+        if entry is None:
+            with self._build:
+                entry = self._entries.get(key)
+                if entry is None:
+                    entry = self._compile(decode_body(body, encoding), keys)
+                    self._entries[key] = entry
+                    self.builds += 1
+                    return entry
+        self.hits += 1
+        return entry
+
+    @staticmethod
+    def _compile(raw: bytes, keys: Mapping[str, Ed25519PublicKey]) -> LoadedBundle:
+        """Verify and build the engine, about a million objects at 10k identities, none in a reference cycle: built
+        with the cyclic collector paused and then frozen (``gc.freeze``), since they live until the next bundle and
+        scanning them would only cost time, once right after the load (tens of milliseconds, on whatever Logon or
+        message comes next) and again in every full collection. Refcounting frees them when they are replaced.
+        Cyclic garbage of the process is collected first, so that freezing keeps nothing that should go."""
+        gc.collect()
+        with collector_paused():
+            bundle = verify_bundle(raw, keys)
+            entry = LoadedBundle(bytes(raw), bundle, Engine.from_bundle(bundle), _bindings(bundle.payload))
+            gc.freeze()
+        return entry
+
+
+#: The process's shared bundles (every :class:`PolicyState` uses it unless given another).
+SHARED_BUNDLES = SharedBundles()
+
+
 class PolicyState:
     """The bundle verifier, the current :class:`Enforced` generation and the revocation sequence."""
 
-    def __init__(self, keys: Mapping[str, Ed25519PublicKey], environment: str, state_dir: Path) -> None:
+    def __init__(
+        self,
+        keys: Mapping[str, Ed25519PublicKey],
+        environment: str,
+        state_dir: Path,
+        shared: SharedBundles | None = None,
+    ) -> None:
         self.keys = dict(keys)
+        self.ring = key_ring_id(self.keys)
         self.environment = environment
         self.state_dir = state_dir
         self.verifier = BundleVerifier(self.keys, environment=environment)
+        self.shared = SHARED_BUNDLES if shared is None else shared
         self.current: Enforced | None = None
-        self.bundle_raw: bytes | None = None
+        self.loaded: LoadedBundle | None = None  # this point's hold on the shared entry in force
         self.confirmed_at: float | None = None
         self.bundle_sequence = 0
         self.deltas: list[RevocationDelta] = []
@@ -205,12 +316,11 @@ class PolicyState:
         """Last applied revocation sequence."""
         return max([self.bundle_sequence, *(d.sequence for d in self.deltas)])
 
-    def _rebuild(self, bundle: VerifiedBundle | None = None, engine: Engine | None = None) -> None:
-        current = self.current
-        bundle = bundle or (current.bundle if current else None)
-        if bundle is None:
+    def _rebuild(self) -> None:
+        loaded = self.loaded
+        if loaded is None:
             return
-        engine = engine or (current.engine if current else Engine.from_bundle(bundle))
+        bundle = loaded.bundle
         revocations = bundle.payload.get("revocations") or {}
         certificates = set(revocations.get("certificates", ()))
         identities = set(revocations.get("identities", ()))
@@ -221,44 +331,45 @@ class PolicyState:
             devices.update(delta.devices)
         self.current = Enforced(
             bundle=bundle,
-            engine=engine,
+            engine=loaded.engine,
             tls_profile=bundle.payload.get("tls_profile") or DEFAULT_TLS_PROFILE,
-            bindings=_bindings(bundle.payload),
+            bindings=loaded.bindings,
             revoked_certificates=frozenset(certificates),
             revoked_identities=frozenset(identities),
             revoked_devices=frozenset(devices),
         )
 
+    @property
+    def bundle_raw(self) -> bytes | None:
+        """The signed bundle in force, as the console signed it (what ``bundle.json`` holds)."""
+        return self.loaded.raw if self.loaded is not None else None
+
     def apply_bundle(
-        self, raw: bytes, *, persist: bool = True, confirmed_at: float | None = None
+        self, raw: bytes, *, persist: bool = True, confirmed_at: float | None = None, encoding: str = "identity"
     ) -> tuple[str, Enforced]:
         """Verify and swap; ``("applied" | "already_applied", enforced)``. Raises :class:`BundleError`.
 
-        The bundle and its engine, about a million objects at 10k identities, none in a reference cycle, are built
-        with the cyclic collector paused and then frozen (``gc.freeze``): they live until the next bundle, so
-        scanning them would only cost time, once right after the load (tens of milliseconds, on whatever Logon or
-        message comes next) and again in every full collection. Refcounting frees them when they are replaced.
-        Cyclic garbage of the process is collected first, so that freezing keeps nothing that should go.
+        The signature and the engine come from the process's :class:`SharedBundles` (verified and compiled once
+        per process for the same bytes and key ring); the environment, the version against the one in force, and
+        everything after are this point's own. ``encoding`` is the body's content coding (``gzip`` bodies are
+        inflated within :data:`MAX_DOCUMENT_BYTES`).
         """
-        gc.collect()
-        with collector_paused():
-            bundle = self.verifier.verify(raw)
-            current = self.current
-            self.confirmed_at = time.time() if confirmed_at is None else confirmed_at
-            if current is not None and current.bundle.sha256 == bundle.sha256:
-                if persist:
-                    self._save_revocations()
-                return "already_applied", current
-            engine = Engine.from_bundle(bundle)
-            self.verifier.current = bundle
-            self.bundle_raw = bytes(raw)
-            sequence = int((bundle.payload.get("revocations") or {}).get("sequence", 0))
-            self.bundle_sequence = sequence
-            self.deltas = [d for d in self.deltas if d.sequence > sequence]
-            self._rebuild(bundle, engine)
-            gc.freeze()
+        loaded = self.shared.load(raw, encoding, self.keys, self.ring)
+        bundle = self.verifier.check(loaded.bundle)
+        current = self.current
+        self.confirmed_at = time.time() if confirmed_at is None else confirmed_at
+        if current is not None and current.bundle.sha256 == bundle.sha256:
+            if persist:
+                self._save_revocations()
+            return "already_applied", current
+        self.verifier.current = bundle
+        self.loaded = loaded
+        sequence = int((bundle.payload.get("revocations") or {}).get("sequence", 0))
+        self.bundle_sequence = sequence
+        self.deltas = [d for d in self.deltas if d.sequence > sequence]
+        self._rebuild()
         if persist:
-            self._write("bundle.json", self.bundle_raw)
+            self._write("bundle.json", loaded.raw)
             self._save_revocations()
         assert self.current is not None
         return "applied", self.current
@@ -290,11 +401,17 @@ class PolicyState:
 
 
 __all__ = [
+    "MAX_DOCUMENT_BYTES",
     "REVOCATIONS_FORMAT",
+    "SHARED_BUNDLES",
     "Binding",
     "Enforced",
+    "LoadedBundle",
     "PolicyState",
     "RevocationDelta",
+    "SharedBundles",
+    "decode_body",
+    "key_ring_id",
     "refusal_reason",
     "utc_now_text",
     "verify_revocation_delta",

@@ -81,7 +81,16 @@ class ControlClient:
         self.context = context
         self.timeout = timeout
 
-    def call(self, control_url: str, method: str, path: str, body: bytes | None, *, pinned: str) -> ControlAnswer:
+    def call(
+        self,
+        control_url: str,
+        method: str,
+        path: str,
+        body: bytes | None,
+        *,
+        pinned: str,
+        content_encoding: str | None = None,
+    ) -> ControlAnswer:
         parts = urlsplit(control_url)
         if parts.scheme != "https" or not parts.hostname:
             raise ControlError(f"the control URL must be https://host:port, not {control_url!r}")
@@ -90,6 +99,8 @@ class ControlClient:
             parts.hostname, parts.port or 443, context=self.context, timeout=self.timeout, pinned=pinned
         )
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if content_encoding:
+            headers["Content-Encoding"] = content_encoding
         try:
             connection.request(method, parts.path.rstrip("/") + path, body=body, headers=headers)
             response = connection.getresponse()

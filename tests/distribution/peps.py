@@ -118,6 +118,50 @@ class PepProcess:
         return answer.body
 
 
+class PepHost:
+    """One `python -m pep serve --config a.toml --config b.toml ...` process hosting several registered points;
+    ``start`` returns once it printed one ready line per point (``ready`` maps point names to them)."""
+
+    def __init__(self, peps: list[PepProcess], workdir: Path, name: str = "host") -> None:
+        self.peps, self.log_path = peps, workdir / f"{name}.log"
+        self.process: subprocess.Popen | None = None
+        self.ready: dict[str, dict] = {}
+
+    def start(self, timeout: float = 60.0) -> PepHost:
+        command = [sys.executable, "-m", "pep", "serve"]
+        for pep in self.peps:
+            command += ["--config", str(pep.config)]
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, env={**os.environ, "PYTHONPATH": str(ROOT)}
+        )
+        deadline = time.monotonic() + timeout
+        self.ready = {}
+        while len(self.ready) < len(self.peps) and time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if line.startswith(b"{"):
+                ready = json.loads(line)
+                self.ready[ready["pep"]] = ready
+            elif self.process.poll() is not None:
+                break
+        if len(self.ready) < len(self.peps):
+            self.stop()
+            raise RuntimeError(f"the host did not start every point: {self.log_path.read_text()[-2000:]}")
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.process = None
+
+    kill = stop
+
+
 def database_url() -> str:
     """The test database as a URL, for worker processes started by a test."""
     settings = connection.settings_dict
