@@ -240,6 +240,7 @@ def scan_sign_in_countries(now: datetime | None = None) -> list[Alert]:
 
 # --- FIX Logons, from the decision log ---------------------------------------------------------------------
 
+# The cursor the decision scan used before the pending flag (migration fix_sessions 0005 reads it once).
 DECISION_CURSOR = "fix_decisions"
 DECISION_BATCH = 5000
 
@@ -251,17 +252,19 @@ def scan_decisions(now: datetime | None = None) -> list[Alert]:
     denied Logons. Resolves the alerts of these detectors that have gone quiet. Returns the alerts touched."""
     now = now or timezone.now()
     rules = {detector: actions.get_rule(detector) for detector in DECISION_DETECTORS}
-    cursor, _ = DetectorCursor.objects.select_for_update().get_or_create(name=DECISION_CURSOR)
-    rows = list(
-        Decision.objects.filter(id__gt=cursor.last_seq, kind=DecisionKind.LOGON)
+    # The rows ingestion flagged and no scan has read (a partial index holds exactly them), not "ids above a
+    # cursor": batches from several PEPs commit in any order, and a cursor past a later batch's ids would skip an
+    # earlier batch that committed after it. Locked and skipped by a concurrent scan, so each is read once.
+    pending = (
+        Decision.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(alert_pending=True)
         .order_by("id")
-        .values_list("id", "time", "outcome", "identity_name", "point__name", "environment", "session_id", "inputs")[
-            :DECISION_BATCH
-        ]
+        .values_list("id", "time", "outcome", "identity_name", "point__name", "environment", "session_id", "inputs")
     )
+    rows = list(pending[:DECISION_BATCH])
     touched: list[Alert] = []
     if rows:
-        DetectorCursor.objects.filter(name=DECISION_CURSOR).update(last_seq=rows[-1][0])
+        Decision.objects.filter(id__in=[row[0] for row in rows]).update(alert_pending=False)
         touched.extend(_fix_logon_countries(rules[Detector.FIX_LOGON_COUNTRY], rows, now))
         denied = [row for row in rows if row[2] == Outcome.DENY]
         for detector, index in ((Detector.FIX_DENIED_IDENTITY, 3), (Detector.FIX_DENIED_PEP, 4)):

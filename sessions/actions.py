@@ -99,6 +99,7 @@ DECISION_FIELDS = [
     "reason",
     "bundle_version",
     "inputs",
+    "alert_pending",
 ]
 
 
@@ -282,6 +283,7 @@ def _log_decisions(point: EnforcementPoint, events: list[ingest.Event], identiti
                 fields["reason"],
                 fields["bundle_version"],
                 event.inputs(),
+                ingest.flagged(event),
             )
             for event, fields in rows
         ],

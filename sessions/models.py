@@ -165,6 +165,9 @@ class Decision(models.Model):
     reason = models.CharField(max_length=500, blank=True)
     bundle_version = models.PositiveIntegerField(null=True, blank=True)
     inputs = models.JSONField(default=dict, help_text="the event's fields (request, contributions, result)")
+    # A Logon the alert detectors look at (denied, or from an unexpected country) that they have not read yet. The
+    # scan takes the pending rows, whatever order their batches committed in, and clears the flag.
+    alert_pending = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-time", "-id"]
@@ -173,6 +176,7 @@ class Decision(models.Model):
             models.Index(fields=["time", "id"], name="decision_time"),
             models.Index(fields=["outcome", "time", "id"], name="decision_outcome"),
             models.Index(fields=["point", "session_id"], name="decision_session"),
+            models.Index(fields=["id"], name="decision_alert_pending", condition=models.Q(alert_pending=True)),
             # The access review's "last used": the newest allowed Logon of an identity through a rule
             # (reports/catalogue/access.py probes it backwards from the end of the period, once per line).
             models.Index(

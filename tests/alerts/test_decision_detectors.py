@@ -190,3 +190,24 @@ def test_only_denied_or_unexpected_country_logons_fire_the_hook(points, monkeypa
     _post(ldn, feed, [("tina", "deny", [EXPECTED], 1, "10.0.0.1")])
     _post(ldn, feed, [("tina", "allow", [ANOMALOUS], 1, "10.0.0.1")])
     assert [p.name for p in fired] == ["pep-ldn", "pep-ldn"]
+
+
+def test_a_batch_that_commits_after_a_later_one_is_still_scanned(points, personas):
+    """Batches from several PEPs commit in any order: one holding lower ids that commits after a scan has read
+    higher ones is read by the next scan (a cursor over ids skipped it), and nothing is read twice."""
+    from sessions.models import Decision
+
+    _rule(personas, Detector.FIX_DENIED_IDENTITY, threshold=1, window_seconds=300)
+    ldn, nyc = points
+    _post(ldn, Feed("pep-ldn"), [("bob", "deny", [], 5, "10.0.0.1")])
+    first = Decision.objects.get(identity_name="bob")
+    # The later batch took ids far above: it commits first and is scanned.
+    Decision.objects.filter(pk=first.pk).update(id=first.pk + 1000)
+    [bob] = detectors.scan_decisions()
+    assert bob.subject == "identity:bob" and bob.occurrences == 1
+    # The earlier transaction's row, with a lower id, commits only now.
+    _post(nyc, Feed("pep-nyc"), [("carl", "deny", [], 3, "10.0.0.2")])
+    Decision.objects.filter(identity_name="carl").update(id=first.pk)
+    [carl] = detectors.scan_decisions()
+    assert carl.subject == "identity:carl"
+    assert detectors.scan_decisions() == [] and not Decision.objects.filter(alert_pending=True).exists()
