@@ -366,21 +366,27 @@ class ChainVerifier:
             return False
         by_seq, loads, sha256, fast, fast_layout = self.by_seq, json.loads, hashlib.sha256, _fast_canonical, layout
         try_text = self.try_text
+        # The position in the chain lives in locals while rows match (a million iterations); it is written back
+        # before anything that reads it (the failure report, the checkpoints) and when the rows run out.
+        expected_seq, expected_prev = self.expected_seq, self.expected_prev
         for row in rows:
             seq = row[_SEQ]
-            if type(seq) is not int:
-                self._fail(self.expected_seq, f"malformed seq {seq!r}")
-                return False
-            if seq != self.expected_seq and self.expected_seq == 1 and self._retention_anchor(seq, row[_PREV]):
-                self.expected_seq, self.expected_prev = seq, row[_PREV]
-                self.anchored_at = seq - 1
-            if seq != self.expected_seq:
-                kind = "missing or reordered event" if seq > self.expected_seq else "reordered event"
-                self._fail(seq, f"{kind}: expected seq {self.expected_seq}")
-                return False
-            if row[_PREV] != self.expected_prev:
-                self._fail(seq, "prev_hash does not match the previous event")
-                return False
+            if seq != expected_seq or type(seq) is not int or row[_PREV] != expected_prev:
+                self.expected_seq, self.expected_prev = expected_seq, expected_prev
+                if type(seq) is not int:
+                    self._fail(expected_seq, f"malformed seq {seq!r}")
+                    return False
+                if seq != expected_seq and expected_seq == 1 and self._retention_anchor(seq, row[_PREV]):
+                    expected_seq = self.expected_seq = seq
+                    expected_prev = self.expected_prev = row[_PREV]
+                    self.anchored_at = seq - 1
+                if seq != expected_seq:
+                    kind = "missing or reordered event" if seq > expected_seq else "reordered event"
+                    self._fail(seq, f"{kind}: expected seq {expected_seq}")
+                    return False
+                if row[_PREV] != expected_prev:
+                    self._fail(seq, "prev_hash does not match the previous event")
+                    return False
             details = row[8]
             stored = row[-1]
             encoded = None
@@ -391,6 +397,7 @@ class ChainVerifier:
                 try:
                     parsed = loads(details)
                 except ValueError:
+                    self.expected_seq, self.expected_prev = expected_seq, expected_prev
                     self._fail(seq, "details are not JSON (modified)")
                     return False
                 if try_text:
@@ -401,20 +408,26 @@ class ChainVerifier:
                     if encoded is not None and sha256(encoded).hexdigest() != stored:
                         encoded = None
                 details = parsed
-            if encoded is None:
+                matched = encoded is not None  # hashed to the stored hash as it is: no second hash
+            else:
+                matched = False
+            if not matched:
                 try:
                     encoded = fast(row, details)
                 except TypeError:
                     encoded = canonical_event((*row[:8], details, *row[9:12]))
-            if sha256(encoded).hexdigest() != stored:
-                self._fail(seq, "content does not match its hash (modified)")
-                return False
-            self.expected_prev = stored
-            self.expected_seq = seq + 1
+                if sha256(encoded).hexdigest() != stored:
+                    self.expected_seq, self.expected_prev = expected_seq, expected_prev
+                    self._fail(seq, "content does not match its hash (modified)")
+                    return False
+            expected_prev = stored
+            expected_seq = seq + 1
             if seq in by_seq:
+                self.expected_seq, self.expected_prev = expected_seq, expected_prev
                 self._check_checkpoints_at(seq, stored)
                 if self.failure is not None:
                     return False
+        self.expected_seq, self.expected_prev = expected_seq, expected_prev
         return True
 
     def finish(self, head: tuple[int, str] | None = None) -> ChainReport:
