@@ -192,6 +192,9 @@ class LoadedBundle:
     bundle: VerifiedBundle
     engine: Engine
     bindings: dict[str, Binding]
+    # The raw bytes written once on disk (``PolicyState._persist``), for the other points to link: never rewritten
+    # (its name carries the SHA-256), removed when the process no longer holds the bundle.
+    stored: Path | None = None
 
 
 class SharedBundles:
@@ -242,6 +245,11 @@ class SharedBundles:
             entry = LoadedBundle(bytes(raw), bundle, Engine.from_bundle(bundle), _bindings(bundle.payload))
             gc.freeze()
         return entry
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
 
 
 #: The process's shared bundles (every :class:`PolicyState` uses it unless given another).
@@ -369,10 +377,39 @@ class PolicyState:
         self.deltas = [d for d in self.deltas if d.sequence > sequence]
         self._rebuild()
         if persist:
-            self._write("bundle.json", loaded.raw)
+            self._persist(loaded)
             self._save_revocations()
         assert self.current is not None
         return "applied", self.current
+
+    def _persist(self, loaded: LoadedBundle) -> None:
+        """Store the bundle as this point's last good one (``bundle.json``), durably, before answering.
+
+        Points hosted in one process receive the same megabytes: the first writes them once (with an fsync, about
+        8 ms for 2.4 MB here), under a name that carries their SHA-256, and every point, the first included,
+        links that file as its own ``bundle.json`` (a new name for the same bytes, then a rename: no copy, an
+        fsync of the directory only). Where a link is impossible (another filesystem), the point writes its copy.
+        """
+        target = self.state_dir / "bundle.json"
+        stored = loaded.stored
+        if stored is None:
+            stored = self.state_dir / f".bundle-{loaded.bundle.sha256}"
+            self._write(stored.name, loaded.raw)
+            loaded.stored = stored
+            weakref.finalize(loaded, _unlink_quietly, stored)
+        tmp = target.with_suffix(".link")
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            os.link(stored, tmp)
+            os.replace(tmp, target)
+            directory = os.open(self.state_dir, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+        except OSError:
+            self._write("bundle.json", loaded.raw)
 
     def confirm(self) -> None:
         """The console said the bundle in force is current (a pull answered 304 or the same hash)."""

@@ -51,6 +51,9 @@ def test_one_process_hosts_several_points_sharing_bundles_and_keeping_their_own_
         for c in creds:
             point = EnforcementPoint.objects.get(pk=c.point.pk)
             assert (point.acknowledged_version, point.acknowledged_sha256) == (first.version, first.sha256)
+        # Stored once: each point's last good bundle is a link to the same bytes, not a copy of its own.
+        stored = [(pep.dir / "state" / "bundle.json").stat() for pep in peps]
+        assert len({(s.st_dev, s.st_ino) for s in stored}) == 1 and stored[0].st_nlink >= 3
 
         # Their own versions: a higher version delivered to one point only.
         policy_actions.create_network_zone(None, environment="prod", name="hosted", cidrs=["10.98.0.0/16"])
