@@ -51,7 +51,8 @@ class PepEvent(models.Model):
     which keeps ingestion to one multi-row insert without re-encoding JSON.
     """
 
-    point = models.ForeignKey("policies.EnforcementPoint", on_delete=models.PROTECT, related_name="+")
+    # No index of its own: the unique (point, boot, seq) starts with it (each stored row would write both).
+    point = models.ForeignKey("policies.EnforcementPoint", on_delete=models.PROTECT, related_name="+", db_index=False)
     boot = models.CharField(max_length=12)
     seq = models.BigIntegerField()
     time = models.DateTimeField()
@@ -146,7 +147,8 @@ class DecisionKind(models.TextChoices):
 class Decision(models.Model):
     """The decision log: every Logon decision and every refused message, with the inputs the PEP decided on."""
 
-    point = models.ForeignKey("policies.EnforcementPoint", on_delete=models.PROTECT, related_name="+")
+    # No index of its own: the unique (point, boot, seq) starts with it (each stored row would write both).
+    point = models.ForeignKey("policies.EnforcementPoint", on_delete=models.PROTECT, related_name="+", db_index=False)
     boot = models.CharField(max_length=12)
     seq = models.BigIntegerField()
     environment = models.CharField(max_length=8, choices=Environment.choices)
