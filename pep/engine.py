@@ -654,7 +654,7 @@ class Engine:
             if identity.merges:
                 grants = self.grants(identity, target)
                 if grants:  # only targets some table grants: a flood of made-up targets stores nothing
-                    identity.grants[target] = grants
+                    identity.grants[target] = grants  # type: ignore[index]  # merges: the engine's own dict
         for grant in grants:
             if grant.message_types is not None and message_type not in grant.message_types:
                 continue

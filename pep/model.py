@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import zoneinfo
 from bisect import bisect_right
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 MINUTES_PER_WEEK = 7 * 24 * 60
@@ -137,6 +139,10 @@ class Window:
         return answer
 
 
+# The grants of an identity with no grant table: one read-only mapping shared by all of them.
+NO_GRANTS: Mapping[str, tuple[Any, ...]] = MappingProxyType({})
+
+
 @dataclass(slots=True)
 class IdentityRecord:
     """An identity as the engine keeps it: flags, lookups and the grants reachable through its memberships."""
@@ -155,7 +161,7 @@ class IdentityRecord:
     grant_tables: tuple[dict[str, tuple[Any, ...]], ...] = ()
     # target id -> the grants of all those tables, merged in rule-id order: the one table itself when there is
     # one; else filled as decisions need targets, and shared by the identities with the same tables
-    grants: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    grants: Mapping[str, tuple[Any, ...]] = field(default_factory=lambda: NO_GRANTS)
     # whether ``grants`` is filled on demand (several tables) rather than being the identity's only table
     merges: bool = False
     # identity-scoped risk, folded in at load time: (score, contributions)

@@ -10,7 +10,7 @@ def forwards(apps, schema_editor):
     cursor_model = apps.get_model("alerts", "DetectorCursor")
     decision_model = apps.get_model("fix_sessions", "Decision")
     cursor = cursor_model.objects.filter(name=OLD_CURSOR).first()
-    unread = decision_model.objects.filter(kind="logon", outcome__in=["deny", "step_up", "allow"])
+    unread = decision_model.objects.filter(kind="logon")
     if cursor is not None:
         unread = unread.filter(id__gt=cursor.last_seq)
         cursor.delete()
