@@ -135,7 +135,7 @@ def ingest_events(point: EnforcementPoint, body: bytes) -> IngestResult:
     now = timezone.now()
     with transaction.atomic():
         # One batch per point at a time: the projection reads then writes the point's sessions.
-        EnforcementPoint.objects.select_for_update().filter(pk=point.pk).values_list("pk").get()
+        EnforcementPoint.objects.select_for_update(no_key=True).filter(pk=point.pk).values_list("pk").get()
         storage.insert_ignoring_conflicts(
             PepEvent,
             EVENT_FIELDS,

@@ -225,7 +225,7 @@ def update_enforcement_point(
     request: HttpRequest | None = None,
 ) -> EnforcementPoint:
     """Change where a point listens, what it fronts, or drain it (a draining point receives nothing new)."""
-    point = EnforcementPoint.objects.select_for_update().get(pk=point.pk)
+    point = EnforcementPoint.objects.select_for_update(no_key=True).get(pk=point.pk)
     if point.status == PointStatus.RETIRED:
         raise DistributionError(f"{point.name} is retired", field="status")
     if status not in (PointStatus.ACTIVE, PointStatus.DRAINING):
@@ -460,12 +460,18 @@ def enqueue_publication(publication: PolicyVersion) -> list[int]:
 
     Pending deliveries of lower versions are superseded: a point only ever needs the highest approved one.
     """
-    Delivery.objects.filter(
+    # Rows a worker holds right now are skipped, not waited for: that worker is finishing them (and its
+    # transaction may be waiting for the audit head this approval already holds). One it leaves pending is
+    # superseded when next sent (``_already_beyond``).
+    lower = Delivery.objects.select_for_update(skip_locked=True).filter(
         kind=DeliveryKind.BUNDLE,
         environment=publication.environment,
         state=DeliveryState.PENDING,
         number__lt=publication.version,
-    ).update(state=DeliveryState.SUPERSEDED, outcome="superseded", detail=f"v{publication.version} approved")
+    )
+    Delivery.objects.filter(pk__in=list(lower.values_list("pk", flat=True)), state=DeliveryState.PENDING).update(
+        state=DeliveryState.SUPERSEDED, outcome="superseded", detail=f"v{publication.version} approved"
+    )
     ids = []
     for point in EnforcementPoint.objects.filter(environment=publication.environment, status=PointStatus.ACTIVE):
         pk = _open_delivery(
@@ -573,6 +579,12 @@ class BundleBodies:
             while len(cls._cache) > cls.KEEP:
                 cls._cache.popitem(last=False)
             return body
+
+
+def _lock_point(point_id: int) -> EnforcementPoint:
+    """The lock order of every transaction that changes a point and its deliveries: the point first (FOR NO KEY
+    UPDATE, so inserts referencing it never wait), then its delivery rows, then the audit head."""
+    return EnforcementPoint.objects.select_for_update(no_key=True).get(pk=point_id)
 
 
 def _claim(delivery_id: int) -> bool:
@@ -742,11 +754,11 @@ def _attempt(delivery, started, latency_ms, outcome, http_status, reason, detail
 
 @transaction.atomic
 def _acknowledge(delivery: Delivery, outcome: str, *, sequence: int | None = None) -> None:
+    point = _lock_point(delivery.point_id)
     now = _now()
     changed = Delivery.objects.filter(pk=delivery.pk, state=DeliveryState.PENDING).update(
         state=DeliveryState.ACKNOWLEDGED, acknowledged_at=now, outcome=outcome, claimed_until=None, reason="", detail=""
     )
-    point = EnforcementPoint.objects.select_for_update().get(pk=delivery.point_id)
     point.last_contact_at = now
     latency_ms = int((now - delivery.created_at).total_seconds() * 1000)
     if delivery.kind == DeliveryKind.BUNDLE:
@@ -798,13 +810,13 @@ def _note_version(point: EnforcementPoint, version: int, sha256: str, now, *, ou
 
 @transaction.atomic
 def _supersede_by_point(delivery: Delivery, known: PolicyVersion) -> None:
+    point = _lock_point(delivery.point_id)
     Delivery.objects.filter(pk=delivery.pk, state=DeliveryState.PENDING).update(
         state=DeliveryState.SUPERSEDED,
         claimed_until=None,
         outcome="lower_version",
         detail=f"point has v{known.version}",
     )
-    point = EnforcementPoint.objects.select_for_update().get(pk=delivery.point_id)
     point.last_contact_at = _now()
     _note_version(point, known.version, known.sha256, point.last_contact_at, outcome="lower_version")
     _publish_point(point)
@@ -812,11 +824,11 @@ def _supersede_by_point(delivery: Delivery, known: PolicyVersion) -> None:
 
 @transaction.atomic
 def _refuse(delivery: Delivery, reason: str, detail: str, *, alert: str = AlertKind.REFUSED) -> None:
+    point = _lock_point(delivery.point_id)
     now = _now()
     changed = Delivery.objects.filter(pk=delivery.pk, state=DeliveryState.PENDING).update(
         state=DeliveryState.REFUSED, claimed_until=None, outcome="refused", reason=reason[:40], detail=detail[:300]
     )
-    point = EnforcementPoint.objects.select_for_update().get(pk=delivery.point_id)
     point.last_refusal_reason, point.last_refusal_detail, point.last_refusal_at = reason[:40], detail[:300], now
     if alert != AlertKind.PIN_MISMATCH:
         point.last_contact_at = now
@@ -957,7 +969,7 @@ def probe(point_id: int) -> str:
         return "unreachable"
     body = answer.body
     with transaction.atomic():
-        point = EnforcementPoint.objects.select_for_update().get(pk=point_id)
+        point = _lock_point(point_id)
         now = _now()
         point.last_contact_at = now
         version, sha = body.get("version"), body.get("sha256")

@@ -1,0 +1,110 @@
+"""Transactions that touch points, deliveries and the audit head never wait on each other in a cycle (PostgreSQL).
+
+A CI run once died of "deadlock detected": an approval held the audit head and waited for a delivery row that a
+worker, acknowledging it, held while it waited for the audit head. Each test holds, in a second connection, the
+lock a worker holds mid-acknowledgement and checks that the other side goes through without waiting
+(``lock_timeout`` turns a wait into an error).
+"""
+
+import threading
+
+import pytest
+from django.db import connection, transaction
+
+from certificates.actions import revoke_certificate
+from policies.distribution import actions
+from policies.distribution.models import Delivery, DeliveryKind, DeliveryState
+from tests.distribution.helpers import register
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks and lock_timeout are PostgreSQL's; SQLite has one writer at a time")
+
+
+class Holder:
+    """Runs ``take`` in its own transaction on its own connection and keeps its locks until released."""
+
+    def __init__(self, take):
+        self.taken, self.release, self.error = threading.Event(), threading.Event(), None
+        self.thread = threading.Thread(target=self._run, args=(take,), daemon=True)
+
+    def _run(self, take):
+        try:
+            with transaction.atomic():
+                take()
+                self.taken.set()
+                self.release.wait(60)
+        except Exception as exc:  # reported by the test, not lost in the thread
+            self.error = exc
+            self.taken.set()
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self.thread.start()
+        assert self.taken.wait(30), "the holder never took its lock"
+        assert self.error is None, self.error
+        return self
+
+    def __exit__(self, *exc):
+        self.release.set()
+        self.thread.join(30)
+
+
+def _no_waiting():
+    with connection.cursor() as cursor:
+        cursor.execute("SET lock_timeout = '3s'")
+
+
+def _reset():
+    with connection.cursor() as cursor:
+        cursor.execute("RESET lock_timeout")
+
+
+def test_an_approval_skips_the_delivery_a_worker_holds_and_it_is_superseded_when_next_sent(
+    personas, published, quiet_queue
+):
+    point = register("pep-held").point
+    first = published()
+    held = Delivery.objects.get(point=point, kind=DeliveryKind.BUNDLE, number=first.version)
+    from policies import actions as policy_actions
+
+    policy_actions.create_network_zone(None, environment="prod", name="second", cidrs=["10.98.0.0/16"])
+
+    with Holder(lambda: list(Delivery.objects.select_for_update().filter(pk=held.pk))):
+        _no_waiting()
+        try:
+            second = published()  # would raise LockNotAvailable if it waited for the held row
+        finally:
+            _reset()
+    held.refresh_from_db()
+    assert held.state == DeliveryState.PENDING  # skipped, not waited for
+    # When it is next taken it is superseded before anything is sent (the point's URL answers nothing).
+    assert actions.deliver(held.pk) == "superseded"
+    held.refresh_from_db()
+    assert held.state == DeliveryState.SUPERSEDED
+    assert Delivery.objects.get(point=point, number=second.version).state == DeliveryState.PENDING
+
+
+def test_a_revocation_inserts_deliveries_while_a_worker_holds_the_point(personas, published, quiet_queue):
+    point = register("pep-busy").point
+    victim = register("pep-victim")
+    published()
+
+    # A worker acknowledging: the point locked as _lock_point locks it, its delivery row updated.
+    def acknowledging():
+        actions._lock_point(point.pk)
+        Delivery.objects.filter(point=point).update(detail="mid-acknowledgement")
+
+    with Holder(acknowledging):
+        _no_waiting()
+        try:
+            with transaction.atomic():
+                revoke_certificate(None, victim.certificate, reason="keyCompromise")
+        finally:
+            _reset()
+    assert Delivery.objects.filter(point=point, kind=DeliveryKind.REVOCATION, number=1).exists()
