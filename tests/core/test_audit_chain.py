@@ -157,3 +157,29 @@ def test_details_stored_in_an_equivalent_form_still_verify():
     assert audit.verify_chain().ok
     _tamper("UPDATE core_auditevent SET details = %s WHERE seq = 2", ['{"i": 2}'])
     assert "modified" in _verify_fails_at(2)
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        {"big": 1e100},  # PostgreSQL gives it back as the integer 1 followed by 100 zeros
+        {"huge": 1.2345678901234567e19},
+        {"negative_zero": -0.0},  # PostgreSQL's numeric has no negative zero
+        {"tiny": 1e-7, "plain": 2.5, "whole": 3.0},
+        {"nested": [{"a": -0.0, "b": [1e16]}]},
+    ],
+)
+def test_numbers_verify_as_the_database_gives_them_back(details):
+    with transaction.atomic():
+        audit.record(None, "test.numbers", None, details)
+    stored = AuditEvent.objects.get(action="test.numbers")
+    report = audit.verify_chain()
+    assert report.ok, (report.summary(), stored.details)
+
+
+def test_numbers_json_cannot_hold_are_recorded_as_text():
+    with transaction.atomic():
+        audit.record(None, "test.numbers", None, {"nan": float("nan"), "inf": float("inf"), "ninf": float("-inf")})
+    stored = AuditEvent.objects.get(action="test.numbers")
+    assert stored.details == {"nan": "NaN", "inf": "Infinity", "ninf": "-Infinity"}
+    assert audit.verify_chain().ok

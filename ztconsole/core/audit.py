@@ -17,6 +17,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,33 @@ def _describe_target(target: Any) -> tuple[str, str, str]:
     raise TypeError("target must be a model instance, a (type, id, label) tuple or None")
 
 
+_NOT_FINITE = {float("inf"): "Infinity", float("-inf"): "-Infinity"}
+
+
+def _stored_numbers(value: Any) -> Any:
+    """Numbers as the database gives them back, so that the hash taken now is the one verification recomputes.
+
+    PostgreSQL keeps a JSON number as ``numeric``: a float of 1e16 or more (which Python writes with an
+    exponent) comes back as an integer, and -0.0 as 0.0; NaN and infinities are not JSON at all (they are
+    recorded as text). Everything else round-trips unchanged, on both databases.
+    """
+    if isinstance(value, float):
+        if value != value:
+            return "NaN"
+        if value in _NOT_FINITE:
+            return _NOT_FINITE[value]
+        if value == 0:
+            return 0.0
+        if abs(value) >= 1e16:
+            return int(Decimal(repr(value)))  # the digits written, as numeric keeps them
+        return value
+    if isinstance(value, dict):
+        return {k: _stored_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_stored_numbers(v) for v in value]
+    return value
+
+
 @dataclasses.dataclass(frozen=True)
 class _Entry:
     """An event before the chain gives it a place: everything but seq, prev_hash and hash."""
@@ -126,7 +154,7 @@ def _entry(
         actor_label=actor_obj.get_username() if actor_obj else "",
         action=action,
         target=_describe_target(target),
-        details=redact_value(details or {}),
+        details=_stored_numbers(redact_value(details or {})),
         ip_address=_client_ip(request),
         request_id=getattr(request, "request_id", None) or request_id_var.get().strip("-"),
     )
