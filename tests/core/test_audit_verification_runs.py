@@ -66,3 +66,35 @@ def test_a_run_lost_with_its_task_no_longer_blocks_a_new_one(personas):
     assert fresh.status == "queued"
     failed = AuditEvent.objects.get(action="audit.verification_failed")
     assert failed.target_id == str(lost.pk) and failed.details == {"error": "abandoned"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_progress_is_visible_to_another_connection_while_the_walk_runs(personas, monkeypatch):
+    """The page polls from another request: what the run saved must be committed while the walk goes on."""
+    import threading
+
+    from django.db import connection
+
+    record_events(30)
+    monkeypatch.setattr(actions, "PROGRESS_EVERY_SECONDS", 0.0)
+    seen: list[int] = []
+    saved = actions.save_progress
+
+    def save_and_look(run_id, checked, total):
+        saved(run_id, checked, total)
+
+        def look():
+            try:
+                seen.append(AuditVerification.objects.get(pk=run_id).checked)
+            finally:
+                connection.close()
+
+        reader = threading.Thread(target=look)
+        reader.start()
+        reader.join()
+
+    monkeypatch.setattr(actions, "save_progress", save_and_look)
+    run = actions.request_chain_verification(personas["compliance"].user)
+    done = actions.run_chain_verification(str(run.pk))
+    assert done.intact is True
+    assert seen and max(seen) > 0, seen

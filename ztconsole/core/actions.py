@@ -7,11 +7,12 @@ The request and the result are audit events themselves (``audit.verification_req
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -62,6 +63,27 @@ def _enqueue(run_id: Any) -> None:
     verify_audit_chain.delay(str(run_id))
 
 
+def save_progress(run_id: str, checked: int, total: int) -> None:
+    """Record how far a run is, visible to the page at once.
+
+    On PostgreSQL the walk reads the chain through a server-side cursor inside a transaction; an update on that
+    connection would only show when the walk ends. It is written, committed, from a connection of its own.
+    """
+    if not connection.in_atomic_block:
+        AuditVerification.objects.filter(pk=run_id).update(checked=checked, total=total)
+        return
+
+    def write() -> None:
+        try:
+            AuditVerification.objects.filter(pk=run_id).update(checked=checked, total=total)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=write, name="verification-progress")
+    writer.start()
+    writer.join()
+
+
 def run_chain_verification(run_id: str) -> AuditVerification | None:
     """Walk the chain against every signed checkpoint, saving progress; idempotent (only a queued run starts)."""
     started = AuditVerification.objects.filter(pk=run_id, status=VerificationStatus.QUEUED).update(
@@ -75,7 +97,7 @@ def run_chain_verification(run_id: str) -> AuditVerification | None:
         now = time.monotonic()
         if now - last_saved[0] >= PROGRESS_EVERY_SECONDS:
             last_saved[0] = now
-            AuditVerification.objects.filter(pk=run_id).update(checked=checked, total=total)
+            save_progress(run_id, checked, total)
 
     run = AuditVerification.objects.get(pk=run_id)
     try:
