@@ -17,6 +17,12 @@ def deliver(delivery_id: int) -> str:
     return distribution.deliver(delivery_id)
 
 
+@shared_task(name="policies.tasks.deliver_batch", acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True)
+def deliver_batch(delivery_ids: list[int]) -> dict:
+    """Fan one publication's (or revocation delta's) deliveries out concurrently; answers recorded in batches."""
+    return distribution.deliver_batch(delivery_ids)
+
+
 @shared_task(name="policies.tasks.reconcile_enforcement_points")
 def reconcile_enforcement_points() -> dict:
     """Beat: bring every active enforcement point to the version in force and the latest revocations."""
