@@ -70,7 +70,10 @@ def test_one_fanout_acknowledges_every_point_once_and_a_point_down_falls_back_to
     revocations = sorted(
         Delivery.objects.filter(kind=DeliveryKind.REVOCATION, number=delta.sequence).values_list("pk", flat=True)
     )
+    resumed = actions.control_client().resumptions
     assert actions.deliver_batch(revocations) == {"applied": 4}
+    # Each point was called before: its TLS session is resumed (no full handshake), the pin still checked.
+    assert actions.control_client().resumptions - resumed == 4
     assert actions.deliver_batch(revocations) == {}
     assert _events("enforcement.revocation_applied", sequence=delta.sequence) == [
         "pep-fan-a",
