@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F, Max, Q
+from django.db.models import Count, F, Max, Q
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -748,20 +748,24 @@ def deliver_batch(delivery_ids: list[int]) -> dict[str, int]:
     ids = _claim_many(delivery_ids)
     counts: Counter[str] = Counter()
     to_send: list[Delivery] = []
-    for delivery in _load(ids):
-        skipped = _skip(delivery)
-        if skipped:
-            counts[skipped] += 1
-        else:
-            to_send.append(delivery)
-    if not to_send:
-        return dict(counts)
     try:
+        for delivery in _load(ids):
+            skipped = _skip(delivery)
+            if skipped:
+                counts[skipped] += 1
+            else:
+                to_send.append(delivery)
+        if not to_send:
+            return dict(counts)
         client = control_client()
         requests = {d.pk: _request(d) for d in to_send}
     except ControlError as exc:
         counts.update(_record_many([_Sent(d, _now(), error=exc) for d in to_send]))
         return dict(counts)
+    except DatabaseError:
+        # Nothing sent yet: let the rows go at once (the task is retried) rather than when the claim lapses.
+        _release(ids, requeue=False)
+        raise
     threads = max(1, min(settings.ZT_DELIVERY_FANOUT_THREADS, len(to_send)))
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="zt-fanout") as pool:
         futures = {pool.submit(_send, client, d, requests[d.pk]): d for d in to_send}
@@ -830,12 +834,13 @@ def _record_many(sent: list[_Sent]) -> list[str]:
     return outcomes
 
 
-def _release(delivery_ids: list[int]) -> None:
+def _release(delivery_ids: list[int], *, requeue: bool = True) -> None:
     try:
         Delivery.objects.filter(pk__in=delivery_ids, state=DeliveryState.PENDING).update(claimed_until=None)
     except DatabaseError:  # the claim lapses on its own, and reconcile queues the rows again
         return
-    dispatch(delivery_ids, countdown=1)
+    if requeue:
+        dispatch(delivery_ids, countdown=1)
 
 
 def _record(sent: _Sent, depth: int = 0) -> str:
@@ -1327,7 +1332,11 @@ def point_row(point: EnforcementPoint, current: PolicyVersion | None = None) -> 
         "last_contact_at": point.last_contact_at.isoformat() if point.last_contact_at else None,
         "last_refusal": point.last_refusal_reason,
         "last_refusal_detail": point.last_refusal_detail,
-        "alerts": point.alerts.filter(resolved_at__isnull=True).count(),
+        "alerts": (
+            point.open_alerts
+            if hasattr(point, "open_alerts")
+            else point.alerts.filter(resolved_at__isnull=True).count()
+        ),
     }
 
 
@@ -1342,7 +1351,10 @@ def _publish_points(point_ids: list[int]) -> None:
     def send() -> None:
         current: dict[str, PolicyVersion | None] = {}
         messages = []
-        for fresh in EnforcementPoint.objects.filter(pk__in=pks).order_by("pk"):
+        points = EnforcementPoint.objects.filter(pk__in=pks).annotate(
+            open_alerts=Count("alerts", filter=Q(alerts__resolved_at__isnull=True))
+        )
+        for fresh in points.order_by("pk"):
             if fresh.environment not in current:
                 current[fresh.environment] = in_force(fresh.environment)
             row = point_row(fresh, current[fresh.environment])
