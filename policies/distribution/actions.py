@@ -638,7 +638,10 @@ def _claim_many(delivery_ids: list[int]) -> list[int]:
             .values_list("pk", flat=True)
         )
         if ids:
-            Delivery.objects.filter(pk__in=ids).update(claimed_until=now + _claim_hold(), attempts=F("attempts") + 1)
+            # A row waits for a free sending thread: held for every round of calls before its own, too.
+            rounds = -(-len(ids) // settings.ZT_DELIVERY_FANOUT_THREADS)
+            hold = _claim_hold() + timedelta(seconds=settings.ZT_DELIVERY_TIMEOUT_SECONDS * (rounds - 1))
+            Delivery.objects.filter(pk__in=ids).update(claimed_until=now + hold, attempts=F("attempts") + 1)
     return ids
 
 
