@@ -310,6 +310,10 @@ ZT_DELIVERY_BACKOFF_BASE_SECONDS = env_int("ZT_DELIVERY_BACKOFF_BASE_SECONDS", 1
 ZT_DELIVERY_BACKOFF_MAX_SECONDS = env_int("ZT_DELIVERY_BACKOFF_MAX_SECONDS", 20, minimum=1, maximum=3600)
 # A claimed delivery whose worker died is sent again (same row, same bytes) once its claim has lapsed.
 ZT_DELIVERY_CLAIM_SECONDS = env_int("ZT_DELIVERY_CLAIM_SECONDS", 30, minimum=5, maximum=3600)
+# A publication's (or revocation delta's) deliveries go out from one task per this many rows (0: one task for all),
+# sent concurrently by at most ZT_DELIVERY_FANOUT_THREADS threads of that task.
+ZT_DELIVERY_FANOUT_SIZE = env_int("ZT_DELIVERY_FANOUT_SIZE", 0, minimum=0, maximum=100_000)
+ZT_DELIVERY_FANOUT_THREADS = env_int("ZT_DELIVERY_FANOUT_THREADS", 32, minimum=1, maximum=256)
 ZT_RECONCILE_SECONDS = env_int("ZT_RECONCILE_SECONDS", 10, minimum=1, maximum=3600)
 # A PEP silent for this long gets a status probe; one behind the version in force for this long raises an alert.
 ZT_PEP_SILENCE_SECONDS = env_int("ZT_PEP_SILENCE_SECONDS", 120, minimum=5)

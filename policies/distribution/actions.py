@@ -16,15 +16,17 @@ import random
 import re
 import secrets
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.db import connection, transaction
-from django.db.models import F, Max, Q
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Count, F, Max, Q
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -381,7 +383,7 @@ def record_revocation(
             _open_delivery(point, kind=DeliveryKind.REVOCATION, number=sequence, sha256=delta.sha256, revocation=delta)
             for point in EnforcementPoint.objects.filter(environment=env, status=PointStatus.ACTIVE)
         ]
-        _send_after_commit([i for i in ids if i])
+        _send_after_commit([i for i in ids if i], fanout=True)
         deltas.append(delta)
     return deltas
 
@@ -438,9 +440,9 @@ def _open_delivery(
     return None
 
 
-def _send_after_commit(ids: list[int]) -> None:
+def _send_after_commit(ids: list[int], *, fanout: bool = False) -> None:
     if ids:
-        transaction.on_commit(lambda: dispatch(ids))
+        transaction.on_commit(lambda: (dispatch_fanout if fanout else dispatch)(ids))
 
 
 def dispatch(ids: list[int], countdown: float | None = None) -> None:
@@ -452,6 +454,20 @@ def dispatch(ids: list[int], countdown: float | None = None) -> None:
             deliver.apply_async((pk,), countdown=countdown)
         except Exception as exc:  # the broker is down: the row stays pending and reconcile finds it
             logger.warning("delivery %s not queued (%s); reconcile will send it", pk, type(exc).__name__)
+            return
+
+
+def dispatch_fanout(ids: list[int]) -> None:
+    """Queue the fan-out of one publication or revocation delta: one task per ``ZT_DELIVERY_FANOUT_SIZE`` rows
+    (``deliver_batch``); a broker outage only delays them (reconcile re-queues each row)."""
+    from policies.tasks import deliver_batch
+
+    size = settings.ZT_DELIVERY_FANOUT_SIZE or len(ids)
+    for start in range(0, len(ids), size):
+        try:
+            deliver_batch.apply_async((ids[start : start + size],))
+        except Exception as exc:  # the broker is down: the rows stay pending and reconcile finds them
+            logger.warning("fan-out of %d deliveries not queued (%s); reconcile will send them", len(ids), exc)
             return
 
 
@@ -484,7 +500,7 @@ def enqueue_publication(publication: PolicyVersion) -> list[int]:
         )
         if pk:
             ids.append(pk)
-    _send_after_commit(ids)
+    _send_after_commit(ids, fanout=True)
     transaction.on_commit(lambda: live.publish(LIVE_GROUP, {"type": "enforcement.update", "environment": ""}))
     return ids
 
@@ -587,16 +603,46 @@ def _lock_point(point_id: int) -> EnforcementPoint:
     return EnforcementPoint.objects.select_for_update(no_key=True).get(pk=point_id)
 
 
+def _claim_hold() -> timedelta:
+    # Held at least as long as a call may take, so a slow point is never sent the same row twice at once.
+    return timedelta(seconds=max(settings.ZT_DELIVERY_CLAIM_SECONDS, settings.ZT_DELIVERY_TIMEOUT_SECONDS * 2 + 5))
+
+
+def _claimable(now):
+    return Delivery.objects.filter(state=DeliveryState.PENDING, next_attempt_at__lte=now).filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    )
+
+
 def _claim(delivery_id: int) -> bool:
     """Take the delivery for this worker until the claim lapses (a dead worker's claim lapses too)."""
     now = _now()
-    # Held at least as long as a call may take, so a slow point is never sent the same row twice at once.
-    hold = max(settings.ZT_DELIVERY_CLAIM_SECONDS, settings.ZT_DELIVERY_TIMEOUT_SECONDS * 2 + 5)
     return bool(
-        Delivery.objects.filter(pk=delivery_id, state=DeliveryState.PENDING, next_attempt_at__lte=now)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .update(claimed_until=now + timedelta(seconds=hold), attempts=F("attempts") + 1)
+        _claimable(now).filter(pk=delivery_id).update(claimed_until=now + _claim_hold(), attempts=F("attempts") + 1)
     )
+
+
+def _claim_many(delivery_ids: list[int]) -> list[int]:
+    """Take every due, unheld delivery of ``delivery_ids`` in one transaction; returns the ids taken.
+
+    Rows another transaction holds are skipped, not waited for (as an approval skips them): they are someone
+    else's to finish. No point row is locked here and no audit is written, so the lock order is not involved.
+    """
+    now = _now()
+    with transaction.atomic():
+        ids = list(
+            _claimable(now)
+            .select_for_update(skip_locked=True, no_key=True)
+            .filter(pk__in=list(delivery_ids))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if ids:
+            # A row waits for a free sending thread: held for every round of calls before its own, too.
+            rounds = -(-len(ids) // settings.ZT_DELIVERY_FANOUT_THREADS)
+            hold = _claim_hold() + timedelta(seconds=settings.ZT_DELIVERY_TIMEOUT_SECONDS * (rounds - 1))
+            Delivery.objects.filter(pk__in=ids).update(claimed_until=now + hold, attempts=F("attempts") + 1)
+    return ids
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -607,15 +653,36 @@ def backoff_seconds(attempts: int) -> float:
     return ceiling * random.uniform(0.5, 1.0)
 
 
-def deliver(delivery_id: int, *, _depth: int = 0) -> str:
-    """Send one delivery if it is due and nobody else holds it; record what the point answered."""
-    if not _claim(delivery_id):
-        return "not-due"
-    delivery = (
+@dataclass
+class _Sent:
+    """One call to a point: the answer, or why there is none. Built by a sending thread, which never touches the
+    database; recorded by the thread that owns the task."""
+
+    delivery: Delivery
+    started: Any
+    answer: ControlAnswer | None = None
+    error: ControlError | None = None
+
+
+@dataclass(frozen=True)
+class _Request:
+    method: str
+    path: str
+    body: bytes
+    encoding: str | None
+
+
+def _load(delivery_ids: list[int]) -> list[Delivery]:
+    return list(
         Delivery.objects.select_related("point", "publication", "revocation")
-        .defer("publication__bundle")
-        .get(pk=delivery_id)
+        .defer("publication__bundle", "publication__payload")
+        .filter(pk__in=delivery_ids)
+        .order_by("pk")
     )
+
+
+def _skip(delivery: Delivery) -> str | None:
+    """Why a claimed delivery is not sent after all (its point drained or retired, a higher version due)."""
     point = delivery.point
     if point.status != PointStatus.ACTIVE:  # drained or retired since the row was written
         Delivery.objects.filter(pk=delivery.pk, state=DeliveryState.PENDING).update(
@@ -624,45 +691,197 @@ def deliver(delivery_id: int, *, _depth: int = 0) -> str:
         return "cancelled"
     if delivery.kind == DeliveryKind.BUNDLE and _already_beyond(delivery):
         return "superseded"
-    encoding = None
+    return None
+
+
+def _request(delivery: Delivery) -> _Request:
+    """What to send (reads the database: build it in the task's own thread)."""
     if delivery.kind == DeliveryKind.BUNDLE:
         gzipped = settings.ZT_DELIVERY_GZIP
-        method, path = "PUT", "/bundle"
         body = BundleBodies.get(delivery.publication_id, delivery.sha256, gzipped=gzipped)
-        encoding = "gzip" if gzipped else None
-    else:
-        method, path, body = "POST", "/revocations", delivery.revocation.signed.encode()
-    started = _now()
+        return _Request("PUT", "/bundle", body, "gzip" if gzipped else None)
+    return _Request("POST", "/revocations", delivery.revocation.signed.encode(), None)
+
+
+def _send(client: ControlClient, delivery: Delivery, request: _Request) -> _Sent:
+    """The call itself: no database access (the fan-out runs it in a pool thread)."""
+    point = delivery.point
+    sent = _Sent(delivery, _now())
     try:
-        answer = control_client().call(
-            point.control_url, method, path, body, pinned=point.pinned_sha256, content_encoding=encoding
+        sent.answer = client.call(
+            point.control_url,
+            request.method,
+            request.path,
+            request.body,
+            pinned=point.pinned_sha256,
+            content_encoding=request.encoding,
         )
-    except PinMismatch as exc:
-        _attempt(delivery, started, 0, "pin_mismatch", None, "pin_mismatch", str(exc))
-        _refuse(delivery, "pin_mismatch", str(exc), alert=AlertKind.PIN_MISMATCH)
-        return "pin_mismatch"
     except ControlError as exc:
-        _attempt(delivery, started, int((_now() - started).total_seconds() * 1000), "error", None, "", str(exc))
-        _retry_later(delivery, str(exc))
-        return "retry"
-    status = str(answer.body.get("status", ""))
-    reason = str(answer.body.get("reason", ""))
+        sent.error = exc
+    return sent
+
+
+def deliver(delivery_id: int, *, _depth: int = 0) -> str:
+    """Send one delivery if it is due and nobody else holds it; record what the point answered.
+
+    The path of retries, reconcile and sequence-gap fills; a publication's or a revocation's first sends go
+    through ``deliver_batch``, which records the answers the same way (``_record_many``)."""
+    if not _claim(delivery_id):
+        return "not-due"
+    (delivery,) = _load([delivery_id])
+    skipped = _skip(delivery)
+    if skipped:
+        return skipped
+    try:
+        client = control_client()
+    except ControlError as exc:
+        return _record(_Sent(delivery, _now(), error=exc), _depth)
+    return _record(_send(client, delivery, _request(delivery)), _depth)
+
+
+def deliver_batch(delivery_ids: list[int]) -> dict[str, int]:
+    """Fan one publication's (or one revocation delta's) deliveries out at once; returns the outcome counts.
+
+    Claims every due row in one transaction, sends them concurrently over a bounded thread pool
+    (``ZT_DELIVERY_FANOUT_THREADS``; the body is built once), and records the answers that have arrived together
+    in one transaction (``_acknowledge_many``). Anything but a plain acknowledgement (no answer, a refusal, a
+    version conflict, a sequence gap) is recorded one by one by the same code as ``deliver``, whose retries
+    (backoff, reconcile) take it from there.
+    """
+    ids = _claim_many(delivery_ids)
+    counts: Counter[str] = Counter()
+    to_send: list[Delivery] = []
+    try:
+        for delivery in _load(ids):
+            skipped = _skip(delivery)
+            if skipped:
+                counts[skipped] += 1
+            else:
+                to_send.append(delivery)
+        if not to_send:
+            return dict(counts)
+        client = control_client()
+        requests = {d.pk: _request(d) for d in to_send}
+    except ControlError as exc:
+        counts.update(_record_many([_Sent(d, _now(), error=exc) for d in to_send]))
+        return dict(counts)
+    except DatabaseError:
+        # Nothing sent yet: let the rows go at once (the task is retried) rather than when the claim lapses.
+        _release(ids, requeue=False)
+        raise
+    threads = max(1, min(settings.ZT_DELIVERY_FANOUT_THREADS, len(to_send)))
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="zt-fanout") as pool:
+        futures = {pool.submit(_send, client, d, requests[d.pk]): d for d in to_send}
+        waiting = set(futures)
+        while waiting:
+            done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+            arrived = []
+            for future in done:
+                try:
+                    arrived.append(future.result())
+                except Exception as exc:  # a bug in a sending thread: that row is retried, the others go on
+                    logger.exception("fan-out send failed")
+                    arrived.append(_Sent(futures[future], _now(), error=ControlError(type(exc).__name__)))
+            counts.update(_record_many(arrived))
+    return dict(counts)
+
+
+def _clean_acknowledgement(delivery: Delivery, answer: ControlAnswer) -> tuple[str, int | None] | None:
+    """``(outcome, revocation sequence)`` when the answer acknowledges exactly this delivery, else None."""
+    body, status = answer.body, answer.body.get("status")
     if answer.http_status == 200 and status in ("applied", "already_applied"):
-        # The common answer: its attempt and its outcome in one transaction (one write to the database per answer
-        # rather than two; on SQLite every write waits for the single writer). Nothing here calls out.
-        with transaction.atomic():
-            _attempt(delivery, started, answer.latency_ms, status, answer.http_status, reason, _detail(answer))
-            if delivery.kind == DeliveryKind.BUNDLE:
-                return _bundle_outcome(delivery, answer)
-            return _revocation_outcome(delivery, answer, _depth)
-    _attempt(delivery, started, answer.latency_ms, status or "unknown", answer.http_status, reason, _detail(answer))
+        if delivery.kind == DeliveryKind.REVOCATION:
+            return str(status), int(body.get("sequence") or delivery.number)
+        if body.get("sha256") == delivery.sha256 and body.get("version") == delivery.number:
+            return str(status), None
+        return None
+    if (
+        delivery.kind == DeliveryKind.BUNDLE
+        and answer.http_status == 409
+        and body.get("reason") == "lower_version"
+        and (body.get("version"), body.get("sha256")) == (delivery.number, delivery.sha256)
+    ):
+        return "already_applied", None
+    return None
+
+
+def _record_many(sent: list[_Sent]) -> list[str]:
+    """Record calls that returned together: the plain acknowledgements in one transaction, the rest one by one.
+
+    A recording that fails (the database went away) leaves its rows pending and unclaimed and queues them for
+    the per-delivery task: the point already has what was sent, so the resend finds it ``already_applied``.
+    """
+    acks, others = [], []
+    for item in sent:
+        clean = _clean_acknowledgement(item.delivery, item.answer) if item.answer is not None else None
+        if clean is not None:
+            acks.append(_Ack(item.delivery, clean[0], clean[1], item))
+        else:
+            others.append(item)
+    outcomes: list[str] = []
+    if acks:
+        try:
+            _acknowledge_many(acks)
+            outcomes += [ack.outcome for ack in acks]
+        except DatabaseError:
+            logger.exception("recording %d acknowledgements failed; they are sent again one by one", len(acks))
+            _release([ack.delivery.pk for ack in acks])
+            outcomes += ["requeued"] * len(acks)
+    for item in others:
+        try:
+            outcomes.append(_record(item, 0))
+        except DatabaseError:
+            logger.exception("recording delivery %s failed; it is sent again", item.delivery.pk)
+            _release([item.delivery.pk])
+            outcomes.append("requeued")
+    return outcomes
+
+
+def _release(delivery_ids: list[int], *, requeue: bool = True) -> None:
+    try:
+        Delivery.objects.filter(pk__in=delivery_ids, state=DeliveryState.PENDING).update(claimed_until=None)
+    except DatabaseError:  # the claim lapses on its own, and reconcile queues the rows again
+        return
+    if requeue:
+        dispatch(delivery_ids, countdown=1)
+
+
+def _record(sent: _Sent, depth: int = 0) -> str:
+    """What one call to a point means for its delivery: the one place every answer is interpreted."""
+    delivery = sent.delivery
+    if isinstance(sent.error, PinMismatch):
+        _attempt(delivery, sent.started, 0, "pin_mismatch", None, "pin_mismatch", str(sent.error))
+        _refuse(delivery, "pin_mismatch", str(sent.error), alert=AlertKind.PIN_MISMATCH)
+        return "pin_mismatch"
+    if sent.error is not None or sent.answer is None:
+        latency = int((_now() - sent.started).total_seconds() * 1000)
+        _attempt(delivery, sent.started, latency, "error", None, "", str(sent.error))
+        _retry_later(delivery, str(sent.error))
+        return "retry"
+    answer = sent.answer
+    clean = _clean_acknowledgement(delivery, answer)
+    if clean is not None:
+        # The common answer: its attempt and its outcome in one transaction.
+        _acknowledge_many([_Ack(delivery, clean[0], clean[1], sent)])
+        return clean[0]
+    _attempt(delivery, sent.started, **_attempt_fields(answer))
     if delivery.kind == DeliveryKind.BUNDLE:
         return _bundle_outcome(delivery, answer)
-    return _revocation_outcome(delivery, answer, _depth)
+    return _revocation_outcome(delivery, answer, depth)
 
 
 def _detail(answer: ControlAnswer) -> str:
     return str(answer.body.get("detail", ""))[:300]
+
+
+def _attempt_fields(answer: ControlAnswer) -> dict[str, Any]:
+    return {
+        "latency_ms": answer.latency_ms,
+        "outcome": str(answer.body.get("status", "")) or "unknown",
+        "http_status": answer.http_status,
+        "reason": str(answer.body.get("reason", "")),
+        "detail": _detail(answer),
+    }
 
 
 def _already_beyond(delivery: Delivery) -> bool:
@@ -680,18 +899,13 @@ def _already_beyond(delivery: Delivery) -> bool:
 
 
 def _bundle_outcome(delivery: Delivery, answer: ControlAnswer) -> str:
+    """A bundle's answer that is not a plain acknowledgement (``_clean_acknowledgement`` took those)."""
     body, status = answer.body, answer.body.get("status")
     if answer.http_status == 200 and status in ("applied", "already_applied"):
-        if body.get("sha256") == delivery.sha256 and body.get("version") == delivery.number:
-            _acknowledge(delivery, status)
-            return status
         _refuse(delivery, "hash_mismatch", f"the PEP reports v{body.get('version')} {body.get('sha256')}")
         return "refused"
     if answer.http_status == 409 and body.get("reason") == "lower_version":
         version, sha = body.get("version"), body.get("sha256")
-        if version == delivery.number and sha == delivery.sha256:
-            _acknowledge(delivery, "already_applied")
-            return "already_applied"
         known = PolicyVersion.objects.filter(
             environment=delivery.environment, version=version, state=PublicationState.APPROVED, sha256=sha
         ).first()
@@ -708,10 +922,8 @@ def _bundle_outcome(delivery: Delivery, answer: ControlAnswer) -> str:
 
 
 def _revocation_outcome(delivery: Delivery, answer: ControlAnswer, depth: int) -> str:
+    """A revocation's answer that is not a plain acknowledgement."""
     body, status = answer.body, answer.body.get("status")
-    if answer.http_status == 200 and status in ("applied", "already_applied"):
-        _acknowledge(delivery, status, sequence=int(body.get("sequence") or delivery.number))
-        return status
     if answer.http_status == 409 and body.get("reason") == "sequence_gap" and depth < 2:
         last = int(body.get("sequence") or 0)
         EnforcementPoint.objects.filter(pk=delivery.point_id).update(revocation_sequence=last, last_contact_at=_now())
@@ -740,8 +952,8 @@ def _revocation_outcome(delivery: Delivery, answer: ControlAnswer, depth: int) -
     return "retry"
 
 
-def _attempt(delivery, started, latency_ms, outcome, http_status, reason, detail) -> None:
-    DeliveryAttempt.objects.create(
+def _attempt_row(delivery, started, latency_ms, outcome, http_status, reason, detail) -> DeliveryAttempt:
+    return DeliveryAttempt(
         delivery=delivery,
         started_at=started,
         latency_ms=max(0, latency_ms),
@@ -752,50 +964,144 @@ def _attempt(delivery, started, latency_ms, outcome, http_status, reason, detail
     )
 
 
-@transaction.atomic
+def _attempt(delivery, started, latency_ms, outcome, http_status, reason, detail) -> None:
+    _attempt_row(delivery, started, latency_ms, outcome, http_status, reason, detail).save(force_insert=True)
+
+
+@dataclass
+class _Ack:
+    delivery: Delivery
+    outcome: str
+    sequence: int | None = None
+    sent: _Sent | None = None  # the call answered (None: acknowledged by other means, e.g. a page's test)
+
+
 def _acknowledge(delivery: Delivery, outcome: str, *, sequence: int | None = None) -> None:
-    point = _lock_point(delivery.point_id)
-    now = _now()
-    changed = Delivery.objects.filter(pk=delivery.pk, state=DeliveryState.PENDING).update(
-        state=DeliveryState.ACKNOWLEDGED, acknowledged_at=now, outcome=outcome, claimed_until=None, reason="", detail=""
+    _acknowledge_many([_Ack(delivery, outcome, sequence)])
+
+
+_POINT_ACK_FIELDS = [
+    "acknowledged_version",
+    "acknowledged_sha256",
+    "acknowledged_at",
+    "last_contact_at",
+    "behind_since",
+    "revocation_sequence",
+]
+
+
+@transaction.atomic
+def _acknowledge_many(acks: list[_Ack]) -> None:
+    """Acknowledge deliveries in one transaction: their attempts, their rows, their points and one audit event per
+    version (or revocation sequence) per point, in the lock order: the points (by pk), their deliveries, the
+    audit head last."""
+    points = _lock_points({ack.delivery.point_id for ack in acks})
+    ids = [ack.delivery.pk for ack in acks]
+    pending = set(
+        Delivery.objects.select_for_update(no_key=True)
+        .filter(pk__in=ids, state=DeliveryState.PENDING)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
-    point.last_contact_at = now
-    latency_ms = int((now - delivery.created_at).total_seconds() * 1000)
-    if delivery.kind == DeliveryKind.BUNDLE:
-        _note_version(point, delivery.number, delivery.sha256, now, outcome=outcome, latency_ms=latency_ms)
-    else:
-        if (sequence or delivery.number) > point.revocation_sequence:
-            point.revocation_sequence = sequence or delivery.number
-        point.save(update_fields=["last_contact_at", "revocation_sequence"])
-        if changed:
-            audit.record(
-                None,
-                "enforcement.revocation_applied",
+    now = _now()
+    attempts = [
+        _attempt_row(ack.delivery, ack.sent.started, **_attempt_fields(ack.sent.answer))
+        for ack in acks
+        if ack.sent is not None and ack.sent.answer is not None
+    ]
+    if attempts:
+        DeliveryAttempt.objects.bulk_create(attempts)
+    by_outcome: dict[str, list[int]] = {}
+    for ack in acks:
+        if ack.delivery.pk in pending:
+            by_outcome.setdefault(ack.outcome, []).append(ack.delivery.pk)
+    for outcome, pks in by_outcome.items():
+        Delivery.objects.filter(pk__in=pks).update(
+            state=DeliveryState.ACKNOWLEDGED,
+            acknowledged_at=now,
+            outcome=outcome,
+            claimed_until=None,
+            reason="",
+            detail="",
+        )
+    current: dict[str, PolicyVersion | None] = {}
+    events: list[tuple] = []
+    caught_up: list[int] = []
+    for ack in acks:
+        delivery, point = ack.delivery, points[ack.delivery.point_id]
+        point.last_contact_at = now
+        latency_ms = int((now - delivery.created_at).total_seconds() * 1000)
+        if delivery.kind == DeliveryKind.BUNDLE:
+            if point.environment not in current:
+                current[point.environment] = in_force(point.environment)
+            event, up = _take_version(
                 point,
-                {
+                delivery.number,
+                delivery.sha256,
+                now,
+                outcome=ack.outcome,
+                latency_ms=latency_ms,
+                current=current[point.environment],
+            )
+            events += [event] if event else []
+            caught_up += [point.pk] if up else []
+        else:
+            sequence = ack.sequence or delivery.number
+            point.revocation_sequence = max(point.revocation_sequence, sequence)
+            if delivery.pk in pending:
+                details = {
                     "environment": point.environment,
                     "sequence": delivery.number,
                     "sha256": delivery.sha256,
-                    "outcome": outcome,
+                    "outcome": ack.outcome,
                     "latency_ms": latency_ms,
-                },
-            )
-    _resolve_alerts(point, (AlertKind.REFUSED, AlertKind.PIN_MISMATCH, AlertKind.UNREACHABLE))
-    _publish_point(point)
+                }
+                events.append((None, "enforcement.revocation_applied", point, details))
+    EnforcementPoint.objects.bulk_update(list(points.values()), _POINT_ACK_FIELDS)
+    answered = (AlertKind.REFUSED, AlertKind.PIN_MISMATCH, AlertKind.UNREACHABLE)
+    DistributionAlert.objects.filter(point__in=list(points), resolved_at__isnull=True).filter(
+        Q(kind__in=answered) | Q(kind=AlertKind.BEHIND, point__in=caught_up)
+    ).update(resolved_at=now)
+    if events:
+        audit.record_batch(events)
+    _publish_points(list(points))
 
 
-def _note_version(point: EnforcementPoint, version: int, sha256: str, now, *, outcome: str, latency_ms=None) -> None:
-    """The point enforces (version, sha256): record it once (one audit event per version per point)."""
+def _lock_points(point_ids) -> dict[int, EnforcementPoint]:
+    """Several points locked as ``_lock_point`` locks one, in pk order (two batches never wait on each other in a
+    cycle)."""
+    if len(point_ids) == 1:
+        (pk,) = point_ids
+        return {pk: _lock_point(pk)}
+    return {
+        p.pk: p
+        for p in EnforcementPoint.objects.select_for_update(no_key=True).filter(pk__in=sorted(point_ids)).order_by("pk")
+    }
+
+
+def _take_version(point, version, sha256, now, *, outcome, latency_ms, current) -> tuple[tuple | None, bool]:
+    """The point enforces (version, sha256): its fields set, and the audit event to write when the version is new
+    to it (one per version per point); second, whether it now enforces the version in force."""
+    event = None
     new = (point.acknowledged_version, point.acknowledged_sha256) != (version, sha256)
     if new and (point.acknowledged_version or 0) <= version:
         point.acknowledged_version, point.acknowledged_sha256, point.acknowledged_at = version, sha256, now
         details = {"environment": point.environment, "version": version, "sha256": sha256, "outcome": outcome}
         if latency_ms is not None:
             details["latency_ms"] = latency_ms
-        audit.record(None, "enforcement.acknowledged", point, details)
-    current = in_force(point.environment)
-    if current is not None and point.acknowledged_version == current.version:
+        event = (None, "enforcement.acknowledged", point, details)
+    up = current is not None and point.acknowledged_version == current.version
+    if up:
         point.behind_since = None
+    return event, up
+
+
+def _note_version(point: EnforcementPoint, version: int, sha256: str, now, *, outcome: str, latency_ms=None) -> None:
+    """The point enforces (version, sha256): record it once (one audit event per version per point)."""
+    event, up = _take_version(
+        point, version, sha256, now, outcome=outcome, latency_ms=latency_ms, current=in_force(point.environment)
+    )
+    if up:
         _resolve_alerts(point, (AlertKind.BEHIND,))
     point.save(
         update_fields=[
@@ -806,6 +1112,8 @@ def _note_version(point: EnforcementPoint, version: int, sha256: str, now, *, ou
             "behind_since",
         ]
     )
+    if event:
+        audit.record(*event)
 
 
 @transaction.atomic
@@ -1027,19 +1335,35 @@ def point_row(point: EnforcementPoint, current: PolicyVersion | None = None) -> 
         "last_contact_at": point.last_contact_at.isoformat() if point.last_contact_at else None,
         "last_refusal": point.last_refusal_reason,
         "last_refusal_detail": point.last_refusal_detail,
-        "alerts": point.alerts.filter(resolved_at__isnull=True).count(),
+        "alerts": (
+            point.open_alerts
+            if hasattr(point, "open_alerts")
+            else point.alerts.filter(resolved_at__isnull=True).count()
+        ),
     }
 
 
 def _publish_point(point: EnforcementPoint) -> None:
-    pk = point.pk
+    _publish_points([point.pk])
+
+
+def _publish_points(point_ids: list[int]) -> None:
+    """After commit, the ledger rows of these points in one live message batch."""
+    pks = list(point_ids)
 
     def send() -> None:
-        fresh = EnforcementPoint.objects.filter(pk=pk).first()
-        if fresh is not None:
-            live.publish(
-                LIVE_GROUP, {"type": "enforcement.update", "environment": fresh.environment, "point": point_row(fresh)}
-            )
+        current: dict[str, PolicyVersion | None] = {}
+        messages = []
+        points = EnforcementPoint.objects.filter(pk__in=pks).annotate(
+            open_alerts=Count("alerts", filter=Q(alerts__resolved_at__isnull=True))
+        )
+        for fresh in points.order_by("pk"):
+            if fresh.environment not in current:
+                current[fresh.environment] = in_force(fresh.environment)
+            row = point_row(fresh, current[fresh.environment])
+            messages.append({"type": "enforcement.update", "environment": fresh.environment, "point": row})
+        if messages:
+            live.publish(LIVE_GROUP, *messages)
 
     transaction.on_commit(send)
 

@@ -62,24 +62,63 @@ def client_context(*, ca_pem: str, cert_pem: str, key_pem: bytes) -> ssl.SSLCont
 
 
 class _PinnedConnection(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, *, context: ssl.SSLContext, timeout: float, pinned: str) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        context: ssl.SSLContext,
+        timeout: float,
+        pinned: str,
+        session: ssl.SSLSession | None = None,
+    ) -> None:
         super().__init__(host, port, context=context, timeout=timeout)
         self._pinned = pinned.lower()
+        self._session = session
+        self.resumed = False
 
     def connect(self) -> None:
-        super().connect()
-        presented = hashlib.sha256(self.sock.getpeercert(binary_form=True)).hexdigest()
+        # HTTPSConnection.connect, offering the session this point gave us last time (an abbreviated handshake:
+        # no certificates sent, signed or verified again). The pin is checked either way: a resumed session
+        # carries the certificate the point presented when it was made.
+        http.client.HTTPConnection.connect(self)
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self.host, session=self._session)
+        self.resumed = self.sock.session_reused
+        presented = hashlib.sha256(self.sock.getpeercert(binary_form=True) or b"").hexdigest()
         if not hmac.compare_digest(presented, self._pinned):
             self.sock.close()
             raise PinMismatch(presented, self._pinned)
 
 
 class ControlClient:
-    """One client per process and console credential; thread-safe (a connection per request)."""
+    """One client per process and console credential; thread-safe (a connection per request).
+
+    It keeps the last TLS session of each point (control URL and pin) and offers it on the next connection, so a
+    burst of deliveries to a fleet pays one full handshake per point, not one per delivery."""
+
+    SESSIONS = 4096
 
     def __init__(self, context: ssl.SSLContext, *, timeout: float = 10.0) -> None:
         self.context = context
         self.timeout = timeout
+        self._sessions: dict[tuple[str, int, str], ssl.SSLSession] = {}
+        self._lock = threading.Lock()
+        self.resumptions = 0  # connections that resumed a session (abbreviated handshakes), for tests and profiles
+
+    def _session(self, key: tuple[str, int, str]) -> ssl.SSLSession | None:
+        with self._lock:
+            return self._sessions.get(key)
+
+    def _keep(self, key: tuple[str, int, str], connection: http.client.HTTPSConnection) -> None:
+        session = getattr(connection.sock, "session", None)
+        with self._lock:
+            self.resumptions += bool(getattr(connection, "resumed", False))
+            if session is None:
+                self._sessions.pop(key, None)
+                return
+            if len(self._sessions) >= self.SESSIONS and key not in self._sessions:
+                self._sessions.pop(next(iter(self._sessions)))
+            self._sessions[key] = session
 
     def call(
         self,
@@ -95,8 +134,9 @@ class ControlClient:
         if parts.scheme != "https" or not parts.hostname:
             raise ControlError(f"the control URL must be https://host:port, not {control_url!r}")
         started = time.monotonic()
+        key = (parts.hostname, parts.port or 443, pinned.lower())
         connection = _PinnedConnection(
-            parts.hostname, parts.port or 443, context=self.context, timeout=self.timeout, pinned=pinned
+            key[0], key[1], context=self.context, timeout=self.timeout, pinned=pinned, session=self._session(key)
         )
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if content_encoding:
@@ -105,9 +145,14 @@ class ControlClient:
             connection.request(method, parts.path.rstrip("/") + path, body=body, headers=headers)
             response = connection.getresponse()
             raw = response.read()
+            self._keep(key, connection)
         except PinMismatch:
+            with self._lock:
+                self._sessions.pop(key, None)
             raise
         except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
+            with self._lock:
+                self._sessions.pop(key, None)
             raise ControlError(f"{type(exc).__name__}: {exc}") from None
         finally:
             connection.close()

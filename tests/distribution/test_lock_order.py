@@ -108,3 +108,59 @@ def test_a_revocation_inserts_deliveries_while_a_worker_holds_the_point(personas
         finally:
             _reset()
     assert Delivery.objects.filter(point=point, kind=DeliveryKind.REVOCATION, number=1).exists()
+
+
+def test_a_fanout_claims_what_is_free_and_skips_the_row_another_worker_holds(personas, published, quiet_queue):
+    points = [register(f"pep-fan-{n}").point for n in range(3)]  # port 9: nothing answers, every send is retried
+    pv = published()
+    rows = Delivery.objects.filter(kind=DeliveryKind.BUNDLE, number=pv.version).order_by("pk")
+    held, *free = list(rows)
+
+    with Holder(lambda: list(Delivery.objects.select_for_update().filter(pk=held.pk))):
+        _no_waiting()
+        try:
+            counts = actions.deliver_batch([d.pk for d in rows])  # would raise LockNotAvailable if it waited
+        finally:
+            _reset()
+    assert counts == {"retry": 2}
+    assert Delivery.objects.get(pk=held.pk).attempts == 0  # left to whoever holds it
+    assert [Delivery.objects.get(pk=d.pk).attempts for d in free] == [1, 1]
+    assert len(points) == 3
+
+
+def test_a_batch_acknowledgement_waits_for_a_point_but_never_holds_the_audit_head_while_waiting(
+    personas, published, quiet_queue
+):
+    """Acknowledging several points locks them in pk order before any delivery row or the audit head: while a
+    worker holds one of its points, a revocation (which takes the audit head, then inserts deliveries for every
+    point) still goes through."""
+    points = [register(f"pep-ack-{n}").point for n in range(3)]
+    victim = register("pep-ack-victim")
+    pv = published()
+    rows = list(Delivery.objects.filter(kind=DeliveryKind.BUNDLE, number=pv.version).order_by("pk"))
+    acks = [actions._Ack(d, "applied") for d in rows]
+    done = threading.Event()
+    errors = []
+
+    def acknowledge():
+        try:
+            actions._acknowledge_many(acks)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+            done.set()
+
+    with Holder(lambda: actions._lock_point(points[1].pk)):
+        thread = threading.Thread(target=acknowledge, daemon=True)
+        thread.start()
+        assert not done.wait(1.0)  # waits for the held point...
+        _no_waiting()
+        try:
+            with transaction.atomic():
+                revoke_certificate(None, victim.certificate, reason="keyCompromise")  # ...without blocking this
+        finally:
+            _reset()
+    thread.join(30)
+    assert done.is_set() and not errors, errors
+    assert {d.state for d in Delivery.objects.filter(pk__in=[d.pk for d in rows])} == {DeliveryState.ACKNOWLEDGED}
