@@ -1,16 +1,20 @@
 """Multi-row writes of ingestion: ON CONFLICT inserts and upserts, fast on PostgreSQL, plain ORM elsewhere.
 
-On PostgreSQL each write is ``COPY`` into a temporary staging table, then one ``INSERT ... SELECT ... ON
-CONFLICT`` into the real table: COPY streams the rows without building or quoting a statement of thousands
-of parameters, which is most of the cost of a 500-row ``bulk_create``. Other databases use ``bulk_create``
-with ``ignore_conflicts`` / ``update_conflicts``; the result is the same rows either way.
+On PostgreSQL each write is one statement, ``INSERT ... SELECT ... FROM unnest(%b, %b, ...) ON CONFLICT``: the
+rows travel as one binary array per column, bound server-side, so a batch costs one round trip per table and
+PostgreSQL plans the statement once per connection (psycopg prepares it after a few executions; its text
+depends on the columns, never on the number of rows). That replaced a ``COPY`` into a temporary staging table
+then an ``INSERT ... SELECT`` from it (three round trips, and a Python call per row). Other databases use
+``bulk_create`` with ``ignore_conflicts`` / ``update_conflicts``; the result is the same rows either way.
 """
 
 from __future__ import annotations
 
 import json
+from functools import cache
 from typing import Any
 
+import psycopg
 from django.db import connection, models
 
 
@@ -30,32 +34,46 @@ def _objects(model: type[models.Model], names: list[str], rows: list[Row]) -> li
     return [model(**dict(zip(attnames, row, strict=True))) for row in rows]
 
 
-def _copy(model: type[models.Model], names: list[str], rows: list[Row]) -> tuple[str, str]:
-    """COPY ``rows`` (values in ``names`` order) into this connection's staging table for ``model``; returns
-    (staging table, column list).
+@cache
+def _unnest(model: type[models.Model], names: tuple[str, ...]) -> tuple[str, str, tuple[int, ...]]:
+    """(column list, ``SELECT`` of the rows from one array parameter per column, positions of JSON columns).
 
-    The staging table is a temporary table created once per database connection (``ON COMMIT DELETE ROWS``:
-    emptied at each commit, which PostgreSQL skips for a transaction that did not touch it) and emptied before
-    each use, so a batch costs no catalog writes."""
-    table = connection.ops.quote_name(model._meta.db_table)
-    columns = _columns(model, names)
-    column_list = ", ".join(connection.ops.quote_name(column) for column, _ in columns)
-    temp = f"zt_in_{model._meta.db_table}_{len(columns)}"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {temp} ON COMMIT DELETE ROWS "  # noqa: S608 - identifiers only
-            f"AS SELECT {column_list} FROM {table} WITH NO DATA; DELETE FROM {temp}"
-        )
-        raw = cursor.cursor
-        json_at = [i for i, (_, field) in enumerate(columns) if isinstance(field, models.JSONField)]
-        with raw.copy(f"COPY {temp} ({column_list}) FROM STDIN") as copy:
-            for row in rows:
-                if json_at:
-                    row = list(row)
-                    for i in json_at:
-                        row[i] = json.dumps(row[i], separators=(",", ":"))
-                copy.write_row(row)
-    return temp, column_list
+    Each array is cast to its column's type (``bigint[]``, ``timestamp with time zone[]``...): psycopg picks an
+    array's type from its values (a list of ``None`` is text), the cast makes it the column's. JSON values travel
+    as text and are cast to ``jsonb`` per element."""
+    quote = connection.ops.quote_name
+    columns = _columns(model, list(names))
+    arrays, selected, json_at = [], [], []
+    for i, (_, field) in enumerate(columns):
+        db_type = field.rel_db_type(connection) if field.is_relation else field.db_type(connection)
+        db_type = db_type.split("(")[0].split(" CHECK")[0]  # varchar(64) -> varchar: the column checks length
+        if isinstance(field, models.JSONField):
+            json_at.append(i)
+            arrays.append("%b::text[]")
+            selected.append(f"c{i}::jsonb")
+        else:
+            arrays.append(f"%b::{db_type}[]")
+            selected.append(f"c{i}")
+    column_list = ", ".join(quote(column) for column, _ in columns)
+    aliases = ", ".join(f"c{i}" for i in range(len(columns)))
+    select = f"SELECT {', '.join(selected)} FROM unnest({', '.join(arrays)}) AS rows ({aliases})"  # noqa: S608
+    return column_list, select, tuple(json_at)
+
+
+def _arrays(rows: list[Row], width: int, json_at: tuple[int, ...]) -> list[list[Any]]:
+    arrays = [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+    for i in json_at:
+        arrays[i] = [None if v is None else json.dumps(v, separators=(",", ":")) for v in arrays[i]]
+    return arrays
+
+
+def _execute(sql: str, params: list[Any]) -> list[tuple]:
+    """Run ``sql`` on Django's connection (inside its transaction) with server-side binding, which the binary
+    arrays need (Django's own cursors bind on the client, quoting every value into the statement's text)."""
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params)  # type: ignore[arg-type] - built from quoted identifiers only
+        return cursor.fetchall() if cursor.description else []
 
 
 def insert_ignoring_conflicts(
@@ -68,13 +86,13 @@ def insert_ignoring_conflicts(
     if connection.vendor != "postgresql":
         model.objects.bulk_create(_objects(model, names, rows), ignore_conflicts=True, batch_size=1000)
         return
-    temp, column_list = _copy(model, names, rows)
+    column_list, select, json_at = _unnest(model, tuple(names))
     target = ", ".join(connection.ops.quote_name(c) for c, _ in _columns(model, conflict))
-    with connection.cursor() as cursor:
-        # Identifiers only, from the model's metadata and quoted; the values travelled by COPY.
-        table = connection.ops.quote_name(model._meta.db_table)
-        insert = f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {temp}"  # noqa: S608
-        cursor.execute(f"{insert} ON CONFLICT ({target}) DO NOTHING")
+    table = connection.ops.quote_name(model._meta.db_table)
+    _execute(
+        f"INSERT INTO {table} ({column_list}) {select} ON CONFLICT ({target}) DO NOTHING",
+        _arrays(rows, len(names), json_at),
+    )
 
 
 def upsert(
@@ -99,12 +117,14 @@ def upsert(
         rows = model.objects.filter(**lookup).values_list(*(f.attname for _, f in conflict_columns), "pk")
         return {tuple(row[:-1]): row[-1] for row in rows if tuple(row[:-1]) in keys}
     attnames = [field.attname for _, field in _columns(model, names)]
-    temp, column_list = _copy(model, names, [[getattr(obj, a) for a in attnames] for obj in objs])
+    column_list, select, json_at = _unnest(model, tuple(names))
     quote = connection.ops.quote_name
     target = ", ".join(quote(c) for c, _ in conflict_columns)
     assignments = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c, _ in _columns(model, update))
-    with connection.cursor() as cursor:
-        insert = f"INSERT INTO {quote(model._meta.db_table)} ({column_list}) SELECT {column_list} FROM {temp}"  # noqa: S608
-        returning = f"RETURNING {target}, {quote(model._meta.pk.column)}"
-        cursor.execute(f"{insert} ON CONFLICT ({target}) DO UPDATE SET {assignments} {returning}")
-        return {tuple(row[:-1]): row[-1] for row in cursor.fetchall()}
+    table = quote(model._meta.db_table)
+    returning = f"RETURNING {target}, {quote(model._meta.pk.column)}"
+    found = _execute(
+        f"INSERT INTO {table} ({column_list}) {select} ON CONFLICT ({target}) DO UPDATE SET {assignments} {returning}",
+        _arrays([[getattr(obj, a) for a in attnames] for obj in objs], len(names), json_at),
+    )
+    return {tuple(row[:-1]): row[-1] for row in found}
