@@ -80,12 +80,10 @@ SESSION_FIELDS = [
 ]
 
 
-EVENT_FIELDS = ["point", "boot", "seq", "time", "type", "session_id", "line", "received_at"]
-DECISION_FIELDS = [
-    "point",
+EVENT_FIELDS = ["boot", "seq", "time", "type", "session_id", "line"]  # and the point and time received
+DECISION_FIELDS = [  # and the point and its environment
     "boot",
     "seq",
-    "environment",
     "session_id",
     "time",
     "kind",
@@ -139,8 +137,9 @@ def ingest_events(point: EnforcementPoint, body: bytes) -> IngestResult:
         storage.insert_ignoring_conflicts(
             PepEvent,
             EVENT_FIELDS,
-            [(point.pk, e.boot, e.seq, e.time, e.type, e.session, e.raw, now) for e in events],
+            [(e.boot, e.seq, e.time, e.type, e.session, e.raw) for e in events],
             ["point", "boot", "seq"],
+            {"point": point.pk, "received_at": now},
         )
         names = {str(e.fields["identity"]) for e in events if e.type in IDENTIFYING and e.fields.get("identity")}
         identities = (
@@ -266,10 +265,8 @@ def _log_decisions(point: EnforcementPoint, events: list[ingest.Event], identiti
         DECISION_FIELDS,
         [
             (
-                point.pk,
                 event.boot,
                 event.seq,
-                point.environment,
                 event.session,
                 event.time,
                 fields["kind"],
@@ -288,6 +285,7 @@ def _log_decisions(point: EnforcementPoint, events: list[ingest.Event], identiti
             for event, fields in rows
         ],
         ["point", "boot", "seq"],
+        {"point": point.pk, "environment": point.environment},
     )
 
 

@@ -35,29 +35,38 @@ def _objects(model: type[models.Model], names: list[str], rows: list[Row]) -> li
 
 
 @cache
-def _unnest(model: type[models.Model], names: tuple[str, ...]) -> tuple[str, str, tuple[int, ...]]:
-    """(column list, ``SELECT`` of the rows from one array parameter per column, positions of JSON columns).
+def _unnest(
+    model: type[models.Model], names: tuple[str, ...], constants: tuple[str, ...] = ()
+) -> tuple[str, str, tuple[int, ...]]:
+    """(column list, ``SELECT`` of the rows, positions of JSON columns among ``names``).
 
-    Each array is cast to its column's type (``bigint[]``, ``timestamp with time zone[]``...): psycopg picks an
-    array's type from its values (a list of ``None`` is text), the cast makes it the column's. JSON values travel
-    as text and are cast to ``jsonb`` per element."""
+    The rows come from one plain parameter per column of ``constants`` (a value the same in every row, bound once:
+    the point, the time received), then one array parameter per column of ``names``, in that order. Each array is
+    cast to its column's type (``bigint[]``, ``timestamp with time zone[]``...): psycopg picks an array's type
+    from its values (a list of ``None`` is text), the cast makes it the column's. JSON values travel as text and
+    are cast to ``jsonb`` per element."""
     quote = connection.ops.quote_name
     columns = _columns(model, list(names))
     arrays, selected, json_at = [], [], []
     for i, (_, field) in enumerate(columns):
-        db_type = field.rel_db_type(connection) if field.is_relation else field.db_type(connection)
-        db_type = db_type.split("(")[0].split(" CHECK")[0]  # varchar(64) -> varchar: the column checks length
         if isinstance(field, models.JSONField):
             json_at.append(i)
             arrays.append("%b::text[]")
             selected.append(f"c{i}::jsonb")
         else:
-            arrays.append(f"%b::{db_type}[]")
+            arrays.append(f"%b::{_db_type(field)}[]")
             selected.append(f"c{i}")
-    column_list = ", ".join(quote(column) for column, _ in columns)
+    fixed = _columns(model, list(constants))
+    selected += [f"%b::{_db_type(field)}" for _, field in fixed]
+    column_list = ", ".join(quote(column) for column, _ in columns + fixed)
     aliases = ", ".join(f"c{i}" for i in range(len(columns)))
     select = f"SELECT {', '.join(selected)} FROM unnest({', '.join(arrays)}) AS rows ({aliases})"  # noqa: S608
     return column_list, select, tuple(json_at)
+
+
+def _db_type(field: models.Field) -> str:
+    db_type = field.rel_db_type(connection) if field.is_relation else field.db_type(connection)
+    return db_type.split("(")[0].split(" CHECK")[0]  # varchar(64) -> varchar: the column checks the length
 
 
 def _arrays(rows: list[Row], width: int, json_at: tuple[int, ...]) -> list[list[Any]]:
@@ -77,21 +86,29 @@ def _execute(sql: str, params: list[Any]) -> list[tuple]:
 
 
 def insert_ignoring_conflicts(
-    model: type[models.Model], names: list[str], rows: list[Row], conflict: list[str]
+    model: type[models.Model],
+    names: list[str],
+    rows: list[Row],
+    conflict: list[str],
+    constants: dict[str, Any] | None = None,
 ) -> None:
-    """Insert ``rows`` (values in ``names`` order); rows that would break the unique ``conflict`` columns are
-    skipped."""
+    """Insert ``rows`` (values in ``names`` order, plus the ``constants`` columns, the same in every row); rows
+    that would break the unique ``conflict`` columns are skipped."""
     if not rows:
         return
+    constants = constants or {}
     if connection.vendor != "postgresql":
+        if constants:
+            names, fixed = [*names, *constants], tuple(constants.values())
+            rows = [(*row, *fixed) for row in rows]
         model.objects.bulk_create(_objects(model, names, rows), ignore_conflicts=True, batch_size=1000)
         return
-    column_list, select, json_at = _unnest(model, tuple(names))
+    column_list, select, json_at = _unnest(model, tuple(names), tuple(constants))
     target = ", ".join(connection.ops.quote_name(c) for c, _ in _columns(model, conflict))
     table = connection.ops.quote_name(model._meta.db_table)
     _execute(
         f"INSERT INTO {table} ({column_list}) {select} ON CONFLICT ({target}) DO NOTHING",
-        _arrays(rows, len(names), json_at),
+        [*constants.values(), *_arrays(rows, len(names), json_at)],  # the SELECT list's, then unnest's
     )
 
 
