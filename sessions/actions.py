@@ -20,7 +20,6 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import Identity
-from certificates.models import Certificate
 from policies.distribution.client import ControlError
 from policies.distribution.models import EnforcementPoint
 from sessions import ingest, selectors, storage
@@ -133,7 +132,7 @@ def ingest_events(point: EnforcementPoint, body: bytes) -> IngestResult:
     now = timezone.now()
     with transaction.atomic():
         # One batch per point at a time: the projection reads then writes the point's sessions.
-        EnforcementPoint.objects.select_for_update(no_key=True).filter(pk=point.pk).values_list("pk").get()
+        storage.lock_point(point.pk)
         storage.insert_ignoring_conflicts(
             PepEvent,
             EVENT_FIELDS,
@@ -142,9 +141,7 @@ def ingest_events(point: EnforcementPoint, body: bytes) -> IngestResult:
             {"point": point.pk, "received_at": now},
         )
         names = {str(e.fields["identity"]) for e in events if e.type in IDENTIFYING and e.fields.get("identity")}
-        identities = (
-            dict(Identity.objects.filter(user__username__in=names).values_list("user__username", "pk")) if names else {}
-        )
+        identities = storage.identity_ids(names)
         changed, transitions = _project(point, events, now, identities)
         _log_decisions(point, events, identities)
         _step_up_requests(point, events, now)
@@ -190,9 +187,7 @@ def _project(
     columns = _row_columns()
     existing = {
         values[2]: ingest.SessionRow(dict(zip(columns, values, strict=True)))
-        for values in FixSession.objects.filter(point_id=point.pk, session_id__in=list(by_session))
-        .order_by()
-        .values_list(*columns)
+        for values in storage.rows_of(FixSession, columns, {"point_id": point.pk}, ("session_id", list(by_session)))
     }
     touched: list[ingest.SessionRow] = []
     transitioned: set[str] = set()
@@ -237,7 +232,7 @@ def _project(
         if row.session_id in names:
             row.identity_id = identities.get(names[row.session_id])
     if fingerprints:
-        found = dict(Certificate.objects.filter(sha256__in=set(fingerprints.values())).values_list("sha256", "pk"))
+        found = storage.certificate_ids(set(fingerprints.values()))
         for row in touched:
             if row.session_id in fingerprints:
                 row.certificate_id = found.get(fingerprints[row.session_id])
@@ -300,9 +295,7 @@ def _step_up_requests(point: EnforcementPoint, events: list[ingest.Event], now) 
     asked = [e for e in events if e.type == "step_up_requested"]
     decided = [e.session for e in events if e.type == "logon_decision" and e.session]
     if decided:
-        StepUpRequest.objects.filter(point_id=point.pk, session_id__in=decided, state=StepUpState.PENDING).update(
-            state=StepUpState.EXPIRED, decided_at=now, decision_note="the enforcement point stopped waiting"
-        )
+        storage.expire_pending_step_ups(point.pk, decided, now, "the enforcement point stopped waiting")
     if not asked:
         return
     names = {str(e.fields["identity"]) for e in asked}

@@ -145,3 +145,94 @@ def upsert(
         _arrays([[getattr(obj, a) for a in attnames] for obj in objs], len(names), json_at),
     )
     return {tuple(row[:-1]): row[-1] for row in found}
+
+
+# --- the batch's reads and small writes -------------------------------------------------------------------------
+# On PostgreSQL each is one statement of fixed text through ``_execute`` (prepared after a few batches); building
+# and compiling the same query through the ORM cost more Python time than PostgreSQL took to answer it.
+
+
+def lock_point(point_id: int) -> None:
+    """Lock the point's row (FOR NO KEY UPDATE) until the transaction ends: its batches apply one at a time."""
+    from policies.distribution.models import EnforcementPoint
+
+    if connection.vendor != "postgresql":
+        EnforcementPoint.objects.select_for_update(no_key=True).filter(pk=point_id).values_list("pk").get()
+        return
+    table = connection.ops.quote_name(EnforcementPoint._meta.db_table)
+    if not _execute(f"SELECT 1 FROM {table} WHERE id = %b FOR NO KEY UPDATE", [point_id]):  # noqa: S608
+        raise EnforcementPoint.DoesNotExist(point_id)
+
+
+def identity_ids(names: set[str]) -> dict[str, int]:
+    """{username: Identity pk} of those of ``names`` that are identities the console knows."""
+    from accounts.models import Identity
+
+    if not names:
+        return {}
+    if connection.vendor != "postgresql":
+        return dict(Identity.objects.filter(user__username__in=names).values_list("user__username", "pk"))
+    quote = connection.ops.quote_name
+    user = Identity._meta.get_field("user")
+    users = quote(user.related_model._meta.db_table)
+    sql = (
+        f"SELECT u.username, i.id FROM {quote(Identity._meta.db_table)} i "  # noqa: S608 - identifiers only
+        f"JOIN {users} u ON u.id = i.{quote(user.column)} WHERE u.username = ANY(%b::varchar[])"
+    )
+    return dict(_execute(sql, [list(names)]))
+
+
+def certificate_ids(fingerprints: set[str]) -> dict[str, int]:
+    """{SHA-256: Certificate pk} of the certificates the console issued among ``fingerprints``."""
+    from certificates.models import Certificate
+
+    if not fingerprints:
+        return {}
+    if connection.vendor != "postgresql":
+        return dict(Certificate.objects.filter(sha256__in=fingerprints).values_list("sha256", "pk"))
+    table = connection.ops.quote_name(Certificate._meta.db_table)
+    return dict(_execute(f"SELECT sha256, id FROM {table} WHERE sha256 = ANY(%b::varchar[])", [list(fingerprints)]))  # noqa: S608
+
+
+def rows_of(model: type[models.Model], attnames: tuple[str, ...], where: dict[str, Any], within: tuple[str, list]):
+    """The ``attnames`` values of ``model``'s rows whose columns equal ``where`` and whose ``within[0]`` is one of
+    ``within[1]``, as tuples (JSON columns decoded, as the ORM gives them)."""
+    field_of = {f.attname: f for f in model._meta.concrete_fields}
+    field_of["pk"] = model._meta.pk
+    if connection.vendor != "postgresql":
+        lookup = {**where, f"{within[0]}__in": within[1]}
+        return list(model.objects.filter(**lookup).order_by().values_list(*attnames))
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field_of[a].column) for a in attnames)
+    conditions = [f"{quote(field_of[a].column)} = %b" for a in where]
+    conditions.append(f"{quote(field_of[within[0]].column)} = ANY(%b::{_db_type(field_of[within[0]])}[])")
+    sql = f"SELECT {columns} FROM {quote(model._meta.db_table)} WHERE {' AND '.join(conditions)}"  # noqa: S608
+    found = _execute(sql, [*where.values(), list(within[1])])
+    json_at = [i for i, a in enumerate(attnames) if isinstance(field_of[a], models.JSONField)]
+    if not json_at:
+        return found
+    out = []
+    for row in found:
+        row = list(row)
+        for i in json_at:
+            if isinstance(row[i], str):  # Django has psycopg hand jsonb over as text
+                row[i] = json.loads(row[i])
+        out.append(tuple(row))
+    return out
+
+
+def expire_pending_step_ups(point_id: int, session_ids: list[str], now, note: str) -> None:
+    """The pending step-up requests of these sessions of the point become expired (their Logon was decided)."""
+    from sessions.models import StepUpRequest, StepUpState
+
+    if connection.vendor != "postgresql":
+        StepUpRequest.objects.filter(point_id=point_id, session_id__in=session_ids, state=StepUpState.PENDING).update(
+            state=StepUpState.EXPIRED, decided_at=now, decision_note=note
+        )
+        return
+    table = connection.ops.quote_name(StepUpRequest._meta.db_table)
+    _execute(
+        f"UPDATE {table} SET state = %b, decided_at = %b, decision_note = %b "  # noqa: S608 - identifiers only
+        "WHERE point_id = %b AND session_id = ANY(%b::varchar[]) AND state = %b",
+        [str(StepUpState.EXPIRED), now, note, point_id, session_ids, str(StepUpState.PENDING)],
+    )
