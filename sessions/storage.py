@@ -10,7 +10,9 @@ then an ``INSERT ... SELECT`` from it (three round trips, and a Python call per 
 
 from __future__ import annotations
 
+import functools
 import json
+import time
 from functools import cache
 from typing import Any
 
@@ -78,11 +80,27 @@ def _arrays(rows: list[Row], width: int, json_at: tuple[int, ...]) -> list[list[
 
 def _execute(sql: str, params: list[Any]) -> list[tuple]:
     """Run ``sql`` on Django's connection (inside its transaction) with server-side binding, which the binary
-    arrays need (Django's own cursors bind on the client, quoting every value into the statement's text)."""
+    arrays need (Django's own cursors bind on the client, quoting every value into the statement's text).
+
+    Like Django's cursors, it goes through the connection's ``execute_wrappers`` and, while queries are logged
+    (``CaptureQueriesContext``, DEBUG), records the statement in ``connection.queries``."""
     connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params)  # type: ignore[arg-type] - built from quoted identifiers only
-        return cursor.fetchall() if cursor.description else []
+
+    def run(sql: str, params: Any, many: bool, context: dict[str, Any]) -> list[tuple]:
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(sql, params)  # built from quoted identifiers only; the values are parameters
+            return cursor.fetchall() if cursor.description else []
+
+    executor = run
+    for wrapper in reversed(connection.execute_wrappers):
+        executor = functools.partial(wrapper, executor)
+    if not connection.queries_logged:
+        return executor(sql, params, False, {"connection": connection, "cursor": None})
+    started = time.monotonic()
+    try:
+        return executor(sql, params, False, {"connection": connection, "cursor": None})
+    finally:
+        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
 
 
 def insert_ignoring_conflicts(
