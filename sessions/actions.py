@@ -133,11 +133,12 @@ def ingest_events(point: EnforcementPoint, body: bytes) -> IngestResult:
     with transaction.atomic():
         # One batch per point at a time: the projection reads then writes the point's sessions.
         storage.lock_point(point.pk)
-        storage.insert_ignoring_conflicts(
+        # Only the events not stored yet: the point's lock keeps any other batch of this point from storing them
+        # meanwhile, so a plain insert cannot meet a conflict (a replayed or repeated event is left out here).
+        storage.insert_new(
             PepEvent,
             EVENT_FIELDS,
-            [(e.boot, e.seq, e.time, e.type, e.session, e.raw) for e in events],
-            ["point", "boot", "seq"],
+            [(e.boot, e.seq, e.time, e.type, e.session, e.raw) for e in _unstored(point, events)],
             {"point": point.pk, "received_at": now},
         )
         names = {str(e.fields["identity"]) for e in events if e.type in IDENTIFYING and e.fields.get("identity")}
@@ -155,6 +156,19 @@ def ingest_events(point: EnforcementPoint, body: bytes) -> IngestResult:
 
 
 IDENTIFYING = ("logon_decision", "session_live", "step_up_requested")
+
+
+def _unstored(point: EnforcementPoint, events: list[ingest.Event]) -> list[ingest.Event]:
+    """The batch's events whose (boot, seq) the console has not stored, each once."""
+    seqs = [e.seq for e in events]
+    stored = storage.stored_events(point.pk, list({e.boot for e in events}), min(seqs), max(seqs))
+    out = []
+    for event in events:
+        key = (event.boot, event.seq)
+        if key not in stored:
+            stored.add(key)
+            out.append(event)
+    return out
 
 
 @cache
