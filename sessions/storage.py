@@ -1,11 +1,13 @@
-"""Multi-row writes of ingestion: ON CONFLICT inserts and upserts, fast on PostgreSQL, plain ORM elsewhere.
+"""Ingestion's statements: inserts, upserts and the batch's reads, fast on PostgreSQL, plain ORM elsewhere.
 
-On PostgreSQL each write is one statement, ``INSERT ... SELECT ... FROM unnest(%b, %b, ...) ON CONFLICT``: the
-rows travel as one binary array per column, bound server-side, so a batch costs one round trip per table and
-PostgreSQL plans the statement once per connection (psycopg prepares it after a few executions; its text
-depends on the columns, never on the number of rows). That replaced a ``COPY`` into a temporary staging table
-then an ``INSERT ... SELECT`` from it (three round trips, and a Python call per row). Other databases use
-``bulk_create`` with ``ignore_conflicts`` / ``update_conflicts``; the result is the same rows either way.
+On PostgreSQL each write is one statement, ``INSERT ... SELECT ... FROM unnest(%b, %b, ...)`` (``ON CONFLICT``
+where a row may exist): the rows travel as one binary array per column, bound server-side, so a batch costs one
+round trip per table, and the statement's text depends on the columns, never on the number of rows. That
+replaced a ``COPY`` into a temporary staging table then an ``INSERT ... SELECT`` from it (three round trips, and
+a Python call per row). Raw events whose (point, boot, seq) is not stored yet go in by a plain ``INSERT``
+(``insert_new``). Statements are not prepared: Django turns psycopg's preparing off (for PgBouncer), and
+preparing them measured no faster. Other databases use ``bulk_create`` with ``ignore_conflicts`` /
+``update_conflicts``; the result is the same rows either way.
 """
 
 from __future__ import annotations
@@ -191,8 +193,8 @@ def upsert(
 
 
 # --- the batch's reads and small writes -------------------------------------------------------------------------
-# On PostgreSQL each is one statement of fixed text through ``_execute`` (prepared after a few batches); building
-# and compiling the same query through the ORM cost more Python time than PostgreSQL took to answer it.
+# On PostgreSQL each is one statement of fixed text through ``_execute``: building and compiling the same query
+# through the ORM cost more Python time than PostgreSQL took to answer it.
 
 
 def lock_point(point_id: int) -> None:
