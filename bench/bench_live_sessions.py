@@ -93,7 +93,7 @@ def _cookies(count: int) -> list[str]:
 class Server:
     """``uvicorn ztconsole.asgi:application``, one process (or ``workers``), on the bench's database and Redis."""
 
-    def __init__(self, frame_ms: int = 250, workers: int = 1) -> None:
+    def __init__(self, frame_ms: int = 250, workers: int = 1, env: dict[str, str] | None = None) -> None:
         self.port = _free_port()
         self.log = open(Path(tempfile.gettempdir()) / f"zt-bench-live-{self.port}.log", "wb")  # noqa: SIM115
         env = {
@@ -102,6 +102,7 @@ class Server:
             "PYTHONUNBUFFERED": "1",
             "ZT_REDIS_PREFIX": f"zt-bench-live-{os.getpid()}",
             "ZT_SESSION_FRAME_MS": str(frame_ms),
+            **(env or {}),
         }
         self.process = subprocess.Popen(
             [

@@ -20,7 +20,6 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import Identity
-from certificates.models import Certificate
 from policies.distribution.client import ControlError
 from policies.distribution.models import EnforcementPoint
 from sessions import ingest, selectors, storage
@@ -80,12 +79,10 @@ SESSION_FIELDS = [
 ]
 
 
-EVENT_FIELDS = ["point", "boot", "seq", "time", "type", "session_id", "line", "received_at"]
-DECISION_FIELDS = [
-    "point",
+EVENT_FIELDS = ["boot", "seq", "time", "type", "session_id", "line"]  # and the point and time received
+DECISION_FIELDS = [  # and the point and its environment
     "boot",
     "seq",
-    "environment",
     "session_id",
     "time",
     "kind",
@@ -135,17 +132,17 @@ def ingest_events(point: EnforcementPoint, body: bytes) -> IngestResult:
     now = timezone.now()
     with transaction.atomic():
         # One batch per point at a time: the projection reads then writes the point's sessions.
-        EnforcementPoint.objects.select_for_update(no_key=True).filter(pk=point.pk).values_list("pk").get()
-        storage.insert_ignoring_conflicts(
+        storage.lock_point(point.pk)
+        # Only the events not stored yet: the point's lock keeps any other batch of this point from storing them
+        # meanwhile, so a plain insert cannot meet a conflict (a replayed or repeated event is left out here).
+        storage.insert_new(
             PepEvent,
             EVENT_FIELDS,
-            [(point.pk, e.boot, e.seq, e.time, e.type, e.session, e.raw, now) for e in events],
-            ["point", "boot", "seq"],
+            [(e.boot, e.seq, e.time, e.type, e.session, e.raw) for e in _unstored(point, events)],
+            {"point": point.pk, "received_at": now},
         )
         names = {str(e.fields["identity"]) for e in events if e.type in IDENTIFYING and e.fields.get("identity")}
-        identities = (
-            dict(Identity.objects.filter(user__username__in=names).values_list("user__username", "pk")) if names else {}
-        )
+        identities = storage.identity_ids(names)
         changed, transitions = _project(point, events, now, identities)
         _log_decisions(point, events, identities)
         _step_up_requests(point, events, now)
@@ -159,6 +156,19 @@ def ingest_events(point: EnforcementPoint, body: bytes) -> IngestResult:
 
 
 IDENTIFYING = ("logon_decision", "session_live", "step_up_requested")
+
+
+def _unstored(point: EnforcementPoint, events: list[ingest.Event]) -> list[ingest.Event]:
+    """The batch's events whose (boot, seq) the console has not stored, each once."""
+    seqs = [e.seq for e in events]
+    stored = storage.stored_events(point.pk, list({e.boot for e in events}), min(seqs), max(seqs))
+    out = []
+    for event in events:
+        key = (event.boot, event.seq)
+        if key not in stored:
+            stored.add(key)
+            out.append(event)
+    return out
 
 
 @cache
@@ -191,9 +201,7 @@ def _project(
     columns = _row_columns()
     existing = {
         values[2]: ingest.SessionRow(dict(zip(columns, values, strict=True)))
-        for values in FixSession.objects.filter(point_id=point.pk, session_id__in=list(by_session))
-        .order_by()
-        .values_list(*columns)
+        for values in storage.rows_of(FixSession, columns, {"point_id": point.pk}, ("session_id", list(by_session)))
     }
     touched: list[ingest.SessionRow] = []
     transitioned: set[str] = set()
@@ -238,7 +246,7 @@ def _project(
         if row.session_id in names:
             row.identity_id = identities.get(names[row.session_id])
     if fingerprints:
-        found = dict(Certificate.objects.filter(sha256__in=set(fingerprints.values())).values_list("sha256", "pk"))
+        found = storage.certificate_ids(set(fingerprints.values()))
         for row in touched:
             if row.session_id in fingerprints:
                 row.certificate_id = found.get(fingerprints[row.session_id])
@@ -266,10 +274,8 @@ def _log_decisions(point: EnforcementPoint, events: list[ingest.Event], identiti
         DECISION_FIELDS,
         [
             (
-                point.pk,
                 event.boot,
                 event.seq,
-                point.environment,
                 event.session,
                 event.time,
                 fields["kind"],
@@ -288,6 +294,7 @@ def _log_decisions(point: EnforcementPoint, events: list[ingest.Event], identiti
             for event, fields in rows
         ],
         ["point", "boot", "seq"],
+        {"point": point.pk, "environment": point.environment},
     )
 
 
@@ -302,9 +309,7 @@ def _step_up_requests(point: EnforcementPoint, events: list[ingest.Event], now) 
     asked = [e for e in events if e.type == "step_up_requested"]
     decided = [e.session for e in events if e.type == "logon_decision" and e.session]
     if decided:
-        StepUpRequest.objects.filter(point_id=point.pk, session_id__in=decided, state=StepUpState.PENDING).update(
-            state=StepUpState.EXPIRED, decided_at=now, decision_note="the enforcement point stopped waiting"
-        )
+        storage.expire_pending_step_ups(point.pk, decided, now, "the enforcement point stopped waiting")
     if not asked:
         return
     names = {str(e.fields["identity"]) for e in asked}

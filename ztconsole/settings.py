@@ -174,6 +174,8 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": REDIS_KEY_PREFIX,
+        # One pool per process, not one per request context (a new Redis connection per ASGI request).
+        "OPTIONS": {"pool_class": "ztconsole.core.redis_pool.SharedConnectionPool"},
     }
 }
 CHANNEL_LAYERS = {
