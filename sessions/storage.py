@@ -96,13 +96,12 @@ def _execute(sql: str, params: list[Any]) -> list[tuple]:
     executor = run
     for wrapper in reversed(connection.execute_wrappers):
         executor = functools.partial(wrapper, executor)
-    if not connection.queries_logged:
-        return executor(sql, params, False, {"connection": connection, "cursor": None})
     started = time.monotonic()
     try:
         return executor(sql, params, False, {"connection": connection, "cursor": None})
     finally:
-        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+        if connection.queries_logged:
+            connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
 
 
 def insert_ignoring_conflicts(
@@ -114,22 +113,8 @@ def insert_ignoring_conflicts(
 ) -> None:
     """Insert ``rows`` (values in ``names`` order, plus the ``constants`` columns, the same in every row); rows
     that would break the unique ``conflict`` columns are skipped."""
-    if not rows:
-        return
-    constants = constants or {}
-    if connection.vendor != "postgresql":
-        if constants:
-            names, fixed = [*names, *constants], tuple(constants.values())
-            rows = [(*row, *fixed) for row in rows]
-        model.objects.bulk_create(_objects(model, names, rows), ignore_conflicts=True, batch_size=1000)
-        return
-    column_list, select, json_at = _unnest(model, tuple(names), tuple(constants))
     target = ", ".join(connection.ops.quote_name(c) for c, _ in _columns(model, conflict))
-    table = connection.ops.quote_name(model._meta.db_table)
-    _execute(
-        f"INSERT INTO {table} ({column_list}) {select} ON CONFLICT ({target}) DO NOTHING",
-        [*constants.values(), *_arrays(rows, len(names), json_at)],  # the SELECT list's, then unnest's
-    )
+    _insert(model, names, rows, constants, f" ON CONFLICT ({target}) DO NOTHING")
 
 
 def insert_new(
@@ -139,21 +124,26 @@ def insert_new(
     costs a third again per row: PostgreSQL first probes the unique index, then inserts speculatively); a row that
     is stored after all fails the statement on its unique constraint, and the transaction with it. Elsewhere as
     ``insert_ignoring_conflicts``."""
+    _insert(model, names, rows, constants, "")
+
+
+def _insert(
+    model: type[models.Model], names: list[str], rows: list[Row], constants: dict[str, Any] | None, on_conflict: str
+) -> None:
     if not rows:
         return
+    constants = constants or {}
     if connection.vendor != "postgresql":
-        constants = constants or {}
         names, fixed = [*names, *constants], tuple(constants.values())
         model.objects.bulk_create(
             _objects(model, names, [(*row, *fixed) for row in rows]), ignore_conflicts=True, batch_size=1000
         )
         return
-    constants = constants or {}
     column_list, select, json_at = _unnest(model, tuple(names), tuple(constants))
     table = connection.ops.quote_name(model._meta.db_table)
     _execute(
-        f"INSERT INTO {table} ({column_list}) {select}",
-        [*constants.values(), *_arrays(rows, len(names), json_at)],
+        f"INSERT INTO {table} ({column_list}) {select}{on_conflict}",
+        [*constants.values(), *_arrays(rows, len(names), json_at)],  # the SELECT list's, then unnest's
     )
 
 

@@ -1070,9 +1070,6 @@ def _acknowledge_many(acks: list[_Ack]) -> None:
 def _lock_points(point_ids) -> dict[int, EnforcementPoint]:
     """Several points locked as ``_lock_point`` locks one, in pk order (two batches never wait on each other in a
     cycle)."""
-    if len(point_ids) == 1:
-        (pk,) = point_ids
-        return {pk: _lock_point(pk)}
     return {
         p.pk: p
         for p in EnforcementPoint.objects.select_for_update(no_key=True).filter(pk__in=sorted(point_ids)).order_by("pk")
