@@ -199,7 +199,10 @@ def test_access_review_last_used_is_the_last_allowed_logon_through_the_line_rule
         message_types=["*"],
     )
     request = policy_actions.request_publication(personas["admin"].user, environment="prod")
-    policy_actions.approve_publication(personas["security"].user, request)
+    version = policy_actions.approve_publication(personas["security"].user, request)
+    # The review reads the policy in force at the end of its period: this one was approved the day before
+    # the fixed period starts, whatever today's date is.
+    type(version).objects.filter(pk=version.pk).update(approved_at=DAY - timedelta(days=1))
 
     def last_used(period: Period) -> dict[str, str]:
         return {r["identity"]: r["last_used"] for r in kinds()["access-review"].build(period).table("access").rows}
