@@ -114,6 +114,10 @@ def parse_batch(body: bytes, *, pep_name: str, environment: str, max_events: int
     except UnicodeDecodeError:
         raise EventBatchError("the body is not UTF-8", line=1, field="body") from None
     events: list[Event] = []
+    # (boot, seq) -> the event first given it in this batch: a line repeated whole (a spool resent from an
+    # offset) is left out, since the projection applies each event it is given; another event under a number
+    # already used is a fault of the PEP's numbering and refuses the batch.
+    numbered: dict[tuple[str, int], Event] = {}
     for line_no, raw in enumerate(text.splitlines(), start=1):
         raw = raw.strip()
         if not raw:
@@ -153,7 +157,17 @@ def parse_batch(body: bytes, *, pep_name: str, environment: str, max_events: int
                 field="environment",
                 status=403,
             )
-        events.append(Event(line_no, raw, data))
+        event = Event(line_no, raw, data)
+        first = numbered.setdefault((event.boot, event.seq), event)
+        if first is not event:
+            if first.fields != data:
+                raise EventBatchError(
+                    f"seq {event.seq} of boot {event.boot} is already line {first.line_no}'s, with other content",
+                    line=line_no,
+                    field="seq",
+                )
+            continue
+        events.append(event)
     return events
 
 

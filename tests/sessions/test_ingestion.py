@@ -83,6 +83,32 @@ def test_a_batch_that_overlaps_stored_events_and_repeats_a_line_stores_each_even
     assert FixSession.objects.get(session_id=other).state == "logged_on"
 
 
+def test_a_line_repeated_in_one_batch_is_applied_once(point):
+    """The projection applies what it is given: a repeated line must not count a refused message twice."""
+    feed, sid = Feed("pep-ldn"), session_id()
+    reject = feed.event(
+        "reject", session=sid, msg_type="D", msg_seq_num=2, reject_type="j", rule="ar-rfq", reason="D not granted"
+    )
+    # the same event again, as another serialisation of the same object (keys in another order)
+    again = json.dumps(dict(reversed(list(reject.items()))))
+    body = ndjson([*feed.logged_on(sid), reject]) + again.encode() + b"\n"
+    assert post_events(point.token, body).status_code == 202
+    assert FixSession.objects.get(session_id=sid).rejected == 1
+    assert Decision.objects.filter(kind="reject").count() == 1
+
+
+def test_two_events_under_one_number_refuse_the_batch(point):
+    feed, sid = Feed("pep-ldn"), session_id()
+    events = feed.logged_on(sid)
+    clash = {**events[3], "seq": events[1]["seq"]}
+    response = post_events(point.token, [*events, clash])
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert (body["line"], body["field"]) == (len(events) + 1, "seq"), body
+    assert "line 2" in body["detail"]
+    assert not PepEvent.objects.exists() and not FixSession.objects.exists()
+
+
 def test_events_of_several_sessions_in_one_batch_apply_each_in_seq_order(point):
     feed = Feed("pep-ldn")
     a, b = session_id(), session_id()
