@@ -100,3 +100,74 @@ def test_an_approval_reaches_every_point_through_the_worker_with_one_attempt_eac
     assert _events("enforcement.acknowledged", version=pv.version) == [f"pep-task-{n}" for n in range(4)]
     # Which worker ran the fan-out is not asserted: in the whole suite the session-wide in-process worker may take
     # the task before this test's worker process does (and a worker's log is block-buffered).
+
+
+@pytest.fixture
+def audit_refuses_acknowledgements():
+    """The database refuses the audit event of an acknowledgement (a trigger): a real error at recording time."""
+    from django.db import connection
+
+    table = AuditEvent._meta.db_table
+    if connection.vendor == "postgresql":
+        create = [
+            "CREATE FUNCTION zt_test_refuse() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql",
+            f"CREATE TRIGGER zt_test_refuse BEFORE INSERT ON {table} FOR EACH ROW "
+            "WHEN (NEW.action = 'enforcement.acknowledged') EXECUTE FUNCTION zt_test_refuse()",
+        ]
+        drop = [f"DROP TRIGGER zt_test_refuse ON {table}", "DROP FUNCTION zt_test_refuse()"]
+    else:
+        create = [
+            f"CREATE TRIGGER zt_test_refuse BEFORE INSERT ON {table} "
+            "WHEN NEW.action = 'enforcement.acknowledged' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        ]
+        drop = ["DROP TRIGGER zt_test_refuse"]
+    with connection.cursor() as cursor:
+        for statement in create:
+            cursor.execute(statement)
+
+    lifted = []
+
+    def lift() -> None:
+        if not lifted:
+            lifted.append(True)
+            with connection.cursor() as cursor:
+                for statement in drop:
+                    cursor.execute(statement)
+
+    yield lift
+    lift()  # also when the test failed before lifting it: the table outlives the test
+
+
+def test_a_database_error_while_recording_a_batch_leaves_the_rows_to_be_sent_again(
+    personas, published, pep_fleet, quiet_queue, audit_refuses_acknowledgements
+):
+    """The points applied the bundle, the console could not record it: nothing half-written (no attempt, no
+    acknowledgement, no point moved), the rows pending and unclaimed; the resend is answered ``already_applied``
+    and recorded once."""
+    fleet = [pep_fleet.register(f"pep-rec-{n}") for n in ("a", "b")]
+    peps = [pep_fleet.start(c) for c in fleet]
+    pv = published()
+    rows = Delivery.objects.filter(kind=DeliveryKind.BUNDLE, number=pv.version)
+    ids = sorted(rows.values_list("pk", flat=True))
+
+    assert actions.deliver_batch(ids) == {"requeued": 2}
+    for creds, pep in zip(fleet, peps, strict=True):
+        assert pep.status()["version"] == pv.version  # sent and applied
+        delivery = rows.get(point=creds.point)
+        assert (delivery.state, delivery.claimed_until, delivery.attempt_log.count()) == (
+            DeliveryState.PENDING,
+            None,
+            0,
+        )
+        assert EnforcementPoint.objects.get(pk=creds.point.pk).acknowledged_version != pv.version
+    assert _events("enforcement.acknowledged", version=pv.version) == []
+
+    audit_refuses_acknowledgements()  # the database is back
+    assert sorted(actions.deliver(pk) for pk in ids) == ["already_applied", "already_applied"]
+    for creds in fleet:
+        delivery = rows.get(point=creds.point)
+        assert delivery.state == DeliveryState.ACKNOWLEDGED
+        assert list(delivery.attempt_log.values_list("outcome", flat=True)) == ["already_applied"]
+        assert EnforcementPoint.objects.get(pk=creds.point.pk).acknowledged_version == pv.version
+    assert _events("enforcement.acknowledged", version=pv.version) == ["pep-rec-a", "pep-rec-b"]
