@@ -6,8 +6,12 @@ round trip per table, and the statement's text depends on the columns, never on 
 replaced a ``COPY`` into a temporary staging table then an ``INSERT ... SELECT`` from it (three round trips, and
 a Python call per row). Raw events whose (point, boot, seq) is not stored yet go in by a plain ``INSERT``
 (``insert_new``). Statements are not prepared: Django turns psycopg's preparing off (for PgBouncer), and
-preparing them measured no faster. Other databases use ``bulk_create`` with ``ignore_conflicts`` /
-``update_conflicts``; the result is the same rows either way.
+preparing them measured no faster.
+
+On SQLite each write is one multi-row ``INSERT ... VALUES (...), (...)`` per chunk of rows (SQLite binds at most
+32,766 parameters), with the same ``ON CONFLICT`` clauses, each value prepared by its field only where the column
+needs it (times, JSON). ``bulk_create`` did the same in SQL, but compiled it value by value through the ORM's
+expressions: two thirds of an ingestion POST, and the SQLite live lag with it. The result is the same rows.
 """
 
 from __future__ import annotations
@@ -33,9 +37,59 @@ def _columns(model: type[models.Model], names: list[str]) -> list[tuple[str, mod
 Row = list[Any] | tuple[Any, ...]
 
 
-def _objects(model: type[models.Model], names: list[str], rows: list[Row]) -> list[models.Model]:
-    attnames = [field.attname for _, field in _columns(model, names)]
-    return [model(**dict(zip(attnames, row, strict=True))) for row in rows]
+# Columns whose values SQLite's driver takes as the ORM would give them (validated events: str, int, bool, None);
+# the others (times, JSON, decimals...) go through their field's ``get_db_prep_save``.
+_AS_IS = frozenset(
+    {
+        "AutoField",
+        "BigAutoField",
+        "BigIntegerField",
+        "BooleanField",
+        "CharField",
+        "FloatField",
+        "ForeignKey",
+        "IntegerField",
+        "PositiveBigIntegerField",
+        "PositiveIntegerField",
+        "PositiveSmallIntegerField",
+        "SlugField",
+        "SmallIntegerField",
+        "TextField",
+    }
+)
+SQLITE_MAX_PARAMETERS = 32_766
+
+
+@cache
+def _preparers(model: type[models.Model], names: tuple[str, ...]) -> tuple[Any, ...]:
+    """Per column of ``names``: None when its values go to SQLite as they are, else the field's preparation."""
+    return tuple(
+        None if field.get_internal_type() in _AS_IS else field.get_db_prep_save for _, field in _columns(model, names)
+    )
+
+
+def _sqlite_values(
+    model: type[models.Model], names: list[str], rows: list[Row], fixed: tuple[Any, ...], head: str, tail: str
+) -> list[tuple]:
+    """``head VALUES (...), (...) tail`` over ``rows`` (each followed by ``fixed``), a statement per chunk that
+    SQLite can bind; returns the rows a ``RETURNING`` tail gives."""
+    preparers = _preparers(model, tuple(names))
+    width = len(names) + len(fixed)
+    group = "(" + ", ".join(["%s"] * width) + ")"
+    per_statement = max(1, SQLITE_MAX_PARAMETERS // width)
+    found: list[tuple] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            params: list[Any] = []
+            for row in chunk:
+                for prepare, value in zip(preparers, row, strict=True):
+                    params.append(value if prepare is None else prepare(value, connection))
+                params += fixed
+            cursor.execute(f"{head} VALUES {', '.join([group] * len(chunk))}{tail}", params)
+            if cursor.description:  # a RETURNING tail
+                found += cursor.fetchall()
+    return found
 
 
 @cache
@@ -122,8 +176,8 @@ def insert_new(
 ) -> None:
     """Insert ``rows`` that the caller knows are not stored yet: on PostgreSQL a plain ``INSERT`` (``ON CONFLICT``
     costs a third again per row: PostgreSQL first probes the unique index, then inserts speculatively); a row that
-    is stored after all fails the statement on its unique constraint, and the transaction with it. Elsewhere as
-    ``insert_ignoring_conflicts``."""
+    is stored after all fails the statement on its unique constraint, and the transaction with it. On SQLite,
+    which does not ask ``stored_events``, stored rows are skipped."""
     _insert(model, names, rows, constants, "")
 
 
@@ -133,14 +187,19 @@ def _insert(
     if not rows:
         return
     constants = constants or {}
+    table = connection.ops.quote_name(model._meta.db_table)
     if connection.vendor != "postgresql":
-        names, fixed = [*names, *constants], tuple(constants.values())
-        model.objects.bulk_create(
-            _objects(model, names, [(*row, *fixed) for row in rows]), ignore_conflicts=True, batch_size=1000
+        fixed_columns = _columns(model, list(constants))
+        fixed = tuple(
+            field.get_db_prep_save(value, connection)
+            for (_, field), value in zip(fixed_columns, constants.values(), strict=True)
         )
+        column_list = ", ".join(connection.ops.quote_name(c) for c, _ in _columns(model, names) + fixed_columns)
+        # Without stored_events there, a plain insert skips stored rows too (the point's lock is SQLite's one writer)
+        head = f"INSERT INTO {table} ({column_list})"
+        _sqlite_values(model, names, rows, fixed, head, on_conflict or " ON CONFLICT DO NOTHING")
         return
     column_list, select, json_at = _unnest(model, tuple(names), tuple(constants))
-    table = connection.ops.quote_name(model._meta.db_table)
     _execute(
         f"INSERT INTO {table} ({column_list}) {select}{on_conflict}",
         [*constants.values(), *_arrays(rows, len(names), json_at)],  # the SELECT list's, then unnest's
@@ -155,26 +214,24 @@ def upsert(
     if not objs:
         return {}
     conflict_columns = _columns(model, conflict)
-    if connection.vendor != "postgresql":
-        if not isinstance(objs[0], model):  # plain rows (sessions.ingest.SessionRow): the ORM wants instances
-            attnames = [field.attname for _, field in _columns(model, names)]
-            objs = [model(**{a: getattr(o, a) for a in attnames}) for o in objs]
-        saved = model.objects.bulk_create(
-            objs, update_conflicts=True, unique_fields=conflict, update_fields=update, batch_size=500
-        )
-        if all(obj.pk is not None for obj in saved):
-            return {tuple(getattr(o, f.attname) for _, f in conflict_columns): o.pk for o in saved}
-        keys = {tuple(getattr(o, f.attname) for _, f in conflict_columns) for o in objs}
-        lookup = {f"{conflict_columns[0][1].attname}__in": {k[0] for k in keys}}
-        rows = model.objects.filter(**lookup).values_list(*(f.attname for _, f in conflict_columns), "pk")
-        return {tuple(row[:-1]): row[-1] for row in rows if tuple(row[:-1]) in keys}
     attnames = [field.attname for _, field in _columns(model, names)]
-    column_list, select, json_at = _unnest(model, tuple(names))
     quote = connection.ops.quote_name
     target = ", ".join(quote(c) for c, _ in conflict_columns)
     assignments = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c, _ in _columns(model, update))
     table = quote(model._meta.db_table)
     returning = f"RETURNING {target}, {quote(model._meta.pk.column)}"
+    if connection.vendor != "postgresql":
+        column_list = ", ".join(quote(c) for c, _ in _columns(model, names))
+        found = _sqlite_values(
+            model,
+            names,
+            [[getattr(obj, a) for a in attnames] for obj in objs],
+            (),
+            f"INSERT INTO {table} ({column_list})",
+            f" ON CONFLICT ({target}) DO UPDATE SET {assignments} {returning}",
+        )
+        return {tuple(row[:-1]): row[-1] for row in found}
+    column_list, select, json_at = _unnest(model, tuple(names))
     found = _execute(
         f"INSERT INTO {table} ({column_list}) {select} ON CONFLICT ({target}) DO UPDATE SET {assignments} {returning}",
         _arrays([[getattr(obj, a) for a in attnames] for obj in objs], len(names), json_at),
