@@ -215,27 +215,22 @@ def upsert(
         return {}
     conflict_columns = _columns(model, conflict)
     attnames = [field.attname for _, field in _columns(model, names)]
+    rows = [[getattr(obj, a) for a in attnames] for obj in objs]
     quote = connection.ops.quote_name
     target = ", ".join(quote(c) for c, _ in conflict_columns)
     assignments = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c, _ in _columns(model, update))
     table = quote(model._meta.db_table)
-    returning = f"RETURNING {target}, {quote(model._meta.pk.column)}"
+    on_conflict = (
+        f" ON CONFLICT ({target}) DO UPDATE SET {assignments} RETURNING {target}, {quote(model._meta.pk.column)}"
+    )
     if connection.vendor != "postgresql":
         column_list = ", ".join(quote(c) for c, _ in _columns(model, names))
-        found = _sqlite_values(
-            model,
-            names,
-            [[getattr(obj, a) for a in attnames] for obj in objs],
-            (),
-            f"INSERT INTO {table} ({column_list})",
-            f" ON CONFLICT ({target}) DO UPDATE SET {assignments} {returning}",
+        found = _sqlite_values(model, names, rows, (), f"INSERT INTO {table} ({column_list})", on_conflict)
+    else:
+        column_list, select, json_at = _unnest(model, tuple(names))
+        found = _execute(
+            f"INSERT INTO {table} ({column_list}) {select}{on_conflict}", _arrays(rows, len(names), json_at)
         )
-        return {tuple(row[:-1]): row[-1] for row in found}
-    column_list, select, json_at = _unnest(model, tuple(names))
-    found = _execute(
-        f"INSERT INTO {table} ({column_list}) {select} ON CONFLICT ({target}) DO UPDATE SET {assignments} {returning}",
-        _arrays([[getattr(obj, a) for a in attnames] for obj in objs], len(names), json_at),
-    )
     return {tuple(row[:-1]): row[-1] for row in found}
 
 
