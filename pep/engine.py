@@ -190,6 +190,7 @@ def _nothing_read(_: Any) -> None:
 # the key, this dict and the Decision.
 _Session = dict[Any, Any]
 _NO_LOCATION: tuple[None, None] = (None, None)
+_OUTSIDE: tuple[tuple[None, None], tuple[Any, ...]] = (_NO_LOCATION, ())  # an IPv4 /16 no prefix touches
 
 
 class _AddressTable:
@@ -227,10 +228,12 @@ class _AddressTable:
         self.v6: tuple[tuple[int, dict[int, tuple[str | None, str | None]]], ...] = tuple(
             (128 - length, table) for (version, length), table in sorted(tables.items(), reverse=True) if version == 6
         )
-        # IPv4 in two steps, indexed by the address's top 16 bits: the answer of the most specific prefix of /16
-        # or shorter that contains the /16, and the tables of the longer prefixes that have entries inside it
-        # (None for most /16s). An address outside every /16 that holds longer prefixes costs one list index.
-        answers: list[tuple[str | None, str | None]] = [_NO_LOCATION] * 65536
+        # IPv4 in two steps, keyed by the address's top 16 bits: for each /16 that some prefix touches, the answer
+        # of the most specific prefix of /16 or shorter that contains it, and the tables of the longer prefixes
+        # that have entries inside it (None for most). A dict of the /16s in use rather than a list of all 65,536:
+        # it stays in the processor's caches (two 512 KB lists cost two cache misses per cold lookup), and an
+        # address outside every prefix costs one miss of a small dict.
+        answers: dict[int, tuple[str | None, str | None]] = {}
         deeper_lengths: dict[int, set[int]] = {}
         for (version, length), table in sorted(tables.items()):
             if version != 4:
@@ -238,15 +241,18 @@ class _AddressTable:
             if length <= 16:
                 for prefix, answer in table.items():
                     first = prefix << (16 - length)
-                    answers[first : first + (1 << (16 - length))] = [answer] * (1 << (16 - length))
+                    for bucket in range(first, first + (1 << (16 - length))):
+                        answers[bucket] = answer
             else:
                 for prefix in table:
                     deeper_lengths.setdefault(prefix >> (length - 16), set()).add(length)
-        deeper: list[tuple[tuple[int, dict[int, tuple[str | None, str | None]]], ...] | None] = [None] * 65536
+        v4: dict[int, tuple[tuple[str | None, str | None], tuple[tuple[int, dict[int, Any]], ...]]] = {
+            bucket: (answer, ()) for bucket, answer in answers.items()
+        }
         for bucket, lengths in deeper_lengths.items():
-            deeper[bucket] = tuple((32 - length, tables[(4, length)]) for length in sorted(lengths, reverse=True))
-        self.v4_answers = answers
-        self.v4_deeper = deeper
+            deeper = tuple((32 - length, tables[(4, length)]) for length in sorted(lengths, reverse=True))
+            v4[bucket] = (answers.get(bucket, _NO_LOCATION), deeper)
+        self.v4_buckets = v4
 
     def lookup(self, version: int, address: int) -> tuple[str | None, str | None]:
         """``(zone, country)`` of the most specific prefixes containing ``address`` (None where none does)."""
@@ -258,6 +264,8 @@ class _AddressTable:
 
 
 _rule_id = itemgetter(0)  # Grant.rule_id, in C: the sort key of merged grants
+# The session tuple of a request, read in C (one call instead of six attribute reads and a tuple build).
+_session_key = attrgetter("identity", "certificate_fingerprint", "authentication", "device", "source_ip", "country")
 
 
 def _epoch(text: str | None) -> int | None:
@@ -379,14 +387,20 @@ class Engine:
         evaluate_one = evaluators[0] if len(evaluators) == 1 else None
         applies_one = applies_tests[0] if len(applies_tests) == 1 else None
         no_countries: frozenset[str] = frozenset()
+        # One object per distinct set of expected countries: session risk is memoised on it (a field the geography
+        # attribute reads), and a memo hit then compares it by identity instead of element by element.
+        country_sets: dict[frozenset[str], frozenset[str]] = {no_countries: no_countries}
         for item in payload["identities"]:
             desk, groups, roles = item["desk"], tuple(item["groups"]), tuple(item["roles"])
             expected, certificates, hours = item["expected_countries"], item["certificates"], item["trading_hours"]
+            if expected:
+                expected = frozenset(expected)
+                expected = country_sets.setdefault(expected, expected)
             record = IdentityRecord(
                 item["id"],
                 item["status"],
                 item["privileged"],
-                frozenset(expected) if expected else no_countries,
+                expected or no_countries,
                 None if hours is None else Window.compile(hours),
                 desk,
                 groups,
@@ -487,9 +501,7 @@ class Engine:
                 pass
             else:
                 if tables is None:
-                    bucket = address >> 16
-                    found = addresses.v4_answers[bucket]
-                    tables = addresses.v4_deeper[bucket] or ()
+                    found, tables = addresses.v4_buckets.get(address >> 16, _OUTSIDE)
                 else:
                     found = _NO_LOCATION
                 for shift, table in tables:
@@ -584,14 +596,7 @@ class Engine:
 
     def decide(self, request: Any) -> Decision:
         """Decide one request (a :class:`DecisionRequest` or anything with the same attributes)."""
-        key = (
-            request.identity,
-            request.certificate_fingerprint,
-            request.authentication,
-            request.device,
-            request.source_ip,
-            request.country,
-        )
+        key = _session_key(request)
         session = self._sessions.get(key)
         if session is None:
             return self._open_session(key, request)
@@ -652,8 +657,16 @@ class Engine:
         if grants is None:
             grants = ()
             if identity.merges:
-                grants = self.grants(identity, target)
-                if grants:  # only targets some table grants: a flood of made-up targets stores nothing
+                # Merged here rather than by grants(): most targets are granted by one of the tables, whose tuple
+                # is then taken as it is and not stored (looking it up again costs what storing would).
+                merging = 0
+                for table in identity.grant_tables:
+                    found = table.get(target)
+                    if found is not None:
+                        grants += found
+                        merging += 1
+                if merging > 1:
+                    grants = tuple(sorted(grants, key=_rule_id))
                     identity.grants[target] = grants  # type: ignore[index]  # merges: the engine's own dict
         for grant in grants:
             if grant.message_types is not None and message_type not in grant.message_types:
