@@ -33,11 +33,7 @@ OUTCOMES = (ALLOW, STEP_UP, DENY)
 # Bounds on the caches: they are dropped wholesale when full (cheap, and self-healing under a flood of distinct
 # attacker-chosen inputs), never evicted entry by entry on the hot path.
 SESSION_CACHE_LIMIT = 262_144
-TARGETS_PER_SESSION_LIMIT = 1024
-# Keys of a session entry besides its targets (objects, so that no target id can collide with them).
-_IDENTITY = object()
-_RISK = object()
-_DENIED = object()
+PAIRS_PER_SESSION_LIMIT = 1024  # (target, message type) decisions kept per session
 # Repeat addresses (one client opening several sessions) skip parsing; a small table, as sessions cache the rest.
 ADDRESS_CACHE_LIMIT = 4096
 
@@ -181,14 +177,14 @@ def _nothing_read(_: Any) -> None:
     return None
 
 
-# A session entry is one dict, for an admitted session: _IDENTITY -> the identity record, _RISK -> the session's
-# (score, contributions) (shared between sessions with the same risk), and target -> the Decision for the one
-# message type decided there so far, or a dict message type -> Decision once there are several. A session refused
-# before any grant is looked at holds only _DENIED -> its denial, so that the warm path needs no check for it: a
-# refused session finds no target, and the denial is answered on the way to _decide. Every object a cold decision
-# leaves behind is one the cyclic collector counts and scans (it runs after every 700 of them), so there are three:
-# the key, this dict and the Decision.
-_Session = dict[Any, Any]
+# A session is one tuple, (identity record, session risk, entry): the risk is (score, contributions), shared between
+# sessions with the same risk, and the entry is the Decision of the one (target, message type) decided so far, or a
+# dict (target, message type) -> Decision once there are several (a FIX session talks to one target; its message
+# types vary). A session refused before any grant is looked at is (None, None, its denial): the denial names no
+# target, so the warm path finds nothing in it and answers it on the way to _decide without a check of its own.
+# Every object a cold decision leaves behind is one the cyclic collector counts and scans, and one more line of
+# memory for the next cold decision to miss: there are three, the key, this tuple and the Decision.
+_Session = tuple[IdentityRecord | None, tuple[int, tuple[Any, ...]] | None, Any]
 _NO_LOCATION: tuple[None, None] = (None, None)
 _OUTSIDE: tuple[tuple[None, None], tuple[Any, ...]] = (_NO_LOCATION, ())  # an IPv4 /16 no prefix touches
 
@@ -334,6 +330,7 @@ class Engine:
         # memoised on those values: a cold decision then builds one small tuple instead of calling each attribute.
         reads = [attribute.reads for attribute, _ in self._session_attrs]
         self._memo_reads: tuple[Callable[[Any], Any], Callable[[Any], Any]] | None = None
+        self._memo_request: Callable[[Any], Any] = _nothing_read
         if all(r is not None for r in reads):
             fields = sorted({f for r in reads for f in r})  # type: ignore[union-attr]
             on_request = [f.removeprefix("request.") for f in fields if f.startswith("request.")]
@@ -344,6 +341,7 @@ class Engine:
                 attrgetter(*on_request) if on_request else _nothing_read,
                 attrgetter(*on_identity) if on_identity else _nothing_read,
             )
+            self._memo_request = self._memo_reads[0]
         self._time_attrs = by_scope[Scope.TIME]
 
     def _compile_identities(self, payload: Mapping[str, Any]) -> dict[str, IdentityRecord]:
@@ -374,6 +372,10 @@ class Engine:
         # of a combination of applies().
         memberships: dict[tuple[Any, ...], tuple[dict[str, tuple[Grant, ...]], ...]] = {}
         identity_risk: dict[tuple[Any, ...], tuple[int, tuple[Contribution, ...], int]] = {}
+        # (risk class, the identity fields the session attributes read) -> a number: the identity's part of the
+        # session-risk memo key, worked out here once rather than read on every cold decision
+        session_classes: dict[tuple[Any, ...], int] = {}
+        memo_identity = self._memo_reads[1] if self._memo_reads is not None else _nothing_read
         shared_time_attrs: dict[tuple[bool, ...], tuple[Any, ...]] = {}
         # one lazily merged grants table per combination of tables: per (desk, groups, roles), and per identity
         # for the identities with grants of their own
@@ -440,6 +442,8 @@ class Engine:
                 classes = {r[1]: r[2] for r in identity_risk.values()}
                 risk = identity_risk[conditions] = (score, contributions, classes.get(contributions, len(classes)))
             record.base_score, record.base_contributions, record.risk_class = risk
+            reads = (record.risk_class, memo_identity(record))
+            record.session_class = session_classes.setdefault(reads, len(session_classes))
             if time_attrs:
                 if applies_one is not None:
                     applies: tuple[bool, ...] = (applies_one(record),)
@@ -522,39 +526,28 @@ class Engine:
         """A cold decision: open the session (cached under ``key``), then decide the request in it."""
         identity = self._identities.get(request.identity)
         if identity is None:
-            session = {_DENIED: self._deny(f"unknown identity {request.identity!r}")}
+            denial = self._deny(f"unknown identity {request.identity!r}")
         elif identity.status != "active":
-            session = {_DENIED: self._deny(f"identity {identity.id!r} is {identity.status}")}
+            denial = self._deny(f"identity {identity.id!r} is {identity.status}")
         elif (
             identity.certificates
             and request.certificate_fingerprint not in identity.certificates  # as the gateway gives it: lower case
             and (request.certificate_fingerprint or "").lower() not in identity.certificates
         ):
-            session = {_DENIED: self._deny(f"certificate is not bound to identity {identity.id!r}")}
+            denial = self._deny(f"certificate is not bound to identity {identity.id!r}")
         else:
             source_ip = request.source_ip
             located = self._ip_cache.get(source_ip, False) if source_ip is not None else _NO_LOCATION
             if located is False:
                 located = self._resolve(source_ip)
-            if located is None:
-                session = {_DENIED: self._deny(f"source IP {request.source_ip!r} is not an IP address")}
-            else:
+            if located is not None:
                 zone, ip_country = located
                 device = request.device
                 country = request.country
                 health = self._devices.get(device, "unknown") if device else "unknown"
                 country = country.upper() if country else ip_country
-                memo = self._memo_reads
-                if memo is not None:
-                    memo_key = (
-                        identity.risk_class,
-                        health,
-                        zone,
-                        ip_country,
-                        country,
-                        memo[0](request),
-                        memo[1](identity),
-                    )
+                if self._memo_reads is not None:
+                    memo_key = (identity.session_class, health, zone, ip_country, country, self._memo_request(request))
                     risk = self._session_risk.get(memo_key)
                     if risk is None:
                         signals = _new_tuple(Signals, (identity, request, health, zone, ip_country, country))
@@ -562,17 +555,13 @@ class Engine:
                 else:
                     signals = _new_tuple(Signals, (identity, request, health, zone, ip_country, country))
                     risk = self._session_risk_for(identity, None, signals)
-                session = {_IDENTITY: identity, _RISK: risk}
-                sessions = self._sessions
-                if len(sessions) >= SESSION_CACHE_LIMIT:
-                    sessions.clear()
-                sessions[key] = session
-                return self._decide(session, identity, risk, request, None)
+                return self._decide(key, identity, risk, request, None)
+            denial = self._deny(f"source IP {request.source_ip!r} is not an IP address")
         sessions = self._sessions
         if len(sessions) >= SESSION_CACHE_LIMIT:
             sessions.clear()
-        sessions[key] = session
-        return session[_DENIED]  # type: ignore[no-any-return]
+        sessions[key] = (None, None, denial)
+        return denial
 
     def _session_risk_for(
         self, identity: IdentityRecord, memo_key: tuple[Any, ...] | None, signals: Signals
@@ -600,28 +589,28 @@ class Engine:
         session = self._sessions.get(key)
         if session is None:
             return self._open_session(key, request)
-        entry = session.get(request.target)
-        if entry is not None:
-            if entry.__class__ is dict:
-                decision = entry.get(request.message_type)
-            else:
-                decision = entry if entry.message_type == request.message_type else None
-            if decision is not None:
-                if decision.valid_until is None:
-                    return decision
-                now = request.time
-                if now is None:
-                    now = _time.time()
-                if decision.valid_from <= now < decision.valid_until:
-                    return decision
-        identity = session.get(_IDENTITY)
+        identity, risk, entry = session
+        if entry.__class__ is dict:
+            decision = entry.get((request.target, request.message_type))
+        elif entry.target == request.target and entry.message_type == request.message_type:
+            decision = entry
+        else:
+            decision = None
+        if decision is not None:
+            if decision.valid_until is None:
+                return decision
+            now = request.time
+            if now is None:
+                now = _time.time()
+            if decision.valid_from <= now < decision.valid_until:
+                return decision
         if identity is None:
-            return session[_DENIED]  # type: ignore[no-any-return]
-        return self._decide(session, identity, session[_RISK], request, entry)
+            return entry  # type: ignore[no-any-return]  # a refused session: its entry is the denial
+        return self._decide(key, identity, risk, request, entry)
 
     def _decide(
         self,
-        session: dict[Any, Any],
+        key: tuple[Any, ...],
         identity: IdentityRecord,
         risk: tuple[int, tuple[Contribution, ...]],
         request: Any,
@@ -713,16 +702,24 @@ class Engine:
                 self._bands,
             ),
         )
-        # Remember it: the first message type of a target is stored bare, a second one turns the entry into a dict.
+        # Remember it: the session's first decision is its entry as it is; a second (target, message type) turns
+        # the entry into a dict keyed by them. Only those two steps put a new tuple in the sessions table.
+        sessions = self._sessions
         if entry is None:
-            if len(session) < TARGETS_PER_SESSION_LIMIT:
-                session[target] = decision
+            if len(sessions) >= SESSION_CACHE_LIMIT:
+                sessions.clear()
+            sessions[key] = (identity, risk, decision)
         elif entry.__class__ is dict:
-            entry[message_type] = decision
-        elif entry.message_type == message_type:
-            session[target] = decision  # the same type, decided again at another time
+            if len(entry) < PAIRS_PER_SESSION_LIMIT:
+                entry[(target, message_type)] = decision
+        elif entry.target == target and entry.message_type == message_type:
+            sessions[key] = (identity, risk, decision)  # the same pair, decided again at another time
         else:
-            session[target] = {entry.message_type: entry, message_type: decision}
+            sessions[key] = (
+                identity,
+                risk,
+                {(entry.target, entry.message_type): entry, (target, message_type): decision},
+            )
         return decision
 
     def band(self, score: int) -> str:

@@ -172,6 +172,9 @@ class IdentityRecord:
     time_attributes: tuple[Any, ...] = ()
     # identities with the same identity-scoped contributions share a class: session risk is memoised per class
     risk_class: int = 0
+    # the risk class with the identity fields the session attributes read: the identity's part of the memo key of
+    # session risk
+    session_class: int = 0
 
 
 class Signals(NamedTuple):
