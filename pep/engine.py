@@ -34,8 +34,6 @@ OUTCOMES = (ALLOW, STEP_UP, DENY)
 # attacker-chosen inputs), never evicted entry by entry on the hot path.
 SESSION_CACHE_LIMIT = 262_144
 PAIRS_PER_SESSION_LIMIT = 1024  # (target, message type) decisions kept per session
-# Repeat addresses (one client opening several sessions) skip parsing; a small table, as sessions cache the rest.
-ADDRESS_CACHE_LIMIT = 4096
 
 
 class Contribution(NamedTuple):
@@ -290,7 +288,6 @@ class Engine:
             [(c, z["id"]) for z in payload["network_zones"] for c in z["cidrs"]],
             [(e["cidr"], e["country"]) for e in payload["ip_countries"]],
         )
-        self._ip_cache: dict[str, tuple[str | None, str | None] | None] = {}
         self._session_risk: dict[tuple[Any, ...], tuple[int, tuple[Contribution, ...]]] = {}
         self._identities = self._compile_identities(payload)
         self._sessions: dict[tuple[Any, ...], _Session] = {}
@@ -482,13 +479,12 @@ class Engine:
 
     def locate(self, source_ip: str | None) -> tuple[str | None, str | None] | None:
         """``(network zone, country)`` of an address from the bundle's tables; None if it is not an IP address."""
-        if source_ip is None:
-            return _NO_LOCATION
-        found = self._ip_cache.get(source_ip, False)
-        return self._resolve(source_ip) if found is False else found  # type: ignore[return-value]
+        return _NO_LOCATION if source_ip is None else self._resolve(source_ip)
 
     def _resolve(self, source_ip: Any) -> tuple[str | None, str | None] | None:
-        # locate() on a cache miss: parse, one longest-prefix pass, remember.
+        # Parse, then one longest-prefix pass. Not cached: only a session's first request resolves its address, and
+        # a table of repeat addresses cost more on the misses (insert, growth, clearing) than it saved on the hits
+        # (docs/bundle.md, "How the engine stays fast").
         found = None
         if isinstance(source_ip, str):
             addresses = self._addresses
@@ -513,10 +509,6 @@ class Engine:
                     if hit is not None:
                         found = hit
                         break
-        cache = self._ip_cache
-        if len(cache) >= ADDRESS_CACHE_LIMIT:
-            cache.clear()
-        cache[source_ip] = found
         return found
 
     def _deny(self, reason: str) -> Decision:
@@ -537,9 +529,7 @@ class Engine:
             denial = self._deny(f"certificate is not bound to identity {identity.id!r}")
         else:
             source_ip = request.source_ip
-            located = self._ip_cache.get(source_ip, False) if source_ip is not None else _NO_LOCATION
-            if located is False:
-                located = self._resolve(source_ip)
+            located = self._resolve(source_ip) if source_ip is not None else _NO_LOCATION
             if located is not None:
                 zone, ip_country = located
                 device = request.device
