@@ -50,6 +50,8 @@ class RiskAttribute:
     # Session scope: what ``evaluate`` reads besides the resolved signals (device health, zone, countries), as
     # "request.<field>" / "identity.<field>". When every session attribute says so, the engine memoises session
     # risk on those values; one that leaves it None makes the engine evaluate every attribute per session.
+    # Time scope, with ``span``: the "identity.<field>"s the answer depends on besides the time; the engine then
+    # keeps one last answer (and its run) per distinct value, shared by the identities with that value.
     reads: tuple[str, ...] | None = None
 
 
@@ -152,6 +154,7 @@ register(
         "request time against the identity's trading hours (identities without trading hours: no contribution)",
         applies=_has_trading_hours,
         span=_trading_hours_span,
+        reads=("identity.trading_hours",),
     )
 )
 

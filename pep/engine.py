@@ -166,6 +166,7 @@ class Grant(NamedTuple):
 
 _NOTHING: tuple[int, tuple[Contribution, ...]] = (0, ())
 _NEVER = float("inf")
+_STALE = (_NEVER, -_NEVER, 0, ())  # a time attribute's last answer before the first: holds for no time
 _V4_MAPPED = b"\0" * 10 + b"\xff\xff"
 _from_bytes = int.from_bytes
 _new_tuple = tuple.__new__
@@ -340,6 +341,17 @@ class Engine:
             )
             self._memo_request = self._memo_reads[0]
         self._time_attrs = by_scope[Scope.TIME]
+        # A time attribute with a span that declares the identity fields it reads is memoised on them: the
+        # identities with the same values share the last answer and the run it holds for (see _decide).
+        self._time_reads: list[Callable[[Any], Any] | None] = []
+        for attribute, _ in self._time_attrs:
+            if attribute.span is None or attribute.reads is None:
+                self._time_reads.append(None)
+                continue
+            on_identity = [f.removeprefix("identity.") for f in attribute.reads]
+            if any(not f.startswith("identity.") for f in attribute.reads) or not on_identity:
+                raise ValueError(f"time attribute {attribute.name!r} may read identity.* fields only")
+            self._time_reads.append(attrgetter(*on_identity))
 
     def _compile_identities(self, payload: Mapping[str, Any]) -> dict[str, IdentityRecord]:
         expand: dict[tuple[str, str], tuple[str, ...]] = {}
@@ -373,12 +385,13 @@ class Engine:
         # session-risk memo key, worked out here once rather than read on every cold decision
         session_classes: dict[tuple[Any, ...], int] = {}
         memo_identity = self._memo_reads[1] if self._memo_reads is not None else _nothing_read
-        shared_time_attrs: dict[tuple[bool, ...], tuple[Any, ...]] = {}
+        shared_time_attrs: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         # one lazily merged grants table per combination of tables: per (desk, groups, roles), and per identity
         # for the identities with grants of their own
         merged_grants: dict[Any, dict[str, tuple[Grant, ...]]] = {}
         identity_attrs = self._identity_attrs
         time_attrs = self._time_attrs
+        time_reads = self._time_reads
         # Every Python call here is paid 10k times: no comprehension (a frame of its own in Python 3.11) when the
         # registry has one attribute of a scope, as it ships.
         evaluators = [attribute.evaluate for attribute, _ in identity_attrs]
@@ -446,12 +459,19 @@ class Engine:
                     applies: tuple[bool, ...] = (applies_one(record),)
                 else:
                     applies = tuple([test(record) for test in applies_tests])
-                applying = shared_time_attrs.get(applies)
-                if applying is None:
-                    applying = shared_time_attrs[applies] = tuple(
-                        pair for pair, yes in zip(time_attrs, applies, strict=True) if yes
+                if any(applies):
+                    # (attribute, risk table, its last answer shared by the identities with the same read values)
+                    values = tuple(
+                        [read(record) if read and yes else None for read, yes in zip(time_reads, applies, strict=True)]
                     )
-                record.time_attributes = applying
+                    applying = shared_time_attrs.get((applies, values))
+                    if applying is None:
+                        applying = shared_time_attrs[(applies, values)] = tuple(
+                            (attribute, table, [_STALE] if read is not None else None)
+                            for (attribute, table), yes, read in zip(time_attrs, applies, time_reads, strict=True)
+                            if yes
+                        )
+                    record.time_attributes = applying
             identities[record.id] = record
         return identities
 
@@ -615,19 +635,27 @@ class Engine:
             if now is None:
                 now = _time.time()
             valid_from, valid_until = -_NEVER, _NEVER
-            for attribute, table in time_attrs:
-                if attribute.span is None:
+            for attribute, table, last in time_attrs:
+                if last is not None:
+                    # the last answer for these read values, its (score, contributions) looked up with it; asked
+                    # again only once the time leaves the run it holds for (replaced whole: thread-safe)
+                    lo, hi, s, c = last[0]
+                    if not lo <= now < hi:
+                        condition, lo, hi = attribute.span(identity, now)
+                        s, c = _NOTHING if condition is None else table.get(condition, _NOTHING)
+                        last[0] = (lo, hi, s, c)
+                elif attribute.span is None:
                     condition = attribute.evaluate(identity, now)
-                    valid_from = valid_until = now  # no span: an empty validity, never reused
+                    lo = hi = now  # no span: an empty validity, never reused
+                    s, c = _NOTHING if condition is None else table.get(condition, _NOTHING)
                 else:
                     condition, lo, hi = attribute.span(identity, now)
-                    if lo > valid_from:
-                        valid_from = lo
-                    if hi < valid_until:
-                        valid_until = hi
-                if condition is not None:
-                    s, c = table.get(condition, _NOTHING)
-                    score, contributions = score + s, contributions + c
+                    s, c = _NOTHING if condition is None else table.get(condition, _NOTHING)
+                if lo > valid_from:
+                    valid_from = lo
+                if hi < valid_until:
+                    valid_until = hi
+                score, contributions = score + s, contributions + c
         target = request.target
         message_type = request.message_type
         matched: str | None = None
