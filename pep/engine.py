@@ -19,6 +19,7 @@ from operator import attrgetter, itemgetter
 from socket import AF_INET as _AF_INET
 from socket import AF_INET6 as _AF_INET6
 from socket import inet_pton as _inet_pton
+from sys import intern as _intern
 from typing import Any, NamedTuple
 
 from pep.attributes import ATTRIBUTES, RiskAttribute, Scope
@@ -205,7 +206,7 @@ class _AddressTable:
                 key = (net.version, net.prefixlen, int(net.network_address) >> (net.max_prefixlen - net.prefixlen))
                 cell = by_net.setdefault(key, [None, None, False, False])  # type: ignore[list-item]
                 if not cell[column + 2]:  # the first value wins for a CIDR listed twice (entries arrive sorted)
-                    cell[column], cell[column + 2] = value, True  # type: ignore[call-overload]
+                    cell[column], cell[column + 2] = _intern(value), True  # type: ignore[call-overload]
         tables: dict[tuple[int, int], dict[int, tuple[str | None, str | None]]] = {}
         for version, length, prefix in by_net:
             answer = [None, None]
@@ -284,7 +285,9 @@ class Engine:
         self.deny: int = payload["bands"]["deny"]
         self._bands = (self.step_up, self.deny)
         self._compile_risk(payload["risk_rules"])
-        self._devices: dict[str, str] = {d["id"]: d["health"] for d in payload["devices"]}
+        # Values that end up in memo keys or are compared on every cold decision are interned: a parsed bundle holds
+        # a separate string object for each occurrence, and comparing equal objects by identity touches no memory.
+        self._devices: dict[str, str] = {d["id"]: _intern(d["health"]) for d in payload["devices"]}
         self._addresses = _AddressTable(
             [(c, z["id"]) for z in payload["network_zones"] for c in z["cidrs"]],
             [(e["cidr"], e["country"]) for e in payload["ip_countries"]],
@@ -410,7 +413,7 @@ class Engine:
                 expected = country_sets.setdefault(expected, expected)
             record = IdentityRecord(
                 item["id"],
-                item["status"],
+                _intern(item["status"]),
                 item["privileged"],
                 expected or no_countries,
                 None if hours is None else Window.compile(hours),
@@ -536,24 +539,23 @@ class Engine:
 
     def _open_session(self, key: tuple[Any, ...], request: Any) -> Decision:
         """A cold decision: open the session (cached under ``key``), then decide the request in it."""
-        identity = self._identities.get(request.identity)
+        # the request's session fields, as read for the key (unpacking it is cheaper than reading them again)
+        identity_id, fingerprint, _, device, source_ip, country = key
+        identity = self._identities.get(identity_id)
         if identity is None:
-            denial = self._deny(f"unknown identity {request.identity!r}")
+            denial = self._deny(f"unknown identity {identity_id!r}")
         elif identity.status != "active":
             denial = self._deny(f"identity {identity.id!r} is {identity.status}")
         elif (
             identity.certificates
-            and request.certificate_fingerprint not in identity.certificates  # as the gateway gives it: lower case
-            and (request.certificate_fingerprint or "").lower() not in identity.certificates
+            and fingerprint not in identity.certificates  # as the gateway gives it: lower case
+            and (fingerprint or "").lower() not in identity.certificates
         ):
             denial = self._deny(f"certificate is not bound to identity {identity.id!r}")
         else:
-            source_ip = request.source_ip
             located = self._resolve(source_ip) if source_ip is not None else _NO_LOCATION
             if located is not None:
                 zone, ip_country = located
-                device = request.device
-                country = request.country
                 health = self._devices.get(device, "unknown") if device else "unknown"
                 country = country.upper() if country else ip_country
                 if self._memo_reads is not None:
@@ -566,7 +568,7 @@ class Engine:
                     signals = _new_tuple(Signals, (identity, request, health, zone, ip_country, country))
                     risk = self._session_risk_for(identity, None, signals)
                 return self._decide(key, identity, risk, request, None)
-            denial = self._deny(f"source IP {request.source_ip!r} is not an IP address")
+            denial = self._deny(f"source IP {source_ip!r} is not an IP address")
         sessions = self._sessions
         if len(sessions) >= SESSION_CACHE_LIMIT:
             sessions.clear()
