@@ -508,30 +508,24 @@ class Engine:
         # Parse, then one longest-prefix pass. Not cached: only a session's first request resolves its address, and
         # a table of repeat addresses cost more on the misses (insert, growth, clearing) than it saved on the hits
         # (docs/bundle.md, "How the engine stays fast").
-        found = None
-        if isinstance(source_ip, str):
-            addresses = self._addresses
-            try:
-                if ":" not in source_ip:
-                    tables, address = None, _from_bytes(_inet_pton(_AF_INET, source_ip), "big")
-                else:
-                    packed = _inet_pton(_AF_INET6, source_ip.partition("%")[0])  # a zone index names a link
-                    if packed[:12] == _V4_MAPPED:  # ::ffff:a.b.c.d from a dual-stack socket is the IPv4 peer
-                        tables, address = None, _from_bytes(packed[12:], "big")
-                    else:
-                        tables, address = addresses.v6, _from_bytes(packed, "big")
-            except (OSError, ValueError):
-                pass
+        addresses = self._addresses
+        try:
+            if ":" not in source_ip:
+                address = _from_bytes(_inet_pton(_AF_INET, source_ip), "big")
+                found, tables = addresses.v4_buckets.get(address >> 16, _OUTSIDE)
             else:
-                if tables is None:
+                packed = _inet_pton(_AF_INET6, source_ip.partition("%")[0])  # a zone index names a link
+                if packed[:12] == _V4_MAPPED:  # ::ffff:a.b.c.d from a dual-stack socket is the IPv4 peer
+                    address = _from_bytes(packed[12:], "big")
                     found, tables = addresses.v4_buckets.get(address >> 16, _OUTSIDE)
                 else:
-                    found = _NO_LOCATION
-                for shift, table in tables:
-                    hit = table.get(address >> shift)
-                    if hit is not None:
-                        found = hit
-                        break
+                    address, found, tables = _from_bytes(packed, "big"), _NO_LOCATION, addresses.v6
+        except (OSError, ValueError, TypeError):  # not an address, or not even a string
+            return None
+        for shift, table in tables:
+            hit = table.get(address >> shift)
+            if hit is not None:
+                return hit  # type: ignore[no-any-return]
         return found
 
     def _deny(self, reason: str) -> Decision:
