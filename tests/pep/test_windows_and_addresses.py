@@ -12,7 +12,7 @@ from pep.builder import build_payload
 from pep.bundle import MalformedBundleError
 from pep.engine import Engine
 from pep.model import Window
-from tests.pep.conftest import policy
+from tests.pep.conftest import policy, request
 
 
 def at(*args: int) -> float:
@@ -54,6 +54,11 @@ def test_most_specific_cidr_wins_and_ipv6_and_mapped_ipv4_resolve():
     assert engine.locate("::ffff:10.1.2.3") == ("corp", None)
     assert engine.locate("bogus") is None
     assert engine.locate(None) == (None, None)
+    # What a JSON request may carry instead of a string is refused as an address, not raised.
+    for not_text in (81, b"81.2.9.9", ["81.2.9.9"]):
+        assert engine.locate(not_text) is None  # type: ignore[arg-type]
+    decision = engine.decide(request(source_ip=8122))
+    assert decision.outcome == "deny" and "is not an IP address" in decision.reason
 
 
 def test_ipv4_two_step_table_answers_as_a_scan_of_every_prefix_length():
