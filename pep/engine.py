@@ -226,9 +226,9 @@ class _AddressTable:
         )
         # IPv4 in two steps, keyed by the address's top 16 bits: for each /16 that some prefix touches, the answer
         # of the most specific prefix of /16 or shorter that contains it, and the tables of the longer prefixes
-        # that have entries inside it (None for most). A dict of the /16s in use rather than a list of all 65,536:
-        # it stays in the processor's caches (two 512 KB lists cost two cache misses per cold lookup), and an
-        # address outside every prefix costs one miss of a small dict.
+        # that have entries inside it (empty for most); an address in no /16 that any prefix touches gets
+        # _OUTSIDE. A dict of the /16s in use (at most 65,536, for a /0) rather than two lists of all of them:
+        # as fast on the benchmark's tables, and 1 MB less per loaded bundle.
         answers: dict[int, tuple[str | None, str | None]] = {}
         deeper_lengths: dict[int, set[int]] = {}
         for (version, length), table in sorted(tables.items()):
