@@ -168,7 +168,7 @@ def init_ca(
         root_cert = pki.build_ca_certificate(
             key=root_key,
             common_name=f"{common_name} Root CA",
-            not_before=now,
+            not_before=now - pki.CLOCK_SKEW,
             not_after=now + timedelta(days=ROOT_LIFETIME_DAYS),
             path_len=1,
         )
@@ -177,7 +177,7 @@ def init_ca(
     issuing_cert = pki.build_ca_certificate(
         key=issuing_key,
         common_name=f"{common_name} Issuing CA",
-        not_before=now,
+        not_before=now - pki.CLOCK_SKEW,
         not_after=min(now + timedelta(days=ISSUING_LIFETIME_DAYS), root_cert.not_valid_after_utc),
         issuer_cert=root_cert,
         issuer_key=root_key,
@@ -387,7 +387,7 @@ def _sign_and_store(
         subject=_subject(identity),
         sans=sans,
         ekus=list(profile.extended_key_usage),
-        not_before=now,
+        not_before=now - pki.CLOCK_SKEW,
         not_after=not_after,
         serial=serial,
         issuer_cert=ca.load_certificate(),

@@ -61,7 +61,7 @@ def issue_console_credential(actor: Any = None, *, request: HttpRequest | None =
         ),
         sans=[x509.UniformResourceIdentifier(uri)],
         ekus=list(profile.extended_key_usage),
-        not_before=now,
+        not_before=now - pki.CLOCK_SKEW,
         not_after=not_after,
         serial=serial,
         issuer_cert=ca.load_certificate(),

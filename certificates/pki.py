@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -18,6 +18,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 IDENTITY_URI_PREFIX = "urn:ztconsole:identity:"
 COMP_ID_URI_PREFIX = "urn:ztconsole:fix:sendercompid:"
 ORGANIZATION = "ZT Console"
+# How far before its issuance a certificate the console issues is already valid: an enforcement point or a client
+# whose clock runs a little behind the console's would otherwise refuse a certificate it has just been given
+# (notBefore in its future). The certificate's lifetime still counts from issuance.
+CLOCK_SKEW = timedelta(minutes=5)
 
 EKU_NAMES = {
     ExtendedKeyUsageOID.CLIENT_AUTH: "clientAuth",

@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.actions import revoke_identity
-from certificates import actions
+from certificates import actions, pki
 from certificates.models import Certificate, CertificateStatus, CrlState
 from tests.certificates.helpers import make_csr
 from ztconsole.core.models import AuditEvent
@@ -166,4 +166,6 @@ def test_openssl_x509_text_shows_eku_sans_and_lifetime(ca, algo, openssl, tmp_pa
     ).stdout
     assert cert.not_before.strftime("%b %e %H:%M:%S %Y").replace("  ", " ") in dates.replace("  ", " ")
     assert cert.not_after.strftime("%b %e %H:%M:%S %Y").replace("  ", " ") in dates.replace("  ", " ")
-    assert cert.not_after - cert.not_before == timedelta(days=30)
+    # 30 days from issuance, valid from a few minutes before it for clocks running behind the console's
+    assert cert.not_after - cert.not_before == timedelta(days=30) + pki.CLOCK_SKEW
+    assert pki.CLOCK_SKEW <= cert.created_at - cert.not_before < pki.CLOCK_SKEW + timedelta(minutes=1)
