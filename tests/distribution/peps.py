@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -21,7 +22,33 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+_ports = random.SystemRandom()
+
+
 def free_port() -> int:
+    """A port free now, below the kernel's ephemeral range when there is room.
+
+    The port is written into a PEP's configuration and bound by the PEP a moment later. A port from
+    ``bind(("127.0.0.1", 0))`` comes from the ephemeral range, which the kernel also hands out to every outgoing
+    connection (the console's, Celery's, Valkey's), and one of them took it in between once in CI ("Address
+    already in use"). Below that range only another explicit bind can take it.
+    """
+    low = _ephemeral_low()
+    for _ in range(100 if low > 11000 else 0):
+        port = _ports.randrange(10000, low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
