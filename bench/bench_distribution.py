@@ -45,30 +45,6 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-_TAKEN: set[int] = set()
-
-
-def _free_port() -> int:
-    """A free port below the kernel's ephemeral range, so that no listener bound to port 0 meanwhile (every PEP's
-    FIX listener is) can take it before its PEP binds it; never one already handed out in this run (100 random
-    picks collide one run in five)."""
-    import random
-    import socket
-
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    while True:
-        port = random.randint(10_000, low - 1)
-        if port in _TAKEN:
-            continue
-        _TAKEN.add(port)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-
-
 def _pep_key_and_csr(name: str):
     import ipaddress
 
@@ -101,6 +77,7 @@ class _Fleet:
         from policies.distribution.actions import register_enforcement_point
         from policies.distribution.models import EnforcementPoint
         from policies.models import SigningKey
+        from tests.distribution.peps import free_port  # the one port picker of the PEP harnesses
 
         chain = chain_pem()
         public = SigningKey.objects.get(active=True).public_key_pem
@@ -112,7 +89,7 @@ class _Fleet:
         for n in range(count):
             name = f"bench-{run}-{n:03d}"
             key_pem, csr = _pep_key_and_csr(name)
-            port = _free_port()
+            port = free_port()
             point, cert, _ = register_enforcement_point(
                 None,
                 name=name,

@@ -264,6 +264,20 @@ _rule_id = itemgetter(0)  # Grant.rule_id, in C: the sort key of merged grants
 _session_key = attrgetter("identity", "certificate_fingerprint", "authentication", "device", "source_ip", "country")
 
 
+def _gather(tables: tuple[dict[str, tuple[Grant, ...]], ...], target: str) -> tuple[tuple[Grant, ...], bool]:
+    """The grants of ``target`` in ``tables``, in rule-id order, and whether more than one table held some."""
+    found: tuple[Grant, ...] = ()
+    holding = 0
+    for table in tables:
+        grants = table.get(target)
+        if grants is not None:
+            found += grants
+            holding += 1
+    if holding > 1:
+        return tuple(sorted(found, key=_rule_id)), True
+    return found, False
+
+
 def _epoch(text: str | None) -> int | None:
     if text is None:
         return None
@@ -485,14 +499,7 @@ class Engine:
     @staticmethod
     def grants(identity: IdentityRecord, target: str) -> tuple[Grant, ...]:
         """The grants of ``target`` reachable from the identity and its memberships, in rule-id order."""
-        found: tuple[Grant, ...] = ()
-        merges = 0
-        for table in identity.grant_tables:
-            grants = table.get(target)
-            if grants is not None:
-                found += grants
-                merges += 1
-        return tuple(sorted(found, key=_rule_id)) if merges > 1 else found
+        return _gather(identity.grant_tables, target)[0]
 
     def targets(self, identity: IdentityRecord) -> set[str]:
         """Every target some access rule grants the identity something on (whatever the time)."""
@@ -660,16 +667,10 @@ class Engine:
         if grants is None:
             grants = ()
             if identity.merges:
-                # Merged here rather than by grants(): most targets are granted by one of the tables, whose tuple
-                # is then taken as it is and not stored (looking it up again costs what storing would).
-                merging = 0
-                for table in identity.grant_tables:
-                    found = table.get(target)
-                    if found is not None:
-                        grants += found
-                        merging += 1
-                if merging > 1:
-                    grants = tuple(sorted(grants, key=_rule_id))
+                # Most targets are granted by one of the tables, whose tuple is then taken as it is and not stored
+                # (looking it up again costs what storing would); a merge of several is kept.
+                grants, merged = _gather(identity.grant_tables, target)
+                if merged:
                     identity.grants[target] = grants  # type: ignore[index]  # merges: the engine's own dict
         for grant in grants:
             if grant.message_types is not None and message_type not in grant.message_types:

@@ -22,33 +22,35 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _ephemeral_low() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768  # Linux's default
-
-
+_TAKEN: set[int] = set()
 _ports = random.SystemRandom()
 
 
 def free_port() -> int:
-    """A port free now, below the kernel's ephemeral range when there is room.
+    """A port free now, below the kernel's ephemeral range, and never one already handed out in this process.
 
     The port is written into a PEP's configuration and bound by the PEP a moment later. A port from
     ``bind(("127.0.0.1", 0))`` comes from the ephemeral range, which the kernel also hands out to every outgoing
-    connection (the console's, Celery's, Valkey's), and one of them took it in between once in CI ("Address
-    already in use"). Below that range only another explicit bind can take it.
+    connection and to every listener bound to port 0, and one of them took it in between once in CI ("Address
+    already in use"). Below that range only another explicit bind can take it; remembering the ports handed out
+    keeps two PEPs started in one test from drawing the same one (a hundred random draws collide about one run
+    in five). bench/bench_distribution.py uses this too.
     """
-    low = _ephemeral_low()
-    for _ in range(100 if low > 11000 else 0):
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768  # Linux's default
+    for _ in range(1000 if low > 11000 else 0):
         port = _ports.randrange(10000, low)
+        if port in _TAKEN:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _TAKEN.add(port)
+        return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
